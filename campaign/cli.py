@@ -1,0 +1,240 @@
+"""`campaign send|status|pause|resume|cancel|invalid|worker|simulate|demo`.
+
+Exit codes: 0 done; 2 the input was refused (one line on stderr, nothing published); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+import msgspec
+import redis
+
+from schemas.errors import InputError
+from schemas.settings import Settings
+
+EXIT_REFUSED = 2
+EXIT_FAILED = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return command(args)
+    except InputError as e:
+        print(f"campaign: refused: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    except redis.RedisError as e:
+        print(f"campaign: Redis at {_redis_address()} failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="campaign",
+        description="Bulk SMS campaigns through Kaleyra's /sms/json API, queued on Redis, sent by dramatiq workers.",
+        epilog="Environment: REDIS_URL, KALEYRA_API_KEY, KALEYRA_SID, KALEYRA_REGION, KALEYRA_BASE_URL, "
+        "CAMPAIGN_DEFAULT_PREFIX, CAMPAIGN_DEFAULT_UNICODE (see README).",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    send = commands.add_parser("send", help="validate and publish a campaign")
+    send.add_argument("--recipients", required=True, metavar="PATH|-",
+                      help="CSV with a header and a 'to' column, or JSON lines with a 'to' key; - for stdin")
+    send.add_argument("--sender", required=True, help="approved sender ID (the 'from' field)")
+    send.add_argument("--type", required=True, metavar="MKT|TXN|OTP|DEFAULT|TXND", help="Kaleyra route type")
+    send.add_argument("--body", required=True, help="message text, at most 4000 characters")
+    send.add_argument("--prefix", help="country prefix for numbers without one, e.g. +91 "
+                      "(default: CAMPAIGN_DEFAULT_PREFIX)")
+    send.add_argument("--unicode", metavar="auto|0|1", help="default: CAMPAIGN_DEFAULT_UNICODE, else auto")
+    send.add_argument("--template-id", help="DLT template ID (India)")
+    send.add_argument("--entity-id", help="DLT entity ID (India)")
+    send.add_argument("--callback-profile-id", help="callback profile for delivery webhooks")
+    send.add_argument("--at", metavar="ISO8601", help="schedule: 15 minutes to 3 months ahead, with an offset")
+    send.add_argument("--name", help="a name to recognise the campaign by")
+    send.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    send.set_defaults(run=_send)
+
+    status = commands.add_parser("status", help="show a campaign's state and exact counts")
+    status.add_argument("campaign_id")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(run=_status)
+
+    for name, help_text in (
+        ("pause", "stop sending within one chunk; queued work waits"),
+        ("resume", "continue a paused campaign where it stopped"),
+        ("cancel", "stop for good; what is left is counted as cancelled"),
+    ):
+        steer = commands.add_parser(name, help=help_text)
+        steer.add_argument("campaign_id")
+        steer.set_defaults(run=_steer, action=name)
+
+    invalid = commands.add_parser("invalid", help="list the rows skipped as invalid, as CSV: line,value,reason")
+    invalid.add_argument("campaign_id")
+    invalid.set_defaults(run=_invalid)
+
+    worker = commands.add_parser("worker", help="run dramatiq workers that send queued campaigns")
+    worker.add_argument("--processes", type=_positive, default=os.cpu_count() or 1)
+    worker.add_argument("--threads", type=_positive, default=8)
+    worker.set_defaults(run=_worker)
+
+    simulate = commands.add_parser("simulate", help="run the Kaleyra gateway simulator (demos, staging, load tests)")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8088)
+    simulate.add_argument("--e403-rate", type=_rate, default=0.0, help="share of requests answered with E403")
+    simulate.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer")
+    simulate.add_argument("--seed", type=int, help="make the injected faults repeatable")
+    simulate.set_defaults(run=_simulate)
+
+    demo = commands.add_parser("demo", help="everything in one process: fakeredis, the simulator and a worker")
+    demo.add_argument("--recipients", type=_positive, default=10_000)
+    demo.add_argument("--e403-rate", type=_rate, default=0.2)
+    demo.add_argument("--latency-ms", type=float, default=5.0)
+    demo.add_argument("--threads", type=_positive, default=8)
+    demo.add_argument("--events", metavar="PATH", help="where the worker's JSON log goes (default: a temp file)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _send(args: argparse.Namespace) -> int:
+    from producer.publish import publish_campaign
+    from producer.recipients import open_recipients
+    from producer.spec import build_spec
+    from worker.broker import build_broker
+
+    settings = Settings.from_environ()
+    spec = build_spec(
+        settings=settings,
+        sender=args.sender,
+        type=args.type,
+        body=args.body,
+        prefix=args.prefix,
+        unicode=args.unicode,
+        template_id=args.template_id,
+        entity_id=args.entity_id,
+        callback_profile_id=args.callback_profile_id,
+        at=args.at,
+        name=args.name,
+    )
+    with open_recipients(args.recipients) as rows:
+        client = redis.Redis.from_url(settings.redis_url)
+        result = publish_campaign(spec, rows, client=client, broker=build_broker(settings, client), settings=settings)
+    for row in result.invalid_rows:
+        print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
+    if result.invalid > len(result.invalid_rows):
+        print(f"campaign: ... {result.invalid - len(result.invalid_rows)} more; "
+              f"see `campaign invalid {result.campaign_id}`", file=sys.stderr)
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+    else:
+        print(result.campaign_id)
+        print(f"{result.total} recipients in {result.jobs} jobs ({result.invalid} invalid, "
+              f"{result.duplicates} duplicates), {result.state}", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from producer.control import campaign_status
+
+    status = campaign_status(_client(), args.campaign_id)
+    if args.json:
+        print(msgspec.json.encode(status).decode())
+        return 0
+    print(f"campaign {status.campaign_id} ({status.type}{', ' + status.name if status.name else ''}): {status.state}")
+    print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}, unknown {status.unknown}, "
+          f"cancelled {status.cancelled}, pending {status.pending}")
+    print(f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}; retries {status.retried}")
+    if status.failures:
+        print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
+    return 0
+
+
+def _steer(args: argparse.Namespace) -> int:
+    from producer import control
+
+    state = getattr(control, args.action)(_client(), args.campaign_id)
+    print(f"campaign {args.campaign_id}: {state}")
+    return 0
+
+
+def _invalid(args: argparse.Namespace) -> int:
+    from producer.control import campaign_status, invalid_rows
+
+    client = _client()
+    campaign_status(client, args.campaign_id)  # refuses an unknown id
+    print("line,value,reason")
+    for line, value, reason in invalid_rows(client, args.campaign_id):
+        print(f"{line},{_csv_field(value)},{_csv_field(reason)}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from schemas.keys import BULK_QUEUE
+
+    Settings.from_environ().require_credentials()  # refuse now, not once per chunk
+    command = [sys.executable, "-m", "dramatiq", "worker.entrypoint", "--processes", str(args.processes),
+               "--threads", str(args.threads), "--queues", BULK_QUEUE]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ops.simulator import SimulatorConfig, serve
+
+    settings = Settings.from_environ()
+    config = SimulatorConfig(
+        api_key=settings.api_key, e403_rate=args.e403_rate, latency_ms=args.latency_ms, seed=args.seed
+    )
+    serve(config, args.host, args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from campaign.demo import run_demo
+
+    return run_demo(
+        recipients=args.recipients,
+        e403_rate=args.e403_rate,
+        latency_ms=args.latency_ms,
+        threads=args.threads,
+        events_path=args.events,
+    )
+
+
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(Settings.from_environ().redis_url)
+
+
+def _redis_address() -> str:
+    """host:port only: a REDIS_URL may carry a password."""
+    try:
+        parts = urlsplit(Settings.from_environ().redis_url)
+        return f"{parts.hostname}:{parts.port or 6379}"
+    except (InputError, ValueError):
+        return "REDIS_URL"
+
+
+def _csv_field(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n\r') else value
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be at least 1")
+    return value
+
+
+def _rate(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be between 0 and 1")
+    return value

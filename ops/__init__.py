@@ -1,0 +1,1 @@
+"""Operational tooling that ships with the product: the Kaleyra gateway simulator."""

@@ -1,0 +1,25 @@
+"""The simulator's settings, fixed at start (faults can be changed later over HTTP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ops.simulator.faults import check_e403_rate, check_latency_ms
+from schemas.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """`sid` None accepts any SID in the path; `seed` makes E403 injection reproducible."""
+
+    api_key: str = field(repr=False)  # never in a repr, a log line or a traceback
+    sid: str | None = None
+    e403_rate: float = 0.0
+    latency_ms: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise InputError("the simulator needs an api key: clients must send it in the api-key header")
+        check_e403_rate(self.e403_rate)
+        check_latency_ms(self.latency_ms)

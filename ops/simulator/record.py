@@ -1,0 +1,73 @@
+"""What the simulator received and accepted, kept in memory for tests and load-test reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import msgspec
+
+
+# gc=False: a load test keeps millions of these; they hold only strings and ints (no cycles),
+# so the cyclic GC need not track them (msgspec performance tips).
+class AcceptedMessage(msgspec.Struct, frozen=True, gc=False):
+    """One accepted `sms` node: `to` as the client sent it, body and sender after top-level fallback."""
+
+    message_id: str
+    to: str
+    body: str
+    sender: str
+    unicode: str
+    request_index: int  # the request's 0-based number, also its error `reference`
+
+
+class RecordStats(msgspec.Struct, frozen=True, kw_only=True):
+    requests: int
+    accepted_requests: int
+    accepted_messages: int
+    rejected: dict[str, int]
+    e403_injected: int
+    max_nodes: int
+    distinct_numbers: int
+    duplicate_numbers: int  # numbers accepted more than once
+
+
+@dataclass(slots=True)
+class SimulatorRecord:
+    """Counters and accepted messages since start or the last `clear()`.
+
+    Written only from the server's event loop. Another thread may read it between
+    requests; while requests are in flight, prefer `GET /_simulator/stats`.
+    """
+
+    requests: int = 0  # every POST to the send endpoint, refused or not
+    accepted_requests: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # error code -> requests; E403 not included
+    e403_injected: int = 0
+    max_nodes: int = 0  # largest `sms` array seen in a decodable request, even a refused one
+    messages: list[AcceptedMessage] = field(default_factory=list)
+
+    def reject(self, code: str) -> None:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+
+    def counts_by_number(self) -> Counter[str]:
+        return Counter(message.to for message in self.messages)
+
+    def stats(self) -> RecordStats:
+        counts = self.counts_by_number()
+        return RecordStats(
+            requests=self.requests,
+            accepted_requests=self.accepted_requests,
+            accepted_messages=len(self.messages),
+            rejected=dict(self.rejected),
+            e403_injected=self.e403_injected,
+            max_nodes=self.max_nodes,
+            distinct_numbers=len(counts),
+            duplicate_numbers=sum(1 for count in counts.values() if count > 1),
+        )
+
+    def clear(self) -> None:
+        """In place, so that references held by tests stay valid."""
+        self.requests = self.accepted_requests = self.e403_injected = self.max_nodes = 0
+        self.rejected.clear()
+        self.messages.clear()

@@ -1,0 +1,105 @@
+"""`POST /v1/{sid}/sms/json`: refuse, fail on purpose, or accept and record, as Kaleyra would."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+from aiohttp import web
+
+from ops.simulator import replies
+from ops.simulator.faults import Faults
+from ops.simulator.incoming import (
+    DECODER,
+    IncomingRequest,
+    effective_body,
+    effective_sender,
+    effective_unicode,
+)
+from ops.simulator.record import AcceptedMessage, SimulatorRecord
+from ops.simulator.validation import recipient_digits, validate
+
+
+class SmsEndpoint:
+    """Holds its state as attributes: one lookup per request instead of `request.app[...]`."""
+
+    __slots__ = ("_api_key", "_faults", "_record", "_sid")
+
+    def __init__(self, api_key: str, sid: str | None, record: SimulatorRecord, faults: Faults) -> None:
+        self._api_key = api_key
+        self._sid = sid
+        self._record = record
+        self._faults = faults
+
+    async def handle(self, request: web.Request) -> web.Response:
+        record = self._record
+        index = record.requests
+        record.requests += 1
+        reference = str(index)
+        if self._faults.latency_ms:
+            await asyncio.sleep(self._faults.latency_ms / 1000)
+        if request.headers.get("api-key") != self._api_key:
+            record.reject("UNAUTHORIZED")
+            return _json(401, replies.UNAUTHORIZED)
+        if self._sid is not None and request.match_info["sid"] != self._sid:
+            record.reject("NOT_FOUND")
+            return _json(404, replies.NOT_FOUND)
+        try:
+            payload = DECODER.decode(await request.read())
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            record.reject("E700")
+            return _json(400, replies.ENCODER.encode(replies.invalid_json(error, reference)))
+        if payload.sms is not None and len(payload.sms) > record.max_nodes:
+            record.max_nodes = len(payload.sms)
+        if self._faults.inject_e403():
+            status, body = replies.e403(record.e403_injected, reference)
+            record.e403_injected += 1
+            return _json(status, body)
+        now = datetime.now(UTC)
+        if rejection := validate(payload, reference, now):
+            status, reply = rejection
+            record.reject(replies.code_of(reply))
+            return _json(status, replies.ENCODER.encode(reply))
+        success, accepted = accept(payload, index, now)
+        record.accepted_requests += 1
+        record.messages.extend(accepted)
+        return _json(200, replies.ENCODER.encode(success))
+
+
+def accept(
+    payload: IncomingRequest, request_index: int, now: datetime
+) -> tuple[replies.SuccessReply, list[AcceptedMessage]]:
+    """Kaleyra's reply and the record's entries for a valid request, in one pass over its nodes.
+
+    Nodes whose number is invalid are left out of both. A message id's suffix is the node's
+    index in the request, so a client can tell which nodes were dropped.
+    """
+    batch = str(uuid.uuid4())
+    top_template = payload.template_id
+    sms: list[replies.ReplySms] = []
+    accepted: list[AcceptedMessage] = []
+    for position, node in enumerate(payload.sms or ()):
+        digits = recipient_digits(node.to)
+        if digits is None:
+            continue
+        message_id = f"{batch}:{position}"
+        body = effective_body(node, payload) or ""  # validate() made sure it is set
+        sender = effective_sender(node, payload) or ""
+        sms.append(replies.ReplySms(body, sender, message_id, digits, node.template_id or top_template))
+        unicode = effective_unicode(node, payload)
+        accepted.append(AcceptedMessage(message_id, str(node.to), body, sender, unicode, request_index))
+    reply = replies.SuccessReply(
+        body=payload.body,
+        createdDateTime=now.strftime("%Y-%m-%d %H:%M:%S+00:00"),
+        id=batch,
+        sms=sms,
+        source=payload.source or "API",
+        type=payload.type or "DEFAULT",
+    )
+    return reply, accepted
+
+
+def _json(status: int, body: bytes) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json")

@@ -1,0 +1,1 @@
+"""Builds, validates and publishes campaigns. Imports `schemas` only."""

@@ -1,0 +1,129 @@
+"""Read and steer a published campaign: status, pause, resume, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import redis
+
+from schemas import keys
+from schemas.campaign import CampaignSpec, CampaignState
+from schemas.errors import InputError, UnknownCampaignError
+
+_COUNTERS = (
+    keys.TOTAL,
+    keys.SUBMITTED,
+    keys.FAILED,
+    keys.UNKNOWN,
+    keys.CANCELLED,
+    keys.INVALID,
+    keys.DUPLICATES,
+    keys.RETRIED,
+    keys.JOBS,
+)
+
+# Moves the campaign to ARGV[1] when its state is one of ARGV[2..]; returns the state it had.
+_TRANSITION_LUA = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+for i = 2, #ARGV do
+  if state == ARGV[i] then
+    redis.call('HSET', KEYS[1], 'state', ARGV[1])
+    return state
+  end
+end
+return state
+"""
+
+_ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING)
+
+
+class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """`campaign status --json`. submitted + failed + unknown + cancelled + pending == total."""
+
+    campaign_id: str
+    name: str | None
+    type: str
+    state: str
+    total: int
+    submitted: int
+    failed: int
+    unknown: int
+    cancelled: int
+    pending: int
+    invalid: int
+    duplicates: int
+    retried: int
+    jobs: int
+    failures: dict[str, int]
+    created_at: float | None
+    started_at: float | None
+    finished_at: float | None
+
+
+def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
+    fields = (keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, *_COUNTERS)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.campaign(campaign_id), fields)
+        pipe.hgetall(keys.failures(campaign_id))
+        values, failures = pipe.execute()
+    row = dict(zip(fields, values, strict=True))
+    if row[keys.SPEC] is None:
+        raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
+    spec = msgspec.json.decode(row[keys.SPEC], type=CampaignSpec)
+    count = {name: int(row[name] or 0) for name in _COUNTERS}
+    settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
+    return CampaignStatus(
+        campaign_id=campaign_id,
+        name=spec.name,
+        type=spec.type.value,
+        state=row[keys.STATE].decode(),
+        pending=max(count[keys.TOTAL] - settled, 0),
+        failures={code.decode(): int(n) for code, n in failures.items()},
+        created_at=_float(row[keys.CREATED_AT]),
+        started_at=_float(row[keys.STARTED_AT]),
+        finished_at=_float(row[keys.FINISHED_AT]),
+        **count,
+    )
+
+
+def pause(client: redis.Redis, campaign_id: str) -> str:
+    return _transition(client, campaign_id, CampaignState.PAUSED, _ACTIVE)
+
+
+def resume(client: redis.Redis, campaign_id: str) -> str:
+    # Workers set `running` again when they pick the next chunk up; `queued` is honest until then.
+    return _transition(client, campaign_id, CampaignState.QUEUED, (CampaignState.PAUSED,))
+
+
+def cancel(client: redis.Redis, campaign_id: str) -> str:
+    return _transition(client, campaign_id, CampaignState.CANCELLED, (*_ACTIVE, CampaignState.PAUSED))
+
+
+def _transition(
+    client: redis.Redis, campaign_id: str, target: CampaignState, sources: tuple[CampaignState, ...]
+) -> str:
+    """Apply the move atomically; return the new state, or refuse with the reason."""
+    script = client.register_script(_TRANSITION_LUA)
+    previous = script(keys=[keys.campaign(campaign_id)], args=[target.value, *(s.value for s in sources)])
+    if previous is None:
+        raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
+    state = previous.decode()
+    if state == target.value or state in {s.value for s in sources}:
+        return target.value
+    raise InputError(f"campaign {campaign_id!r} is {state}; it cannot be set to {target.value}")
+
+
+def _float(raw: bytes | None) -> float | None:
+    return float(raw) if raw is not None else None
+
+
+def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> Iterator[tuple[str, str, str]]:
+    """Each skipped row as (line, value, reason), read a page at a time."""
+    start = 0
+    while batch := client.lrange(keys.invalid(campaign_id), start, start + page - 1):
+        for entry in batch:
+            line, value, reason = entry.decode().split("\t", 2)
+            yield line, value, reason
+        start += page

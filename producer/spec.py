@@ -1,0 +1,143 @@
+"""Validate a campaign's options into a `CampaignSpec`, refusing bad ones with a one-line reason."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from producer.numbers import is_country_code
+from schemas.campaign import CampaignSpec, MessageType
+from schemas.errors import SpecError
+from schemas.gsm7 import GSM7
+from schemas.kaleyra import MAX_BODY_CHARS
+from schemas.settings import UNICODE_FLAGS, Settings
+
+# An alphanumeric sender ID (up to 11 characters) or a number used as sender.
+SENDER_PATTERN = re.compile(r"^(?:[A-Za-z0-9]{1,11}|\+?[0-9]{3,15})$")
+IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MIN_SCHEDULE_AHEAD = timedelta(minutes=15)
+MAX_SCHEDULE_MONTHS = 3
+
+
+def build_spec(
+    *,
+    settings: Settings,
+    sender: str,
+    type: str,
+    body: str,
+    prefix: str | None = None,
+    unicode: str | None = None,
+    template_id: str | None = None,
+    entity_id: str | None = None,
+    callback_profile_id: str | None = None,
+    at: str | None = None,
+    name: str | None = None,
+    now: datetime | None = None,
+) -> CampaignSpec:
+    """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
+    message_type = _message_type(type)
+    unicode_flag = _unicode(unicode, body)
+    return CampaignSpec(
+        campaign_id=uuid.uuid4().hex,
+        sender=_sender(sender),
+        type=message_type,
+        body=_body(body),
+        prefix=_prefix(prefix) or settings.default_prefix,
+        unicode=unicode_flag,
+        template_id=_identifier("template-id", template_id),
+        entity_id=_identifier("entity-id", entity_id),
+        callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
+        at=_schedule(at, now or datetime.now(timezone.utc)),
+        name=_name(name),
+    )
+
+
+def _sender(sender: str) -> str:
+    sender = sender.strip()
+    if not SENDER_PATTERN.match(sender):
+        raise SpecError(f"sender {sender!r} is not a sender ID: use 1-11 letters and digits, or a phone number")
+    return sender
+
+
+def _message_type(value: str) -> MessageType:
+    try:
+        return MessageType(value.strip().upper())
+    except ValueError:
+        allowed = ", ".join(MessageType)
+        raise SpecError(f"type {value!r} is not one of {allowed}") from None
+
+
+def _body(body: str) -> str:
+    if not body.strip():
+        raise SpecError("body is empty: give the message text with --body")
+    if len(body) > MAX_BODY_CHARS:
+        raise SpecError(f"body has {len(body)} characters; Kaleyra accepts at most {MAX_BODY_CHARS} (E401)")
+    return body
+
+
+def _unicode(value: str | None, body: str) -> str | None:
+    if value is None:
+        return None
+    flag = value.strip().lower()
+    if flag not in UNICODE_FLAGS:
+        raise SpecError(f"unicode {value!r} must be auto, 0 or 1")
+    if flag == "0":
+        outside = next((ch for ch in body if ch not in GSM7), None)
+        if outside is not None:
+            raise SpecError(f"unicode 0 cannot carry {outside!r} in the body (not GSM-7); use auto or 1")
+    return flag
+
+
+def _prefix(prefix: str | None) -> str | None:
+    if prefix is None:
+        return None
+    prefix = prefix.strip()
+    if not is_country_code(prefix):
+        raise SpecError(f"prefix {prefix!r} is not a country calling code like +91")
+    return prefix
+
+
+def _identifier(option: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not IDENTIFIER_PATTERN.match(value):
+        raise SpecError(f"{option} {value!r} must be 1-64 letters, digits, '_' or '-'")
+    return value
+
+
+def _name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    if not name.strip() or len(name) > 100 or not name.isprintable():
+        raise SpecError(f"name {name!r} must be 1-100 printable characters")
+    return name.strip()
+
+
+def _schedule(at: str | None, now: datetime) -> str | None:
+    """Kaleyra's `time`: ISO 8601 with an offset, 15 minutes to 3 months ahead (E402)."""
+    if at is None:
+        return None
+    try:
+        when = datetime.fromisoformat(at.strip())
+    except ValueError:
+        raise SpecError(f"at {at!r} is not an ISO 8601 time like 2026-12-01T10:00:00+05:30") from None
+    if when.tzinfo is None:
+        raise SpecError(f"at {at!r} has no UTC offset; add one, e.g. +05:30")
+    if when - now < MIN_SCHEDULE_AHEAD:
+        raise SpecError(f"at {at!r} is less than 15 minutes ahead; Kaleyra refuses it (E402)")
+    if when > _add_months(now, MAX_SCHEDULE_MONTHS):
+        raise SpecError(f"at {at!r} is more than 3 months ahead; Kaleyra refuses it (E402)")
+    return when.replace(microsecond=0).isoformat()
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in range(moment.day, 27, -1):  # clamp 31 Jan + 1 month to 28/29 Feb
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return moment.replace(year=year, month=month, day=min(moment.day, 28))

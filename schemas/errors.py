@@ -1,0 +1,53 @@
+"""The project's exception tree. Retry decisions hang on transient vs permanent."""
+
+from __future__ import annotations
+
+
+class CampaignError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class InputError(CampaignError):
+    """Input refused before anything was published: the CLI exits 2 with this one-line message."""
+
+
+class SpecError(InputError):
+    """A campaign option is invalid."""
+
+
+class RecipientsError(InputError):
+    """The recipients file cannot be read or has the wrong shape."""
+
+
+class SettingsError(InputError):
+    """An environment variable holds a value we cannot use."""
+
+
+class UnknownCampaignError(InputError):
+    """No campaign with that id exists."""
+
+
+class GatewayError(CampaignError):
+    """Kaleyra (or the simulator) refused or failed a request.
+
+    `code` is Kaleyra's error code when the reply carried one (``E403``), else a
+    synthetic one naming the transport failure (``HTTP503``, ``CONNECT``).
+    """
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class TransientGatewayError(GatewayError):
+    """Nothing was sent (E403, 429, 502, 503, connection refused): safe to retry."""
+
+
+class PermanentGatewayError(GatewayError):
+    """The request is wrong and will stay wrong: never retried."""
+
+
+class AmbiguousGatewayError(GatewayError):
+    """The request may or may not have been sent (timeout, reset, 504): not retried blindly."""

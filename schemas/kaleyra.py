@@ -1,0 +1,109 @@
+"""The wire shapes of Kaleyra's `POST /v1/<SID>/sms/json` (see sms-json-xml.md).
+
+Requests omit unset fields (`omit_defaults`), so a payload carries only what a
+campaign sets. Replies are decoded leniently: unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+MAX_NODES_PER_REQUEST = 1000
+MAX_BODY_CHARS = 4000
+
+UnicodeFlag = Literal["auto", "0", "1"]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BODY_CHARS)]
+
+
+class SmsNode(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One element of the `sms` array; its fields override the top-level ones."""
+
+    to: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    body: Body | None = None
+    template_id: str | None = None
+    entity_id: str | None = None
+    unicode: UnicodeFlag | None = None
+    callback_profile_id: str | None = None
+
+
+class SmsJsonRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The request body. `sms` holds 1 to 1000 nodes (exactly one for type OTP)."""
+
+    sms: Annotated[list[SmsNode], msgspec.Meta(min_length=1, max_length=MAX_NODES_PER_REQUEST)]
+    channel: Literal["SMS"] | None = None
+    type: str | None = None
+    source: str | None = None
+    prefix: str | None = None
+    time: str | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    body: Body | None = None
+    template_id: str | None = None
+    entity_id: str | None = None
+    unicode: UnicodeFlag | None = None
+    callback_profile_id: str | None = None
+
+
+class SubmittedSms(msgspec.Struct, frozen=True, kw_only=True):
+    """One accepted message. Kaleyra spells the number's key `recepient`; `recipient` is accepted too."""
+
+    message_id: str
+    recepient: str | None = None
+    recipient: str | None = None
+    body: str | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    template_id: str | None = None
+
+    @property
+    def number(self) -> str:
+        return self.recepient or self.recipient or ""
+
+
+class SmsJsonResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """The success reply."""
+
+    sms: list[SubmittedSms]
+    id: str | None = None
+    body: str | None = None
+    createdDateTime: str | None = None  # noqa: N815 - Kaleyra's spelling
+    source: str | None = None
+    type: str | None = None
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """The object inside `{"error": {...}}` (E7xx validation errors)."""
+
+    code: str
+    type: str | None = None
+    parameter: str | None = None
+    message: str | None = None
+    reference: str | None = None
+
+
+class NestedErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """`{"error": {"code": "E700", "type": ..., "parameter": ..., "message": ..., "reference": ...}}`."""
+
+    error: ErrorDetail
+
+
+class FlatErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """`{"code": "E402", "message": ..., "error": {"<field>": "<reason>"}}`."""
+
+    code: str
+    message: str | None = None
+    error: dict[str, str] | None = None
+
+
+class GatewayReply(msgspec.Struct, frozen=True, kw_only=True):
+    """Any reply, decoded once: success, either error shape, or neither.
+
+    `error` stays raw because it is an object in one error shape and a map of field
+    reasons in the other; `worker.gateway.replies` tells them apart.
+    """
+
+    sms: list[SubmittedSms] | None = None
+    code: str | None = None
+    message: str | None = None
+    error: msgspec.Raw = msgspec.Raw()  # empty when absent

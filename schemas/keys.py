@@ -1,0 +1,67 @@
+"""Every Redis key, queue and actor name, in one place.
+
+A campaign's keys share the hash tag `{id}` so that multi-key scripts stay in one
+slot on a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+SEND_JOB_ACTOR = "send_job"
+BULK_QUEUE = "campaigns"
+
+# Fields of the campaign hash.
+SPEC = "spec"
+STATE = "state"
+TOTAL = "total"
+JOBS = "jobs"
+SUBMITTED = "submitted"
+FAILED = "failed"
+UNKNOWN = "unknown"
+CANCELLED = "cancelled"
+INVALID = "invalid"
+DUPLICATES = "duplicates"
+RETRIED = "retried"
+CREATED_AT = "created_at"
+STARTED_AT = "started_at"
+FINISHED_AT = "finished_at"
+
+
+def campaign(campaign_id: str) -> str:
+    """Hash: the spec, the state and the counters."""
+    return f"campaign:{{{campaign_id}}}"
+
+
+def jobs(campaign_id: str) -> str:
+    """Hash: job index -> msgspec-encoded `Job`."""
+    return f"campaign:{{{campaign_id}}}:jobs"
+
+
+def progress(campaign_id: str) -> str:
+    """Hash: job index -> chunks of that job already settled."""
+    return f"campaign:{{{campaign_id}}}:progress"
+
+
+def seen(campaign_id: str) -> str:
+    """Set: normalised numbers met while publishing, for de-duplication; dropped after."""
+    return f"campaign:{{{campaign_id}}}:seen"
+
+
+def invalid(campaign_id: str) -> str:
+    """List: `line<TAB>value<TAB>reason` for each skipped row."""
+    return f"campaign:{{{campaign_id}}}:invalid"
+
+
+def failures(campaign_id: str) -> str:
+    """Hash: error code -> recipients failed with it."""
+    return f"campaign:{{{campaign_id}}}:failures"
+
+
+def all_keys(campaign_id: str) -> tuple[str, ...]:
+    return (
+        campaign(campaign_id),
+        jobs(campaign_id),
+        progress(campaign_id),
+        seen(campaign_id),
+        invalid(campaign_id),
+        failures(campaign_id),
+    )

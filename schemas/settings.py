@@ -1,0 +1,103 @@
+"""One frozen settings object per process, built from the environment in one function."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+import msgspec
+
+from schemas.errors import SettingsError
+
+REGION_HOSTS = {
+    "in": "https://api.in.kaleyra.io",
+    "sg": "https://api.kaleyra.io",
+    "eu": "https://api.eu.kaleyra.io",
+    "na": "https://api.na.kaleyra.ai",
+}
+UNICODE_FLAGS = ("auto", "0", "1")
+PREFIX_PATTERN = re.compile(r"^\+[1-9][0-9]{0,3}$")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    api_key: str = ""
+    sid: str = ""
+    region: str = "in"
+    base_url: str = REGION_HOSTS["in"]
+    default_prefix: str | None = None
+    default_unicode: str = "auto"
+    log_full_numbers: bool = False
+    chunk_size: int = 1000
+    job_size: int = 2000
+    http_timeout_s: float = 30.0
+    retry_attempts: int = 5
+    retry_backoff_ms: int = 200
+    retry_backoff_max_ms: int = 5000
+    job_max_retries: int = 5
+    job_min_backoff_ms: int = 2000
+
+    def __repr__(self) -> str:
+        # The API key must never reach a log line or a traceback.
+        shown = {f: getattr(self, f) for f in self.__struct_fields__ if f != "api_key"}
+        return f"Settings(api_key={'***' if self.api_key else ''!r}, {shown})"
+
+    __str__ = __repr__
+
+    @property
+    def sms_json_url(self) -> str:
+        return f"{self.base_url}/v1/{self.sid}/sms/json"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        region = env.get("KALEYRA_REGION", "in").strip().lower() or "in"
+        if region not in REGION_HOSTS:
+            raise SettingsError(f"KALEYRA_REGION={region!r} is not a pod; use one of {', '.join(REGION_HOSTS)}")
+        prefix = env.get("CAMPAIGN_DEFAULT_PREFIX", "").strip() or None
+        if prefix is not None and not PREFIX_PATTERN.match(prefix):
+            raise SettingsError(f"CAMPAIGN_DEFAULT_PREFIX={prefix!r} is not a country prefix like +91")
+        unicode = env.get("CAMPAIGN_DEFAULT_UNICODE", "auto").strip().lower() or "auto"
+        if unicode not in UNICODE_FLAGS:
+            raise SettingsError(f"CAMPAIGN_DEFAULT_UNICODE={unicode!r} must be auto, 0 or 1")
+        log_numbers = env.get("CAMPAIGN_LOG_NUMBERS", "masked").strip().lower()
+        if log_numbers not in ("masked", "full"):
+            raise SettingsError(f"CAMPAIGN_LOG_NUMBERS={log_numbers!r} must be masked or full")
+        chunk_size = _int(env, "CAMPAIGN_CHUNK_SIZE", 1000, low=1, high=1000)
+        return cls(
+            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            api_key=env.get("KALEYRA_API_KEY", ""),
+            sid=env.get("KALEYRA_SID", ""),
+            region=region,
+            base_url=(env.get("KALEYRA_BASE_URL") or REGION_HOSTS[region]).rstrip("/"),
+            default_prefix=prefix,
+            default_unicode=unicode,
+            log_full_numbers=log_numbers == "full",
+            chunk_size=chunk_size,
+            job_size=_int(env, "CAMPAIGN_JOB_SIZE", 2000, low=chunk_size, high=100_000),
+            http_timeout_s=_int(env, "CAMPAIGN_HTTP_TIMEOUT_MS", 30_000, low=100, high=600_000) / 1000,
+            retry_attempts=_int(env, "CAMPAIGN_RETRY_ATTEMPTS", 5, low=1, high=50),
+            retry_backoff_ms=_int(env, "CAMPAIGN_RETRY_BACKOFF_MS", 200, low=0, high=600_000),
+            retry_backoff_max_ms=_int(env, "CAMPAIGN_RETRY_BACKOFF_MAX_MS", 5000, low=0, high=3_600_000),
+            job_max_retries=_int(env, "CAMPAIGN_JOB_MAX_RETRIES", 5, low=0, high=100),
+            job_min_backoff_ms=_int(env, "CAMPAIGN_JOB_MIN_BACKOFF_MS", 2000, low=1, high=86_400_000),
+        )
+
+    def require_credentials(self) -> None:
+        missing = [name for name, value in (("KALEYRA_API_KEY", self.api_key), ("KALEYRA_SID", self.sid)) if not value]
+        if missing:
+            raise SettingsError(f"{' and '.join(missing)} must be set to send")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} must be between {low} and {high}")
+    return value

@@ -1,0 +1,111 @@
+import msgspec
+import pytest
+
+from schemas.campaign import CampaignSpec, MessageType, Recipient
+from schemas.kaleyra import SmsJsonRequest, SmsNode
+from schemas.settings import Settings
+from worker.payload import PayloadBuilder, chunk_size, chunked, resolve_unicode
+
+# The sample request of sms-json-xml.md, field for field.
+DOCUMENTED_SAMPLE = {
+    "channel": "SMS",
+    "type": "TXN",
+    "source": "API",
+    "prefix": "+1",
+    "time": "2021-02-02T12:58:00+05:30",
+    "from": "+91XXXXXXXXXX",
+    "body": "Hello! This is the request to send SMS in JSON format.",
+    "template_id": "912XXXXXXXX312",
+    "entity_id": "1356XXXXXXXX4312",
+    "unicode": "0",
+    "callback_profile_id": "SG_074aXX38-2XXd-4e53-b5XX-b60c5XXXXXc5",
+    "sms": [
+        {
+            "to": "+91XXXXXXXXXX",
+            "from": "+91XXXXXXXXXX",
+            "body": "This is the SMS JSON format.",
+            "template_id": "912XXXXXXXXX12",
+            "entity_id": "1356XXXXXXXXX312",
+            "unicode": "0",
+            "callback_profile_id": "SG_074aXX38-2XXd-4e53-b5XX-b60c5XXXXXc5",
+        }
+    ],
+}
+
+
+def spec(**overrides) -> CampaignSpec:
+    fields = {"campaign_id": "c1", "sender": "KLRHXA", "type": MessageType.MKT, "body": "Hello"}
+    return CampaignSpec(**(fields | overrides))
+
+
+def recipients(count: int) -> list[Recipient]:
+    return [Recipient(f"+9190000{i:05d}", i + 2) for i in range(count)]
+
+
+def test_request_encodes_to_the_documented_sample():
+    request = msgspec.convert(DOCUMENTED_SAMPLE, SmsJsonRequest, from_attributes=False)
+    assert msgspec.json.decode(msgspec.json.encode(request)) == DOCUMENTED_SAMPLE
+
+
+def test_request_omits_fields_that_are_not_set():
+    request = SmsJsonRequest(sms=[SmsNode(to="+919000000001")], body="Hi", from_="KLRHXA")
+    assert msgspec.json.decode(msgspec.json.encode(request)) == {
+        "body": "Hi",
+        "from": "KLRHXA",
+        "sms": [{"to": "+919000000001"}],
+    }
+
+
+def test_shared_body_is_sent_once_at_the_top_level():
+    builder = PayloadBuilder(spec(prefix="+91", template_id="1107"), Settings())
+    payload = msgspec.json.decode(builder.encode(recipients(3)))
+    assert payload["channel"] == "SMS"
+    assert payload["type"] == "MKT"
+    assert payload["body"] == "Hello"
+    assert payload["from"] == "KLRHXA"
+    assert payload["prefix"] == "+91"
+    assert payload["template_id"] == "1107"
+    assert payload["sms"] == [{"to": r.to} for r in recipients(3)]
+
+
+def test_default_prefix_applies_when_the_campaign_names_none():
+    builder = PayloadBuilder(spec(), Settings(default_prefix="+44"))
+    assert msgspec.json.decode(builder.encode(recipients(1)))["prefix"] == "+44"
+
+
+@pytest.mark.parametrize(
+    ("campaign_flag", "default", "body", "expected"),
+    [
+        (None, "auto", "Hello", "auto"),
+        (None, "0", "Hello", "0"),
+        (None, "1", "Hello", "1"),
+        ("0", "1", "Hello", "0"),
+        ("1", "0", "Hello", "1"),
+        (None, "0", "नमस्ते", "1"),  # a body needing UCS-2 is never sent with unicode 0
+        (None, "0", "Price: 10€ {ok}", "0"),  # GSM-7 extension characters are still GSM-7
+    ],
+)
+def test_unicode_flag_resolution(campaign_flag, default, body, expected):
+    assert resolve_unicode(spec(unicode=campaign_flag, body=body), Settings(default_unicode=default)) == expected
+
+
+def test_otp_is_sent_one_node_per_request():
+    assert chunk_size(spec(type=MessageType.OTP), Settings(chunk_size=1000)) == 1
+
+
+@pytest.mark.parametrize("message_type", [t for t in MessageType if t is not MessageType.OTP])
+def test_bulk_types_use_the_configured_chunk_size(message_type):
+    assert chunk_size(spec(type=message_type), Settings(chunk_size=500)) == 500
+
+
+def test_chunks_hold_at_most_the_size_and_keep_every_recipient_in_order():
+    people = recipients(2501)
+    chunks = chunked(people, 1000)
+    assert [len(c) for c in chunks] == [1000, 1000, 501]
+    assert [r for c in chunks for r in c] == people
+
+
+def test_request_refuses_more_than_1000_nodes():
+    nodes = [{"to": r.to} for r in recipients(1001)]
+    with pytest.raises(msgspec.ValidationError, match="length <= 1000"):
+        msgspec.convert({"sms": nodes}, SmsJsonRequest)

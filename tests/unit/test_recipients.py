@@ -1,0 +1,68 @@
+import pytest
+
+from producer.recipients import open_recipients
+from schemas.errors import RecipientsError
+
+
+def read(path) -> list[tuple[int, str]]:
+    with open_recipients(str(path)) as rows:
+        return list(rows)
+
+
+def test_csv_rows_carry_their_line_numbers(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("name,To\nasha,+919000000001\n\nravi,09000000002\n")
+    assert read(path) == [(2, "+919000000001"), (4, "09000000002")]
+
+
+def test_csv_with_a_byte_order_mark_and_crlf_is_read(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("\ufeffto\r\n+919000000001\r\n".encode())
+    assert read(path) == [(2, "+919000000001")]
+
+
+def test_json_lines_accept_numbers_as_strings_or_integers(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"to": "+919000000001", "name": "a"}\n\n{"to": 919000000002}\n')
+    assert read(path) == [(1, "+919000000001"), (3, "919000000002")]
+
+
+def test_json_lines_are_detected_without_the_suffix(tmp_path):
+    path = tmp_path / "r.txt"
+    path.write_text('{"to": "+919000000001"}\n')
+    assert read(path) == [(1, "+919000000001")]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"name,phone\na,1\n", "has no 'to' column (header: 'name', 'phone')"),
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
+        (b"to\n+91900\xff\xfe0001\n", "is not UTF-8"),
+        (b'{"to": "+919000000001"}\n{"phone": "1"}\n', "line 2: no 'to' key"),
+        (b'{"to": "+919000000001"}\nnot json\n', "line 2: not a JSON object"),
+    ],
+)
+def test_unreadable_files_are_refused_with_the_reason(tmp_path, content, reason):
+    path = tmp_path / "r.csv"
+    if content.startswith(b"{"):
+        path = tmp_path / "r.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(RecipientsError) as refused:
+        read(path)
+    assert reason in str(refused.value)
+    assert str(path) in str(refused.value)
+
+
+def test_missing_file_is_refused_before_any_row(tmp_path):
+    with pytest.raises(RecipientsError, match="cannot read recipients file .*nope.csv"):
+        read(tmp_path / "nope.csv")
+
+
+def test_rows_are_streamed_not_loaded(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("to\n" + "".join(f"+9190000{i:05d}\n" for i in range(50_000)))
+    with open_recipients(str(path)) as rows:
+        assert next(rows) == (2, "+919000000000")
+        assert next(rows) == (3, "+919000000001")

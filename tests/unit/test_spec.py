@@ -1,0 +1,71 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from producer.spec import build_spec
+from schemas.campaign import MessageType
+from schemas.errors import SpecError
+from schemas.settings import Settings
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def spec(**overrides):
+    options = {"sender": "KLRHXA", "type": "MKT", "body": "Hello"} | overrides
+    return build_spec(settings=Settings(), now=NOW, **options)
+
+
+def test_valid_options_make_a_spec():
+    made = spec(type="txn", prefix="+91", unicode="AUTO", name="november")
+    assert made.type is MessageType.TXN
+    assert (made.prefix, made.unicode, made.name) == ("+91", "auto", "november")
+    assert len(made.campaign_id) == 32
+
+
+def test_default_prefix_comes_from_settings_when_none_is_given():
+    made = build_spec(settings=Settings(default_prefix="+44"), sender="KLRHXA", type="MKT", body="Hi")
+    assert made.prefix == "+44"
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"sender": "KLR HXA!"}, "sender 'KLR HXA!' is not a sender ID"),
+        ({"sender": "ABCDEFGHIJKL"}, "sender 'ABCDEFGHIJKL'"),
+        ({"type": "PROMO"}, "type 'PROMO' is not one of MKT, TXN, OTP, DEFAULT, TXND"),
+        ({"body": "   "}, "body is empty"),
+        ({"body": "x" * 4001}, "body has 4001 characters; Kaleyra accepts at most 4000"),
+        ({"unicode": "2"}, "unicode '2' must be auto, 0 or 1"),
+        ({"unicode": "0", "body": "Hello ŝ"}, "unicode 0 cannot carry 'ŝ'"),
+        ({"prefix": "91"}, "prefix '91' is not a country calling code"),
+        ({"prefix": "+999"}, "prefix '+999' is not a country calling code"),
+        ({"at": "tomorrow"}, "at 'tomorrow' is not an ISO 8601 time"),
+        ({"at": "2026-11-24T10:00:00"}, "has no UTC offset"),
+        ({"at": (NOW + timedelta(minutes=14)).isoformat()}, "less than 15 minutes ahead"),
+        ({"at": (NOW + timedelta(days=93)).isoformat()}, "more than 3 months ahead"),
+        ({"template_id": "12 34"}, "template-id '12 34'"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_value(options, reason):
+    with pytest.raises(SpecError, match=None) as refused:
+        spec(**options)
+    assert reason in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_body_of_exactly_4000_characters_is_accepted():
+    assert len(spec(body="x" * 4000).body) == 4000
+
+
+def test_schedule_keeps_the_offset_and_drops_microseconds():
+    at = (NOW + timedelta(hours=2)).astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert spec(at=at.isoformat()).at == at.replace(microsecond=0).isoformat()
+    assert spec(at=at.isoformat()).at.endswith("+05:30")
+
+
+def test_schedule_accepts_the_last_day_of_the_three_month_window():
+    assert spec(at=(NOW + timedelta(days=90)).isoformat()).at is not None
+
+
+def test_unicode_0_accepts_gsm7_extension_characters():
+    assert spec(unicode="0", body="Price: 10€ [ok] {x}").unicode == "0"

@@ -1,0 +1,73 @@
+"""The dramatiq broker and the `send_job` actor, wired to one `WorkerContext` per process."""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
+
+from schemas import keys
+from schemas.settings import Settings
+from worker.context import WorkerContext
+from worker.sending import CampaignPaused, send_job
+
+PAUSED_RECHECK_MS = 2000
+
+
+def build_broker(settings: Settings, client: redis.Redis | None = None) -> RedisBroker:
+    """A Redis broker with the middleware our actor needs. `client` lets the demo pass fakeredis."""
+    broker = RedisBroker(client=client or redis.Redis.from_url(settings.redis_url))
+    broker.add_middleware(AsyncIO())
+    broker.add_middleware(CurrentMessage())
+    return broker
+
+
+def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq.Actor:
+    """Declare `send_job` on `broker`; its coroutine runs on the AsyncIO middleware's event loop."""
+    settings = context.settings
+    broker.add_middleware(_CloseContext(context))  # after AsyncIO, so it runs before the loop stops
+
+    def send_job_actor(campaign_id: str, job_index: int) -> None:
+        message = CurrentMessage.get_current_message()
+        retries = message.options.get("retries", 0) if message else 0
+        coroutine = send_job(context, campaign_id, job_index, last_attempt=retries >= settings.job_max_retries)
+        try:
+            _event_loop().run_coroutine(coroutine)
+        except CampaignPaused:
+            # Not a failure: look again later without spending one of the job's retries.
+            actor.send_with_options(args=(campaign_id, job_index), delay=PAUSED_RECHECK_MS)
+
+    actor = dramatiq.Actor(
+        send_job_actor,
+        broker=broker,
+        actor_name=keys.SEND_JOB_ACTOR,
+        queue_name=keys.BULK_QUEUE,
+        priority=0,
+        options={
+            "max_retries": settings.job_max_retries,
+            "min_backoff": settings.job_min_backoff_ms,
+            "max_backoff": max(settings.job_min_backoff_ms, 300_000),
+        },
+    )
+    return actor
+
+
+def _event_loop():  # type: ignore[no-untyped-def]
+    loop_thread = get_event_loop_thread()
+    if loop_thread is None:
+        raise RuntimeError("the AsyncIO middleware has not started its event loop; is the worker booted?")
+    return loop_thread
+
+
+class _CloseContext(Middleware):
+    """Close the process's aiohttp session and Redis client once its worker threads have stopped."""
+
+    def __init__(self, context: WorkerContext) -> None:
+        self.context = context
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.context.aclose())

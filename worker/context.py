@@ -1,0 +1,45 @@
+"""What one worker process shares across its jobs: settings, Redis, the Kaleyra client, a logger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+import structlog
+
+from schemas.settings import Settings
+from worker.campaigns import CampaignStore
+from worker.gateway import KaleyraClient
+
+RedisFactory = Callable[[], aioredis.Redis]
+
+
+class WorkerContext:
+    """Opened lazily on the worker's event loop (nothing connects at import) and closed at shutdown."""
+
+    def __init__(self, settings: Settings, redis_factory: RedisFactory | None = None) -> None:
+        self.settings = settings
+        self._redis_factory = redis_factory or (lambda: aioredis.Redis.from_url(settings.redis_url))
+        self._store: CampaignStore | None = None
+        self._gateway: KaleyraClient | None = None
+        self.log = structlog.get_logger("worker")
+
+    @property
+    def store(self) -> CampaignStore:
+        if self._store is None:
+            self._store = CampaignStore(self._redis_factory())
+        return self._store
+
+    @property
+    def gateway(self) -> KaleyraClient:
+        if self._gateway is None:
+            self._gateway = KaleyraClient(self.settings)
+        return self._gateway
+
+    async def aclose(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.close()
+            self._gateway = None
+        if self._store is not None:
+            await self._store.client.aclose()
+            self._store = None

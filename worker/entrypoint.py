@@ -1,0 +1,19 @@
+"""The module `dramatiq` loads in each worker process: settings, logging, broker, actors.
+
+`campaign worker` runs `dramatiq worker.entrypoint`; nothing here connects until the worker boots.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from schemas.settings import Settings
+from worker.broker import build_broker, register_actors
+from worker.context import WorkerContext
+from worker.logging import configure_logging
+
+settings = Settings.from_environ()
+configure_logging()
+broker = build_broker(settings)
+dramatiq.set_broker(broker)
+register_actors(broker, WorkerContext(settings))

@@ -1,0 +1,76 @@
+"""POST one `/sms/json` request, retrying short blips with tenacity.
+
+One `aiohttp.ClientSession` per process, opened lazily on the worker's event loop
+and closed at shutdown: connections are pooled across every job the process runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import tenacity
+
+from schemas.errors import AmbiguousGatewayError, TransientGatewayError
+from schemas.kaleyra import SubmittedSms
+from schemas.settings import Settings
+from worker.gateway.replies import parse_reply
+
+OnRetry = Callable[[TransientGatewayError], Awaitable[None]]
+
+
+class KaleyraClient:
+    def __init__(self, settings: Settings, *, max_connections: int = 64) -> None:
+        self._url = settings.sms_json_url
+        self._headers = {"api-key": settings.api_key, "content-type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=settings.http_timeout_s)
+        self._max_connections = max_connections
+        self._attempts = settings.retry_attempts
+        self._backoff_s = settings.retry_backoff_ms / 1000
+        self._backoff_max_s = settings.retry_backoff_max_ms / 1000
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, payload: bytes, *, on_retry: OnRetry | None = None) -> list[SubmittedSms]:
+        """POST `payload`; retry transient errors with exponential backoff and jitter, then re-raise."""
+
+        async def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            if on_retry is not None and isinstance(error, TransientGatewayError):
+                await on_retry(error)
+
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(TransientGatewayError),
+            stop=tenacity.stop_after_attempt(self._attempts),
+            wait=tenacity.wait_random_exponential(multiplier=self._backoff_s, max=self._backoff_max_s),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return await retrying(self._post_once, payload)
+
+    async def _post_once(self, payload: bytes) -> list[SubmittedSms]:
+        session = self._session_for_loop()
+        try:
+            async with session.post(self._url, data=payload, headers=self._headers) as response:
+                body = await response.read()
+                status = response.status
+        except aiohttp.ClientConnectorError as e:
+            # Refused or unreachable before a byte was sent: nothing can have been delivered.
+            raise TransientGatewayError("CONNECT", f"cannot connect to {self._url}: {e.os_error}") from e
+        except (TimeoutError, asyncio.TimeoutError) as e:
+            raise AmbiguousGatewayError("TIMEOUT", f"no reply within {self._timeout.total}s") from e
+        except aiohttp.ClientError as e:
+            # The connection broke after the request went out: Kaleyra may have processed it.
+            raise AmbiguousGatewayError("DISCONNECTED", type(e).__name__) from e
+        return parse_reply(status, body)
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

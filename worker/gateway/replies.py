@@ -1,0 +1,66 @@
+"""Turn a reply into accepted messages or a classified `GatewayError`.
+
+Kaleyra's HTTP statuses are not reliable (an E403 may come with 200, 400 or 500), so
+the error code decides; the status is the fallback when no documented code is found.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from schemas.error_codes import TRANSIENT_HTTP_STATUSES, CodeKind, kind_of
+from schemas.errors import (
+    AmbiguousGatewayError,
+    GatewayError,
+    PermanentGatewayError,
+    TransientGatewayError,
+)
+from schemas.kaleyra import ErrorDetail, GatewayReply, SubmittedSms
+
+_reply_decoder = msgspec.json.Decoder(GatewayReply)
+_detail_decoder = msgspec.json.Decoder(ErrorDetail)
+_ERROR_BY_KIND: dict[CodeKind, type[GatewayError]] = {
+    CodeKind.TRANSIENT: TransientGatewayError,
+    CodeKind.PERMANENT: PermanentGatewayError,
+}
+
+
+def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
+    """The accepted messages of a success reply; raise the classified error otherwise."""
+    try:
+        reply = _reply_decoder.decode(body)
+    except msgspec.DecodeError:
+        reply = None
+    code, message = _error_code(reply)
+    if code is not None:
+        kind = kind_of(code)
+        if kind in _ERROR_BY_KIND:
+            raise _ERROR_BY_KIND[kind](code, message or "", status=status)
+    if reply is not None and reply.sms is not None and 200 <= status < 300:
+        return reply.sms
+    raise _by_status(status, code, message or body[:200].decode("utf-8", "replace"))
+
+
+def _error_code(reply: GatewayReply | None) -> tuple[str | None, str | None]:
+    """The code of either error shape: flat `{"code": ...}` or nested `{"error": {"code": ...}}`."""
+    if reply is None:
+        return None, None
+    if reply.code:
+        return reply.code.upper(), reply.message
+    if len(reply.error) and bytes(reply.error) != b"null":
+        try:
+            detail = _detail_decoder.decode(reply.error)
+        except msgspec.DecodeError:
+            return None, None
+        return detail.code.upper(), detail.message
+    return None, None
+
+
+def _by_status(status: int, code: str | None, message: str) -> GatewayError:
+    label = code or f"HTTP{status}"
+    if status in TRANSIENT_HTTP_STATUSES:
+        return TransientGatewayError(label, message, status=status)
+    if 400 <= status < 500:
+        return PermanentGatewayError(label, message, status=status)
+    # A 2xx we cannot read, a 504 or another 5xx: the request may have been processed.
+    return AmbiguousGatewayError(label, message, status=status)

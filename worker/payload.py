@@ -1,0 +1,62 @@
+"""From a job to `/sms/json` bodies: chunking, the prefix and unicode defaults, msgspec encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from schemas.campaign import CampaignSpec, MessageType, Recipient
+from schemas.gsm7 import needs_ucs2
+from schemas.kaleyra import MAX_NODES_PER_REQUEST, SmsJsonRequest, SmsNode
+from schemas.settings import Settings
+
+_encoder = msgspec.json.Encoder()
+
+
+def chunk_size(spec: CampaignSpec, settings: Settings) -> int:
+    """Nodes per request: one for OTP (E708), else the configured size, never above 1000."""
+    if spec.type is MessageType.OTP:
+        return 1
+    return min(settings.chunk_size, MAX_NODES_PER_REQUEST)
+
+
+def chunked(recipients: Sequence[Recipient], size: int) -> list[Sequence[Recipient]]:
+    return [recipients[start : start + size] for start in range(0, len(recipients), size)]
+
+
+def resolve_unicode(spec: CampaignSpec, settings: Settings) -> str:
+    """The campaign's flag, else CAMPAIGN_DEFAULT_UNICODE; a body needing UCS-2 is never sent as 0."""
+    flag = spec.unicode or settings.default_unicode
+    if flag == "0" and needs_ucs2(spec.body):
+        return "1"
+    return flag
+
+
+class PayloadBuilder:
+    """Per-job constants resolved once; `encode` is called per chunk."""
+
+    def __init__(self, spec: CampaignSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.unicode = resolve_unicode(spec, settings)
+        self.prefix = spec.prefix or settings.default_prefix
+
+    def request(self, recipients: Sequence[Recipient]) -> SmsJsonRequest:
+        # Every node shares the body, so it goes once at the top level, not per node.
+        spec = self.spec
+        return SmsJsonRequest(
+            sms=[SmsNode(to=r.to) for r in recipients],
+            channel="SMS",
+            type=spec.type.value,
+            prefix=self.prefix,
+            time=spec.at,
+            from_=spec.sender,
+            body=spec.body,
+            template_id=spec.template_id,
+            entity_id=spec.entity_id,
+            unicode=self.unicode,
+            callback_profile_id=spec.callback_profile_id,
+        )
+
+    def encode(self, recipients: Sequence[Recipient]) -> bytes:
+        return _encoder.encode(self.request(recipients))
