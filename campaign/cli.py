@@ -40,25 +40,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="campaign",
-        description="Bulk SMS campaigns through Kaleyra's /sms/json API, queued on Redis, sent by dramatiq workers.",
+        description="Bulk SMS campaigns through Kaleyra's /sms/json API, queued on Redis, "
+        "sent by dramatiq workers.",
         epilog="Environment: REDIS_URL, KALEYRA_API_KEY, KALEYRA_SID, KALEYRA_REGION, KALEYRA_BASE_URL, "
         "CAMPAIGN_DEFAULT_PREFIX, CAMPAIGN_DEFAULT_UNICODE (see README).",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     send = commands.add_parser("send", help="validate and publish a campaign")
-    send.add_argument("--recipients", required=True, metavar="PATH|-",
-                      help="CSV with a header and a 'to' column, or JSON lines with a 'to' key; - for stdin")
+    send.add_argument(
+        "--recipients",
+        required=True,
+        metavar="PATH|-",
+        help="CSV with a header and a 'to' column, or JSON lines with a 'to' key; - for stdin",
+    )
     send.add_argument("--sender", required=True, help="approved sender ID (the 'from' field)")
     send.add_argument("--type", required=True, metavar="MKT|TXN|OTP|DEFAULT|TXND", help="Kaleyra route type")
     send.add_argument("--body", required=True, help="message text, at most 4000 characters")
-    send.add_argument("--prefix", help="country prefix for numbers without one, e.g. +91 "
-                      "(default: CAMPAIGN_DEFAULT_PREFIX)")
+    send.add_argument(
+        "--prefix", help="country prefix for numbers without one, e.g. +91 (default: CAMPAIGN_DEFAULT_PREFIX)"
+    )
     send.add_argument("--unicode", metavar="auto|0|1", help="default: CAMPAIGN_DEFAULT_UNICODE, else auto")
     send.add_argument("--template-id", help="DLT template ID (India)")
     send.add_argument("--entity-id", help="DLT entity ID (India)")
     send.add_argument("--callback-profile-id", help="callback profile for delivery webhooks")
-    send.add_argument("--at", metavar="ISO8601", help="schedule: 15 minutes to 3 months ahead, with an offset")
+    send.add_argument(
+        "--at", metavar="ISO8601", help="schedule: 15 minutes to 3 months ahead, with an offset"
+    )
     send.add_argument("--name", help="a name to recognise the campaign by")
     send.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     send.set_defaults(run=_send)
@@ -77,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         steer.add_argument("campaign_id")
         steer.set_defaults(run=_steer, action=name)
 
-    invalid = commands.add_parser("invalid", help="list the rows skipped as invalid, as CSV: line,value,reason")
+    invalid = commands.add_parser(
+        "invalid", help="list the rows skipped as invalid, as CSV: line,value,reason"
+    )
     invalid.add_argument("campaign_id")
     invalid.set_defaults(run=_invalid)
 
@@ -86,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=_positive, default=8)
     worker.set_defaults(run=_worker)
 
-    simulate = commands.add_parser("simulate", help="run the Kaleyra gateway simulator (demos, staging, load tests)")
+    simulate = commands.add_parser(
+        "simulate", help="run the Kaleyra gateway simulator (demos, staging, load tests)"
+    )
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8088)
     simulate.add_argument("--e403-rate", type=_rate, default=0.0, help="share of requests answered with E403")
@@ -94,12 +106,16 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, help="make the injected faults repeatable")
     simulate.set_defaults(run=_simulate)
 
-    demo = commands.add_parser("demo", help="everything in one process: fakeredis, the simulator and a worker")
+    demo = commands.add_parser(
+        "demo", help="everything in one process: fakeredis, the simulator and a worker"
+    )
     demo.add_argument("--recipients", type=_positive, default=10_000)
     demo.add_argument("--e403-rate", type=_rate, default=0.2)
     demo.add_argument("--latency-ms", type=float, default=5.0)
     demo.add_argument("--threads", type=_positive, default=8)
-    demo.add_argument("--events", metavar="PATH", help="where the worker's JSON log goes (default: a temp file)")
+    demo.add_argument(
+        "--events", metavar="PATH", help="where the worker's JSON log goes (default: a temp file)"
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -126,18 +142,26 @@ def _send(args: argparse.Namespace) -> int:
     )
     with open_recipients(args.recipients) as rows:
         client = redis.Redis.from_url(settings.redis_url)
-        result = publish_campaign(spec, rows, client=client, broker=build_broker(settings, client), settings=settings)
+        result = publish_campaign(
+            spec, rows, client=client, broker=build_broker(settings, client), settings=settings
+        )
     for row in result.invalid_rows:
         print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
     if result.invalid > len(result.invalid_rows):
-        print(f"campaign: ... {result.invalid - len(result.invalid_rows)} more; "
-              f"see `campaign invalid {result.campaign_id}`", file=sys.stderr)
+        print(
+            f"campaign: ... {result.invalid - len(result.invalid_rows)} more; "
+            f"see `campaign invalid {result.campaign_id}`",
+            file=sys.stderr,
+        )
     if args.json:
         print(msgspec.json.encode(result).decode())
     else:
         print(result.campaign_id)
-        print(f"{result.total} recipients in {result.jobs} jobs ({result.invalid} invalid, "
-              f"{result.duplicates} duplicates), {result.state}", file=sys.stderr)
+        print(
+            f"{result.total} recipients in {result.jobs} jobs ({result.invalid} invalid, "
+            f"{result.duplicates} duplicates), {result.state}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -148,10 +172,12 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(msgspec.json.encode(status).decode())
         return 0
-    print(f"campaign {status.campaign_id} ({status.type}{', ' + status.name if status.name else ''}): {status.state}")
-    print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}, unknown {status.unknown}, "
-          f"cancelled {status.cancelled}, pending {status.pending}")
-    print(f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}; retries {status.retried}")
+    label = f"{status.type}, {status.name}" if status.name else status.type
+    print(f"campaign {status.campaign_id} ({label}): {status.state}")
+    print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
+    print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
+    print(f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}")
+    print(f"  requests retried: {status.retried}")
     if status.failures:
         print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
     return 0
@@ -180,8 +206,18 @@ def _worker(args: argparse.Namespace) -> int:
     from schemas.keys import BULK_QUEUE
 
     Settings.from_environ().require_credentials()  # refuse now, not once per chunk
-    command = [sys.executable, "-m", "dramatiq", "worker.entrypoint", "--processes", str(args.processes),
-               "--threads", str(args.threads), "--queues", BULK_QUEUE]
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "worker.entrypoint",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--queues",
+        BULK_QUEUE,
+    ]
     sys.stdout.flush()
     os.execv(sys.executable, command)
 

@@ -40,13 +40,18 @@ _FORMATS = (
 )
 
 
-def run_demo(*, recipients: int, e403_rate: float, latency_ms: float, threads: int, events_path: str | None) -> int:
+def run_demo(
+    *, recipients: int, e403_rate: float, latency_ms: float, threads: int, events_path: str | None
+) -> int:
     console = Console(stderr=True)
-    events = open(events_path, "wb") if events_path else tempfile.NamedTemporaryFile(  # noqa: SIM115
-        prefix="campaign-demo-", suffix=".jsonl", delete=False
-    )
+    if not events_path:
+        with tempfile.NamedTemporaryFile(prefix="campaign-demo-", suffix=".jsonl", delete=False) as made:
+            events_path = made.name
+    events = open(events_path, "wb")  # noqa: SIM115 - closed after the summary
     configure_logging(events)
-    config = SimulatorConfig(api_key=secrets.token_hex(16), e403_rate=e403_rate, latency_ms=latency_ms, seed=7)
+    config = SimulatorConfig(
+        api_key=secrets.token_hex(16), e403_rate=e403_rate, latency_ms=latency_ms, seed=7
+    )
     server = fakeredis.FakeServer()
     client = fakeredis.FakeRedis(server=server)
     with start_in_thread(config) as simulator:
@@ -63,12 +68,22 @@ def run_demo(*, recipients: int, e403_rate: float, latency_ms: float, threads: i
         worker = dramatiq.Worker(broker, worker_threads=threads)
         worker.start()
         try:
-            spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", prefix="+91",
-                              body="Hello from the campaign demo! Reply STOP to opt out.", name="demo")
+            spec = build_spec(
+                settings=settings,
+                sender="KLRHXA",
+                type="MKT",
+                prefix="+91",
+                body="Hello from the campaign demo! Reply STOP to opt out.",
+                name="demo",
+            )
             started = time.monotonic()
-            result = publish_campaign(spec, _demo_rows(recipients), client=client, broker=broker, settings=settings)
-            console.print(f"published [bold]{result.campaign_id}[/]: {result.total} recipients in {result.jobs} jobs "
-                          f"({result.invalid} invalid, {result.duplicates} duplicate rows skipped)")
+            result = publish_campaign(
+                spec, _demo_rows(recipients), client=client, broker=broker, settings=settings
+            )
+            console.print(
+                f"published [bold]{result.campaign_id}[/]: {result.total} recipients in {result.jobs} jobs "
+                f"({result.invalid} invalid, {result.duplicates} duplicate rows skipped)"
+            )
             status = _follow(console, client, result.campaign_id, result.total)
             elapsed = time.monotonic() - started
         finally:
@@ -95,8 +110,13 @@ def _demo_rows(count: int) -> Iterator[tuple[int, str]]:
 
 
 def _follow(console: Console, client: fakeredis.FakeRedis, campaign_id: str, total: int):  # type: ignore[no-untyped-def]
-    columns = (TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("send", total=total, detail="")
         while True:

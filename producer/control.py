@@ -119,11 +119,13 @@ def _float(raw: bytes | None) -> float | None:
     return float(raw) if raw is not None else None
 
 
-def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> Iterator[tuple[str, str, str]]:
+def invalid_rows(
+    client: redis.Redis, campaign_id: str, *, page: int = 1000
+) -> Iterator[tuple[str, str, str]]:
     """Each skipped row as (line, value, reason), read a page at a time."""
     start = 0
     while batch := client.lrange(keys.invalid(campaign_id), start, start + page - 1):
         for entry in batch:
-            line, value, reason = entry.decode().split("\t", 2)
+            line, value, reason = entry.decode().split("\t", 2)  # type: ignore[union-attr]
             yield line, value, reason
         start += page

@@ -105,7 +105,9 @@ class _Staging:
         self._flush_page()
         self._write_jobs(final=True)
         if self.total == 0:
-            raise SpecError(f"no valid recipients: {self.invalid} invalid and {self.duplicates} duplicate rows")
+            raise SpecError(
+                f"no valid recipients: {self.invalid} invalid and {self.duplicates} duplicate rows"
+            )
         state = CampaignState.SCHEDULED if self.spec.at else CampaignState.QUEUED
         cid = self.spec.campaign_id
         with self.client.pipeline(transaction=True) as tx:

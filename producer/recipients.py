@@ -43,9 +43,9 @@ def open_recipients(path: str) -> Iterator[Iterator[tuple[int, str]]]:
 
 def _open_binary(path: str) -> io.BufferedReader:
     if path == "-":
-        return sys.stdin.buffer
+        return sys.stdin.buffer  # type: ignore[return-value]
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed by open_recipients
+        return open(path, "rb")
     except OSError as e:
         raise RecipientsError(f"cannot read recipients file {path!r}: {e.strerror}") from e
 
@@ -54,7 +54,9 @@ def _rows(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, Ite
     """Check the file's head now; the returned iterator reads the rest lazily."""
     head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     if b"\x00" in head:
-        raise RecipientsError(f"recipients file {path!r} looks binary (NUL bytes); give a CSV or JSON-lines file")
+        raise RecipientsError(
+            f"recipients file {path!r} looks binary (NUL bytes); give a CSV or JSON-lines file"
+        )
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     is_json = path.lower().endswith(JSON_SUFFIXES) or first == b"{"
@@ -82,7 +84,9 @@ def _csv_rows(text: io.TextIOWrapper, path: str) -> Iterator[tuple[int, str]]:
     try:
         header = next(reader)
     except StopIteration:
-        raise RecipientsError(f"recipients file {path!r} is empty; it needs a header row with a 'to' column") from None
+        raise RecipientsError(
+            f"recipients file {path!r} is empty; it needs a header row with a 'to' column"
+        ) from None
     except csv.Error as e:
         raise RecipientsError(f"recipients file {path!r} line 1: {e}") from e
     names = [name.strip().lower() for name in header]
@@ -109,7 +113,9 @@ def _json_lines(text: io.TextIOWrapper, path: str) -> Iterator[tuple[int, str]]:
         try:
             row = _json_line.decode(line)
         except msgspec.DecodeError as e:
-            raise RecipientsError(f"recipients file {path!r} line {line_number}: not a JSON object ({e})") from e
+            raise RecipientsError(
+                f"recipients file {path!r} line {line_number}: not a JSON object ({e})"
+            ) from e
         to = row.get("to")
         if to is None:
             raise RecipientsError(f"recipients file {path!r} line {line_number}: no 'to' key")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from producer.numbers import is_country_code
 from schemas.campaign import CampaignSpec, MessageType
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
-from schemas.kaleyra import MAX_BODY_CHARS
+from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
 from schemas.settings import UNICODE_FLAGS, Settings
 
 # An alphanumeric sender ID (up to 11 characters) or a number used as sender.
@@ -48,7 +48,7 @@ def build_spec(
         template_id=_identifier("template-id", template_id),
         entity_id=_identifier("entity-id", entity_id),
         callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
-        at=_schedule(at, now or datetime.now(timezone.utc)),
+        at=_schedule(at, now or datetime.now(UTC)),
         name=_name(name),
     )
 
@@ -56,7 +56,9 @@ def build_spec(
 def _sender(sender: str) -> str:
     sender = sender.strip()
     if not SENDER_PATTERN.match(sender):
-        raise SpecError(f"sender {sender!r} is not a sender ID: use 1-11 letters and digits, or a phone number")
+        raise SpecError(
+            f"sender {sender!r} is not a sender ID: use 1-11 letters and digits, or a phone number"
+        )
     return sender
 
 
@@ -76,7 +78,7 @@ def _body(body: str) -> str:
     return body
 
 
-def _unicode(value: str | None, body: str) -> str | None:
+def _unicode(value: str | None, body: str) -> UnicodeFlag | None:
     if value is None:
         return None
     flag = value.strip().lower()
@@ -86,7 +88,7 @@ def _unicode(value: str | None, body: str) -> str | None:
         outside = next((ch for ch in body if ch not in GSM7), None)
         if outside is not None:
             raise SpecError(f"unicode 0 cannot carry {outside!r} in the body (not GSM-7); use auto or 1")
-    return flag
+    return "0" if flag == "0" else "1" if flag == "1" else "auto"
 
 
 def _prefix(prefix: str | None) -> str | None:

@@ -67,7 +67,7 @@ class SmsJsonResponse(msgspec.Struct, frozen=True, kw_only=True):
     sms: list[SubmittedSms]
     id: str | None = None
     body: str | None = None
-    createdDateTime: str | None = None  # noqa: N815 - Kaleyra's spelling
+    createdDateTime: str | None = None
     source: str | None = None
     type: str | None = None
 

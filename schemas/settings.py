@@ -54,7 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         env = os.environ if environ is None else environ
         region = env.get("KALEYRA_REGION", "in").strip().lower() or "in"
         if region not in REGION_HOSTS:
-            raise SettingsError(f"KALEYRA_REGION={region!r} is not a pod; use one of {', '.join(REGION_HOSTS)}")
+            raise SettingsError(
+                f"KALEYRA_REGION={region!r} is not a pod; use one of {', '.join(REGION_HOSTS)}"
+            )
         prefix = env.get("CAMPAIGN_DEFAULT_PREFIX", "").strip() or None
         if prefix is not None and not PREFIX_PATTERN.match(prefix):
             raise SettingsError(f"CAMPAIGN_DEFAULT_PREFIX={prefix!r} is not a country prefix like +91")
@@ -85,7 +87,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def require_credentials(self) -> None:
-        missing = [name for name, value in (("KALEYRA_API_KEY", self.api_key), ("KALEYRA_SID", self.sid)) if not value]
+        missing = [
+            name
+            for name, value in (("KALEYRA_API_KEY", self.api_key), ("KALEYRA_SID", self.sid))
+            if not value
+        ]
         if missing:
             raise SettingsError(f"{' and '.join(missing)} must be set to send")
 

@@ -54,7 +54,10 @@ def _real_redis() -> Backend:
 def _fake_redis() -> Backend:
     server = fakeredis.FakeServer()
     return Backend(
-        "fakeredis", fakeredis.FakeRedis(server=server), lambda: fakeredis.aioredis.FakeRedis(server=server), None
+        "fakeredis",
+        fakeredis.FakeRedis(server=server),
+        lambda: fakeredis.aioredis.FakeRedis(server=server),
+        None,
     )
 
 

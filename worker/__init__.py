@@ -1,1 +1,4 @@
-"""Sends campaigns: dramatiq actors, the Kaleyra client, campaign state and logging. Imports `schemas` only."""
+"""Sends campaigns: dramatiq actors, the Kaleyra client, campaign state, logging.
+
+Imports `schemas` only.
+"""

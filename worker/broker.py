@@ -32,7 +32,9 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq
     def send_job_actor(campaign_id: str, job_index: int) -> None:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else 0
-        coroutine = send_job(context, campaign_id, job_index, last_attempt=retries >= settings.job_max_retries)
+        coroutine = send_job(
+            context, campaign_id, job_index, last_attempt=retries >= settings.job_max_retries
+        )
         try:
             _event_loop().run_coroutine(coroutine)
         except CampaignPaused:

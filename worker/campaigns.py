@@ -80,7 +80,7 @@ class CampaignStore:
         )
 
     async def state(self, campaign_id: str) -> str:
-        raw = await self.client.hget(keys.campaign(campaign_id), keys.STATE)
+        raw: bytes | None = await self.client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
         return raw.decode() if raw else ""
 
     async def settle_chunk(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
 from typing import Any, BinaryIO
 
 import msgspec
@@ -22,7 +23,7 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
     stderr; `sys.__stdout__` is still the stdout the operator gave the worker.
     """
     if stream is None:
-        stream = sys.__stdout__.buffer  # type: ignore[union-attr]
+        stream = sys.__stdout__.buffer  # type: ignore[union-attr,assignment]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -41,11 +42,11 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
 
-def _render(_logger: Any, _method: str, event: dict[str, Any]) -> bytes:
+def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> bytes:
     return _encoder.encode(event)
 
 
-def _timestamp(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _timestamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["ts"] = time.time()
     return event
 

@@ -8,7 +8,7 @@ import msgspec
 
 from schemas.campaign import CampaignSpec, MessageType, Recipient
 from schemas.gsm7 import needs_ucs2
-from schemas.kaleyra import MAX_NODES_PER_REQUEST, SmsJsonRequest, SmsNode
+from schemas.kaleyra import MAX_NODES_PER_REQUEST, SmsJsonRequest, SmsNode, UnicodeFlag
 from schemas.settings import Settings
 
 _encoder = msgspec.json.Encoder()
@@ -25,12 +25,12 @@ def chunked(recipients: Sequence[Recipient], size: int) -> list[Sequence[Recipie
     return [recipients[start : start + size] for start in range(0, len(recipients), size)]
 
 
-def resolve_unicode(spec: CampaignSpec, settings: Settings) -> str:
+def resolve_unicode(spec: CampaignSpec, settings: Settings) -> UnicodeFlag:
     """The campaign's flag, else CAMPAIGN_DEFAULT_UNICODE; a body needing UCS-2 is never sent as 0."""
     flag = spec.unicode or settings.default_unicode
     if flag == "0" and needs_ucs2(spec.body):
         return "1"
-    return flag
+    return "0" if flag == "0" else "1" if flag == "1" else "auto"
 
 
 class PayloadBuilder:

@@ -79,6 +79,10 @@ async def _send_chunk(
             log.info("sms.submitted", message_id=sms.message_id, recipient=show(sms.number))
         dropped = len(chunk) - len(accepted)
         if dropped:
-            log.error("sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway")
+            log.error(
+                "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
+            )
         counts = {keys.SUBMITTED: len(accepted), keys.FAILED: dropped}
-        await store.settle_chunk(campaign_id, job_index, index + 1, counts, DROPPED_NODE_CODE if dropped else "")
+        await store.settle_chunk(
+            campaign_id, job_index, index + 1, counts, DROPPED_NODE_CODE if dropped else ""
+        )

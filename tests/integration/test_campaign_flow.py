@@ -66,11 +66,19 @@ def test_every_valid_distinct_recipient_is_accepted_exactly_once(
 
         with open_recipients(str(tmp_path / "r.csv")) as rows:
             result = publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
-        status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s)
+        status = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+        )
 
         record = simulator.record
         assert (result.total, result.invalid, result.duplicates) == (3000, 60, 200)
-        assert (status.total, status.submitted, status.failed, status.unknown, status.pending) == (3000, 3000, 0, 0, 0)
+        assert (status.total, status.submitted, status.failed, status.unknown, status.pending) == (
+            3000,
+            3000,
+            0,
+            0,
+            0,
+        )
         assert (status.invalid, status.duplicates) == (60, 200)
         assert record.counts_by_number() == {number: 1 for number in expected}
         assert record.max_nodes == 1000
@@ -84,13 +92,22 @@ def test_every_valid_distinct_recipient_is_accepted_exactly_once(
     assert API_KEY not in event_log.read_text()
 
 
-def test_otp_campaign_sends_its_one_recipient_in_a_one_node_request(backend, start_worker, make_settings, simulator):
+def test_otp_campaign_sends_its_one_recipient_in_a_one_node_request(
+    backend, start_worker, make_settings, simulator
+):
     settings = make_settings(simulator.base_url)
     broker = start_worker(settings)
     spec = build_spec(settings=settings, sender="KLRHXA", type="OTP", body="Your code is 4321")
-    publish_campaign(spec, [(2, "+919000000001"), (3, "0091 90000 00001")], client=backend.client, broker=broker,
-                     settings=settings)
-    status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s)
+    publish_campaign(
+        spec,
+        [(2, "+919000000001"), (3, "0091 90000 00001")],
+        client=backend.client,
+        broker=broker,
+        settings=settings,
+    )
+    status = wait_for(
+        lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+    )
     assert (status.total, status.submitted, status.duplicates) == (1, 1, 1)
     assert [m.to for m in simulator.record.messages] == ["+919000000001"]
     assert simulator.record.max_nodes == 1
@@ -101,8 +118,13 @@ def test_otp_campaign_of_two_recipients_is_refused_and_nothing_is_published(back
     broker = build_broker(settings, backend.client)
     spec = build_spec(settings=settings, sender="KLRHXA", type="OTP", body="Your code is 4321")
     with pytest.raises(SpecError, match="OTP sends to exactly one recipient"):
-        publish_campaign(spec, [(2, "+919000000001"), (3, "+919000000002")], client=backend.client, broker=broker,
-                         settings=settings)
+        publish_campaign(
+            spec,
+            [(2, "+919000000001"), (3, "+919000000002")],
+            client=backend.client,
+            broker=broker,
+            settings=settings,
+        )
     assert backend.client.keys("*") == []
 
 
@@ -113,7 +135,9 @@ def test_permanent_errors_are_recorded_with_their_code_and_not_retried(backend, 
         spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
         rows = [(i + 2, f"90000{i:05d}") for i in range(1500)]
         publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
-        status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s)
+        status = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+        )
         assert (status.submitted, status.failed, status.retried) == (0, 1500, 0)
         assert status.failures == {"UNAUTHORIZED": 1500}
         assert simulator.record.stats().requests == 2
@@ -154,7 +178,9 @@ def test_pause_holds_the_campaign_and_resume_continues_where_it_stopped(backend,
         assert len(simulator.record.messages) == held.submitted
 
         resume(backend.client, spec.campaign_id)
-        status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s)
+        status = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+        )
         assert status.submitted == 4000
         assert set(simulator.record.counts_by_number().values()) == {1}
 

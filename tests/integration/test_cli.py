@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from campaign.cli import main
 
 GOOD = ["--sender", "KLRHXA", "--type", "MKT", "--body", "Hello", "--prefix", "+91"]
-SOON = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+SOON = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
 
 
 @pytest.fixture
@@ -129,19 +129,48 @@ def test_campaign_is_sent_by_real_worker_processes(real_redis, tmp_path):
     path.write_text("".join(f'{{"to": "90000{i:05d}"}}\n' for i in range(2500)) + '{"to": "bad"}\n')
     events = open(tmp_path / "worker.jsonl", "wb")  # noqa: SIM115 - closed below
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "campaign", "simulate", "--port", str(port), "--e403-rate", "0.2", "--seed", "3"],
-        env=env, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "campaign",
+            "simulate",
+            "--port",
+            str(port),
+            "--e403-rate",
+            "0.2",
+            "--seed",
+            "3",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "campaign", "worker", "--processes", "1", "--threads", "2"],
-        env=env, stdout=events, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=events,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        published = run_json(["send", "--recipients", str(path), "--sender", "KLRHXA", "--type", "TXN",
-                              "--body", "Order shipped", "--json"], env)
+        published = run_json(
+            [
+                "send",
+                "--recipients",
+                str(path),
+                "--sender",
+                "KLRHXA",
+                "--type",
+                "TXN",
+                "--body",
+                "Order shipped",
+                "--json",
+            ],
+            env,
+        )
         assert (published["total"], published["invalid"], published["duplicates"]) == (2500, 1, 0)
         deadline = time.monotonic() + 60
-        while (status := run_json(["status", published["campaign_id"], "--json"], env))["state"] != "completed":
+        while (status := run_json(["status", published["campaign_id"], "--json"], env))[
+            "state"
+        ] != "completed":
             assert time.monotonic() < deadline, status
             time.sleep(0.2)
     finally:

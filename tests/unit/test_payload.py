@@ -86,7 +86,9 @@ def test_default_prefix_applies_when_the_campaign_names_none():
     ],
 )
 def test_unicode_flag_resolution(campaign_flag, default, body, expected):
-    assert resolve_unicode(spec(unicode=campaign_flag, body=body), Settings(default_unicode=default)) == expected
+    assert (
+        resolve_unicode(spec(unicode=campaign_flag, body=body), Settings(default_unicode=default)) == expected
+    )
 
 
 def test_otp_is_sent_one_node_per_request():

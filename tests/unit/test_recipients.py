@@ -56,7 +56,7 @@ def test_unreadable_files_are_refused_with_the_reason(tmp_path, content, reason)
 
 
 def test_missing_file_is_refused_before_any_row(tmp_path):
-    with pytest.raises(RecipientsError, match="cannot read recipients file .*nope.csv"):
+    with pytest.raises(RecipientsError, match=r"cannot read recipients file .*nope\.csv"):
         read(tmp_path / "nope.csv")
 
 

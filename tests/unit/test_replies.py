@@ -46,7 +46,9 @@ def test_e403_is_transient_in_either_shape_whatever_the_status(shape, status):
     assert caught.value.code == "E403"
 
 
-@pytest.mark.parametrize(("shape", "code"), [(nested, "E700"), (nested, "E708"), (flat, "E402"), (flat, "E401")])
+@pytest.mark.parametrize(
+    ("shape", "code"), [(nested, "E700"), (nested, "E708"), (flat, "E402"), (flat, "E401")]
+)
 @pytest.mark.parametrize("status", [200, 400, 503])
 def test_documented_validation_codes_are_permanent_whatever_the_status(shape, code, status):
     with pytest.raises(PermanentGatewayError) as caught:

@@ -6,7 +6,6 @@ and closed at shutdown: connections are pooled across every job the process runs
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -57,7 +56,7 @@ class KaleyraClient:
         except aiohttp.ClientConnectorError as e:
             # Refused or unreachable before a byte was sent: nothing can have been delivered.
             raise TransientGatewayError("CONNECT", f"cannot connect to {self._url}: {e.os_error}") from e
-        except (TimeoutError, asyncio.TimeoutError) as e:
+        except TimeoutError as e:
             raise AmbiguousGatewayError("TIMEOUT", f"no reply within {self._timeout.total}s") from e
         except aiohttp.ClientError as e:
             # The connection broke after the request went out: Kaleyra may have processed it.
