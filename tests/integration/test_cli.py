@@ -184,3 +184,22 @@ def test_campaign_is_sent_by_real_worker_processes(real_redis, tmp_path):
     submitted = [e for e in lines if e.get("event") == "sms.submitted"]
     assert len({e["message_id"] for e in submitted}) == len(submitted) == 2500
     assert "cli-test-key" not in (tmp_path / "worker.jsonl").read_text()
+
+
+@pytest.mark.redis
+def test_recipients_can_come_from_stdin_and_invalid_lines_are_listed(real_redis):
+    env = os.environ | {"REDIS_URL": real_redis.url}
+    rows = b"to,name\n+91 90000 00001,a\n9000000002,b\nnot-a-number,c\n+919000000001,d\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "campaign", "send", "--recipients", "-", "--sender", "KLRHXA", "--type", "MKT",
+         "--body", "Hi", "--prefix", "+91", "--json"],
+        input=rows, env=env, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    published = msgspec.json.decode(done.stdout.splitlines()[-1])
+    assert (published["total"], published["invalid"], published["duplicates"]) == (2, 1, 1)
+    assert "skipped line 4: 'not-a-number'" in done.stderr.decode()
+
+    listed = subprocess.run([sys.executable, "-m", "campaign", "invalid", published["campaign_id"]], env=env,
+                            capture_output=True, timeout=60)  # fmt: skip
+    assert listed.stdout.decode().splitlines() == ["line,value,reason", "4,not-a-number,has letters"]
