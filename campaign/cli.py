@@ -197,8 +197,8 @@ def _invalid(args: argparse.Namespace) -> int:
     client = _client()
     campaign_status(client, args.campaign_id)  # refuses an unknown id
     print("line,value,reason")
-    for line, value, reason in invalid_rows(client, args.campaign_id):
-        print(f"{line},{_csv_field(value)},{_csv_field(reason)}")
+    for row in invalid_rows(client, args.campaign_id):
+        print(f"{row.line},{_csv_field(row.value)},{_csv_field(row.reason)}")
     return 0
 
 

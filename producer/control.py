@@ -8,7 +8,7 @@ import msgspec
 import redis
 
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState
+from schemas.campaign import CampaignSpec, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
 
 _COUNTERS = (
@@ -36,6 +36,7 @@ end
 return state
 """
 
+_invalid_row = msgspec.msgpack.Decoder(InvalidRow)
 _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING)
 
 
@@ -119,13 +120,9 @@ def _float(raw: bytes | None) -> float | None:
     return float(raw) if raw is not None else None
 
 
-def invalid_rows(
-    client: redis.Redis, campaign_id: str, *, page: int = 1000
-) -> Iterator[tuple[str, str, str]]:
-    """Each skipped row as (line, value, reason), read a page at a time."""
+def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> Iterator[InvalidRow]:
+    """Each row skipped at publish, read a page at a time."""
     start = 0
     while batch := client.lrange(keys.invalid(campaign_id), start, start + page - 1):
-        for entry in batch:
-            line, value, reason = entry.decode().split("\t", 2)  # type: ignore[union-attr]
-            yield line, value, reason
+        yield from (_invalid_row.decode(entry) for entry in batch)  # type: ignore[arg-type]
         start += page

@@ -19,9 +19,6 @@ from schemas.errors import CampaignError
 MAX_DIGITS = 15  # E.164, country code included
 MIN_DIGITS = 7  # the shortest real numbers (+290 XXXX); also the floor of schemas.campaign.E164
 
-# Ignored wherever they appear: the usual ways people format a number.
-_FORMATTING = str.maketrans("", "", " -.()[]")
-
 
 class InvalidNumber(CampaignError, ValueError):
     """A recipient number we cannot send to; `reason` is short, e.g. "too short for +91".
@@ -61,7 +58,8 @@ class NumberNormaliser:
         """E.164 for `raw`, e.g. "+919876543210"; raises InvalidNumber saying why not."""
         digits = raw.strip()
         if not (digits.isdigit() and digits.isascii()):  # the fast path is plain digits
-            digits = digits.translate(_FORMATTING)
+            if not (digits[1:].isdigit() and digits.isascii()):  # nor "+" and digits
+                digits = _without_formatting(digits)
             if digits[:1] == "+":
                 digits = digits[1:]
                 if not (digits.isdigit() and digits.isascii()):
@@ -107,6 +105,19 @@ def _international(digits: str, raw: str) -> str:
     if trunk and digits.startswith(trunk, size) and national - len(trunk) in country.lengths:
         return "+" + country.code + digits[size + len(trunk) :]
     raise InvalidNumber(_wrong_length(national, country), raw)
+
+
+def _without_formatting(text: str) -> str:
+    """`text` without the usual ways people format a number (a chain of replace beats translate)."""
+    return (
+        text.replace(" ", "")
+        .replace("-", "")
+        .replace(".", "")
+        .replace("(", "")
+        .replace(")", "")
+        .replace("[", "")
+        .replace("]", "")
+    )
 
 
 def _wrong_length(national: int, country: _Country) -> str:

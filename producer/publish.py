@@ -16,7 +16,7 @@ import redis
 
 from producer.numbers import InvalidNumber, NumberNormaliser
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState, Job, MessageType, Recipient
+from schemas.campaign import CampaignSpec, CampaignState, InvalidRow, Job, MessageType, Recipient
 from schemas.errors import SpecError
 from schemas.settings import Settings
 
@@ -30,12 +30,6 @@ return flags
 """
 
 _encode = msgspec.msgpack.Encoder().encode
-
-
-class InvalidRow(msgspec.Struct, frozen=True, array_like=True):
-    line: int
-    value: str
-    reason: str
 
 
 class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,7 +82,7 @@ class _Staging:
         self.page: list[Recipient] = []
         self.unique: list[Recipient] = []
         self.invalid_rows: list[InvalidRow] = []
-        self.invalid_page: list[str] = []
+        self.invalid_page: list[bytes] = []
         self.total = self.invalid = self.duplicates = self.jobs = 0
 
     def add(self, line: int, raw: str) -> None:
@@ -148,7 +142,7 @@ class _Staging:
         row = InvalidRow(line, raw, reason)
         if len(self.invalid_rows) < SHOWN_INVALID_ROWS:
             self.invalid_rows.append(row)
-        self.invalid_page.append(f"{line}\t{raw}\t{reason}")
+        self.invalid_page.append(_encode(row))
         if len(self.invalid_page) >= self.page_size:
             self._flush_page()
 

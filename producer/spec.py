@@ -43,7 +43,7 @@ def build_spec(
         sender=_sender(sender),
         type=message_type,
         body=_body(body),
-        prefix=_prefix(prefix) or settings.default_prefix,
+        prefix=_prefix(prefix or settings.default_prefix),
         unicode=unicode_flag,
         template_id=_identifier("template-id", template_id),
         entity_id=_identifier("entity-id", entity_id),
@@ -73,6 +73,12 @@ def _message_type(value: str) -> MessageType:
 def _body(body: str) -> str:
     if not body.strip():
         raise SpecError("body is empty: give the message text with --body")
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise SpecError(
+            f"body has bytes that are not UTF-8 at character {e.start}; save the text as UTF-8"
+        ) from None
     if len(body) > MAX_BODY_CHARS:
         raise SpecError(f"body has {len(body)} characters; Kaleyra accepts at most {MAX_BODY_CHARS} (E401)")
     return body

@@ -65,6 +65,14 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     recipients: list[Recipient]
 
 
+class InvalidRow(msgspec.Struct, frozen=True, array_like=True):
+    """A row skipped at publish: its line, the value as given and why."""
+
+    line: int
+    value: str
+    reason: str
+
+
 class SendJobArgs(msgspec.Struct, frozen=True, array_like=True):
     """The dramatiq message arguments of the `send_job` actor."""
 

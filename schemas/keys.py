@@ -47,7 +47,7 @@ def seen(campaign_id: str) -> str:
 
 
 def invalid(campaign_id: str) -> str:
-    """List: `line<TAB>value<TAB>reason` for each skipped row."""
+    """List: a msgpack-encoded `InvalidRow` for each row skipped at publish."""
     return f"campaign:{{{campaign_id}}}:invalid"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -41,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
         shown = {f: getattr(self, f) for f in self.__struct_fields__ if f != "api_key"}
+        shown["redis_url"] = redact_url(self.redis_url)
         return f"Settings(api_key={'***' if self.api_key else ''!r}, {shown})"
 
     __str__ = __repr__
@@ -67,8 +69,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if log_numbers not in ("masked", "full"):
             raise SettingsError(f"CAMPAIGN_LOG_NUMBERS={log_numbers!r} must be masked or full")
         chunk_size = _int(env, "CAMPAIGN_CHUNK_SIZE", 1000, low=1, high=1000)
+        redis_url = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
+        if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError(
+                f"REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://"
+            )
         return cls(
-            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_url=redis_url,
             api_key=env.get("KALEYRA_API_KEY", ""),
             sid=env.get("KALEYRA_SID", ""),
             region=region,
@@ -94,6 +101,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ]
         if missing:
             raise SettingsError(f"{' and '.join(missing)} must be set to send")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

@@ -1,8 +1,9 @@
 """Campaign state as workers see it: start a job, read the control state, settle chunks.
 
-Every chunk is settled by one Lua script that moves the job's progress forward and
-updates the counters together, so the counters cannot drift from the progress and a
-redelivered job neither resends nor recounts a settled chunk.
+Every chunk is settled by one Lua script that moves the job's progress (the number of
+its recipients settled, so workers may chunk differently) forward and updates the
+counters together: the counters cannot drift from the progress, and a redelivered job
+neither resends nor recounts a settled chunk.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from schemas import keys
-from schemas.campaign import CampaignSpec, Job
+from schemas.campaign import CampaignSpec, CampaignState, Job
 
 _BEGIN_JOB_LUA = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -23,11 +24,13 @@ if state == 'queued' or state == 'scheduled' then
   redis.call('HSET', KEYS[1], 'state', state)
   redis.call('HSETNX', KEYS[1], 'started_at', ARGV[2])
 end
-return {state, redis.call('HGET', KEYS[1], 'spec'), redis.call('HGET', KEYS[2], ARGV[1]) or '0',
-        redis.call('HGET', KEYS[3], ARGV[1]) or false}
+-- A paused job is only looked at, not loaded: it will be back.
+local job = false
+if state ~= 'paused' then job = redis.call('HGET', KEYS[3], ARGV[1]) or false end
+return {state, redis.call('HGET', KEYS[1], 'spec'), redis.call('HGET', KEYS[2], ARGV[1]) or '0', job}
 """
 
-# ARGV: job, next chunk, now, failure code or '', then (counter, amount) pairs.
+# ARGV: job, settled recipients after this chunk, now, failure code or '', then (counter, amount) pairs.
 _SETTLE_CHUNK_LUA = """
 local done = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= done then return 0 end
@@ -53,8 +56,8 @@ _spec_decoder = msgspec.json.Decoder(CampaignSpec)
 class JobStart(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     spec: CampaignSpec
-    job: Job
-    settled_chunks: int
+    job: Job | None  # None while the campaign is paused
+    settled: int  # recipients of this job already settled
 
 
 class CampaignStore:
@@ -64,19 +67,22 @@ class CampaignStore:
         self._settle = client.register_script(_SETTLE_CHUNK_LUA)
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
-        """Mark the campaign running and load what the job needs; None if campaign or job is gone."""
+        """Mark the campaign running and load what the job needs; None if the campaign or job is gone."""
         found = await self._begin(
             keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.jobs(campaign_id)],
             args=[job_index, time.time()],
         )
-        if not found or not found[3]:
+        if not found:
             return None
         state, spec, settled, job = found
+        state = state.decode()
+        if job is None and state != CampaignState.PAUSED:
+            return None
         return JobStart(
-            state=state.decode(),
+            state=state,
             spec=_spec_decoder.decode(spec),
-            job=_job_decoder.decode(job),
-            settled_chunks=int(settled),
+            job=_job_decoder.decode(job) if job is not None else None,
+            settled=int(settled),
         )
 
     async def state(self, campaign_id: str) -> str:
@@ -84,13 +90,13 @@ class CampaignStore:
         return raw.decode() if raw else ""
 
     async def settle_chunk(
-        self, campaign_id: str, job_index: int, next_chunk: int, counts: dict[str, int], code: str = ""
+        self, campaign_id: str, job_index: int, settled: int, counts: dict[str, int], code: str = ""
     ) -> bool:
-        """Record the outcome of chunks up to `next_chunk`; False if they were settled already."""
+        """Record that the job's first `settled` recipients are done; False if they already were."""
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
         applied = await self._settle(
             keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.failures(campaign_id)],
-            args=[job_index, next_chunk, time.time(), code, *pairs],
+            args=[job_index, settled, time.time(), code, *pairs],
         )
         return bool(applied)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 
@@ -14,15 +14,23 @@ from schemas.settings import Settings
 _encoder = msgspec.json.Encoder()
 
 
+# E405: "If Type is TXN then mobile numbers should not be more than 100".
+MAX_TXN_NODES = 100
+
+
 def chunk_size(spec: CampaignSpec, settings: Settings) -> int:
-    """Nodes per request: one for OTP (E708), else the configured size, never above 1000."""
+    """Nodes per request: one for OTP (E708), at most 100 for TXN (E405), else at most 1000."""
     if spec.type is MessageType.OTP:
         return 1
+    if spec.type is MessageType.TXN:
+        return min(settings.chunk_size, MAX_TXN_NODES)
     return min(settings.chunk_size, MAX_NODES_PER_REQUEST)
 
 
-def chunked(recipients: Sequence[Recipient], size: int) -> list[Sequence[Recipient]]:
-    return [recipients[start : start + size] for start in range(0, len(recipients), size)]
+def chunks(recipients: Sequence[Recipient], size: int, *, start: int = 0) -> Iterator[Sequence[Recipient]]:
+    """Consecutive slices of at most `size`, from the `start`-th recipient (a job's settled count)."""
+    for offset in range(start, len(recipients), size):
+        yield recipients[offset : offset + size]
 
 
 def resolve_unicode(spec: CampaignSpec, settings: Settings) -> UnicodeFlag:

@@ -9,7 +9,7 @@ from schemas.campaign import CampaignState, Recipient
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
 from worker.context import WorkerContext
 from worker.logging import mask_number
-from worker.payload import PayloadBuilder, chunk_size, chunked
+from worker.payload import PayloadBuilder, chunk_size, chunks
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
 DROPPED_NODE_CODE = "E406"
@@ -21,25 +21,43 @@ class CampaignPaused(Exception):
 
 async def send_job(ctx: WorkerContext, campaign_id: str, job_index: int, *, last_attempt: bool) -> None:
     store = ctx.store
-    start = await store.begin_job(campaign_id, job_index)
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index)
+    start = await store.begin_job(campaign_id, job_index)
     if start is None:
         log.warning("job.orphaned", reason="the campaign or job is no longer in Redis")
         return
+    if start.job is None:
+        raise CampaignPaused(campaign_id)
+    recipients = start.job.recipients
     builder = PayloadBuilder(start.spec, ctx.settings)
-    chunks = chunked(start.job.recipients, chunk_size(start.spec, ctx.settings))
-    state = start.state
-    for index in range(start.settled_chunks, len(chunks)):
-        if index > start.settled_chunks:
-            state = await store.state(campaign_id)  # pause and cancel take effect within one chunk
-        if state == CampaignState.CANCELLED:
-            left = sum(len(chunk) for chunk in chunks[index:])
-            await store.settle_chunk(campaign_id, job_index, len(chunks), {keys.CANCELLED: left})
-            log.info("job.cancelled", recipients=left)
-            return
-        if state == CampaignState.PAUSED:
-            raise CampaignPaused(campaign_id)
-        await _send_chunk(ctx, builder, campaign_id, job_index, index, chunks[index], last_attempt)
+    state, settled = start.state, start.settled
+    try:
+        for chunk in chunks(recipients, chunk_size(start.spec, ctx.settings), start=settled):
+            if settled > start.settled:
+                state = await store.state(campaign_id)  # pause and cancel take effect within one chunk
+            if state == CampaignState.CANCELLED:
+                await store.settle_chunk(
+                    campaign_id, job_index, len(recipients), {keys.CANCELLED: len(recipients) - settled}
+                )
+                log.info("job.cancelled", recipients=len(recipients) - settled)
+                return
+            if state == CampaignState.PAUSED:
+                raise CampaignPaused(campaign_id)
+            await _send_chunk(ctx, builder, campaign_id, job_index, settled, chunk, last_attempt)
+            settled += len(chunk)
+    except (CampaignPaused, TransientGatewayError):
+        raise
+    except Exception as e:
+        if not last_attempt:
+            raise
+        # Out of retries for a reason other than the gateway: say so rather than leave them pending.
+        code = f"WORKER_{type(e).__name__}"
+        await store.settle_chunk(
+            campaign_id, job_index, len(recipients), {keys.FAILED: len(recipients) - settled}, code
+        )
+        log.exception(
+            "sms.failed", code=code, recipients=len(recipients) - settled, reason="job out of retries"
+        )
 
 
 async def _send_chunk(
@@ -47,12 +65,14 @@ async def _send_chunk(
     builder: PayloadBuilder,
     campaign_id: str,
     job_index: int,
-    index: int,
+    offset: int,
     chunk: Sequence[Recipient],
     last_attempt: bool,
 ) -> None:
+    """Send `chunk`, the job's recipients from `offset` on, and settle it."""
     store = ctx.store
-    log = ctx.log.bind(campaign_id=campaign_id, job=job_index, chunk=index)
+    settled = offset + len(chunk)
+    log = ctx.log.bind(campaign_id=campaign_id, job=job_index, offset=offset)
 
     async def on_retry(error: TransientGatewayError) -> None:
         await store.count_retry(campaign_id)
@@ -63,14 +83,14 @@ async def _send_chunk(
     except TransientGatewayError as e:
         if not last_attempt:
             raise  # dramatiq retries the job later; settled chunks are skipped then
-        await store.settle_chunk(campaign_id, job_index, index + 1, {keys.FAILED: len(chunk)}, e.code)
+        await store.settle_chunk(campaign_id, job_index, settled, {keys.FAILED: len(chunk)}, e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason="retries exhausted")
     except PermanentGatewayError as e:
-        await store.settle_chunk(campaign_id, job_index, index + 1, {keys.FAILED: len(chunk)}, e.code)
+        await store.settle_chunk(campaign_id, job_index, settled, {keys.FAILED: len(chunk)}, e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason=e.message)
     except AmbiguousGatewayError as e:
         # Resending could deliver twice: the outcome is recorded as unknown instead.
-        await store.settle_chunk(campaign_id, job_index, index + 1, {keys.UNKNOWN: len(chunk)})
+        await store.settle_chunk(campaign_id, job_index, settled, {keys.UNKNOWN: len(chunk)})
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
@@ -84,5 +104,5 @@ async def _send_chunk(
             )
         counts = {keys.SUBMITTED: len(accepted), keys.FAILED: dropped}
         await store.settle_chunk(
-            campaign_id, job_index, index + 1, counts, DROPPED_NODE_CODE if dropped else ""
+            campaign_id, job_index, settled, counts, DROPPED_NODE_CODE if dropped else ""
         )

@@ -16,6 +16,7 @@ from ops.simulator.replies import E402_MESSAGE, Rejection, flat, nested
 from schemas.error_codes import CATALOGUE
 from schemas.kaleyra import MAX_BODY_CHARS, MAX_NODES_PER_REQUEST
 
+MAX_TXN_NUMBERS = 100  # E405
 MESSAGE_TYPES = frozenset({"MKT", "DEFAULT", "TXND", "TXN", "OTP"})
 UNICODE_FLAGS = frozenset({"auto", "0", "1"})
 SCHEDULE_MIN_AHEAD = timedelta(minutes=15)
@@ -48,6 +49,8 @@ def validate(request: IncomingRequest, reference: str, now: datetime) -> Rejecti
         return 400, flat("E615", CATALOGUE["E615"].description, "type", reason)
     if request.type == "OTP" and len(nodes) > 1:
         return 400, nested("E708", "sms", CATALOGUE["E708"].description, reference)
+    if request.type == "TXN" and len(nodes) > MAX_TXN_NUMBERS:
+        return 400, flat("E405", CATALOGUE["E405"].description, "to", f"{len(nodes)} numbers")
     for index, node in enumerate(nodes):
         if rejection := _check_node(index, node, request):
             return rejection

@@ -191,7 +191,9 @@ def _steady(read, *, window: float = 0.5) -> bool:
     return read() == before
 
 
-def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(backend, start_worker, make_settings):
+def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(
+    backend, start_worker, make_settings
+):
     """The gateway never recovers: tenacity gives up, dramatiq retries once, then the chunks are failed."""
     with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, retry_attempts=2, job_max_retries=1, chunk_size=500)
@@ -199,7 +201,9 @@ def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(backen
         spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
         rows = [(i + 2, f"90000{i:05d}") for i in range(1200)]
         publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
-        status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s)
+        status = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+        )
 
         assert (status.submitted, status.failed, status.pending) == (0, 1200, 0)
         assert status.failures == {"E403": 1200}

@@ -4,7 +4,7 @@ import pytest
 from schemas.campaign import CampaignSpec, MessageType, Recipient
 from schemas.kaleyra import SmsJsonRequest, SmsNode
 from schemas.settings import Settings
-from worker.payload import PayloadBuilder, chunk_size, chunked, resolve_unicode
+from worker.payload import PayloadBuilder, chunk_size, chunks, resolve_unicode
 
 # The sample request of sms-json-xml.md, field for field.
 DOCUMENTED_SAMPLE = {
@@ -95,16 +95,22 @@ def test_otp_is_sent_one_node_per_request():
     assert chunk_size(spec(type=MessageType.OTP), Settings(chunk_size=1000)) == 1
 
 
-@pytest.mark.parametrize("message_type", [t for t in MessageType if t is not MessageType.OTP])
+def test_txn_is_sent_at_most_100_nodes_per_request():
+    assert chunk_size(spec(type=MessageType.TXN), Settings(chunk_size=1000)) == 100
+    assert chunk_size(spec(type=MessageType.TXN), Settings(chunk_size=40)) == 40
+
+
+@pytest.mark.parametrize("message_type", [MessageType.MKT, MessageType.DEFAULT, MessageType.TXND])
 def test_bulk_types_use_the_configured_chunk_size(message_type):
     assert chunk_size(spec(type=message_type), Settings(chunk_size=500)) == 500
+    assert chunk_size(spec(type=message_type), Settings()) == 1000
 
 
 def test_chunks_hold_at_most_the_size_and_keep_every_recipient_in_order():
     people = recipients(2501)
-    chunks = chunked(people, 1000)
-    assert [len(c) for c in chunks] == [1000, 1000, 501]
-    assert [r for c in chunks for r in c] == people
+    made = list(chunks(people, 1000))
+    assert [len(c) for c in made] == [1000, 1000, 501]
+    assert [r for c in made for r in c] == people
 
 
 def test_request_refuses_more_than_1000_nodes():

@@ -69,3 +69,13 @@ def test_schedule_accepts_the_last_day_of_the_three_month_window():
 
 def test_unicode_0_accepts_gsm7_extension_characters():
     assert spec(unicode="0", body="Price: 10€ [ok] {x}").unicode == "0"
+
+
+def test_an_unknown_default_prefix_is_refused_not_a_traceback():
+    with pytest.raises(SpecError, match=r"prefix '\+1242' is not a country calling code"):
+        build_spec(settings=Settings(default_prefix="+1242"), sender="KLRHXA", type="MKT", body="Hi")
+
+
+def test_a_body_with_undecodable_bytes_is_refused():
+    with pytest.raises(SpecError, match="not UTF-8"):
+        spec(body="caf\udce9")  # how Python hands over a Latin-1 byte from argv

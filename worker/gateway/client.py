@@ -23,7 +23,10 @@ class KaleyraClient:
     def __init__(self, settings: Settings, *, max_connections: int = 64) -> None:
         self._url = settings.sms_json_url
         self._headers = {"api-key": settings.api_key, "content-type": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=settings.http_timeout_s)
+        # A separate connect timeout: failing to connect sent nothing and is safe to retry.
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.http_timeout_s, connect=min(settings.http_timeout_s, 10)
+        )
         self._max_connections = max_connections
         self._attempts = settings.retry_attempts
         self._backoff_s = settings.retry_backoff_ms / 1000
@@ -56,6 +59,8 @@ class KaleyraClient:
         except aiohttp.ClientConnectorError as e:
             # Refused or unreachable before a byte was sent: nothing can have been delivered.
             raise TransientGatewayError("CONNECT", f"cannot connect to {self._url}: {e.os_error}") from e
+        except aiohttp.ConnectionTimeoutError as e:
+            raise TransientGatewayError("CONNECT", f"no connection to {self._url} within the timeout") from e
         except TimeoutError as e:
             raise AmbiguousGatewayError("TIMEOUT", f"no reply within {self._timeout.total}s") from e
         except aiohttp.ClientError as e:

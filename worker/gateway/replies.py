@@ -38,7 +38,8 @@ def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
             raise _ERROR_BY_KIND[kind](code, message or "", status=status)
     if reply is not None and reply.sms is not None and 200 <= status < 300:
         return reply.sms
-    raise _by_status(status, code, message or body[:200].decode("utf-8", "replace"))
+    # Never echo an unreadable reply: it may hold recipients' numbers.
+    raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
 
 
 def _error_code(reply: GatewayReply | None) -> tuple[str | None, str | None]:

@@ -1,0 +1,64 @@
+import pytest
+
+from schemas.errors import SettingsError
+from schemas.settings import Settings
+
+
+def test_defaults_point_at_local_redis_and_the_india_pod():
+    settings = Settings.from_environ({})
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.sms_json_url == "https://api.in.kaleyra.io/v1//sms/json"
+    assert (settings.default_prefix, settings.default_unicode, settings.log_full_numbers) == (
+        None,
+        "auto",
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "host"),
+    [
+        ("in", "api.in.kaleyra.io"),
+        ("SG", "api.kaleyra.io"),
+        ("eu", "api.eu.kaleyra.io"),
+        ("na", "api.na.kaleyra.ai"),
+    ],
+)
+def test_region_picks_the_pod(region, host):
+    settings = Settings.from_environ({"KALEYRA_REGION": region, "KALEYRA_SID": "HX1"})
+    assert settings.sms_json_url == f"https://{host}/v1/HX1/sms/json"
+
+
+def test_base_url_overrides_the_region():
+    env = {"KALEYRA_REGION": "eu", "KALEYRA_BASE_URL": "http://127.0.0.1:8088/", "KALEYRA_SID": "HX1"}
+    assert Settings.from_environ(env).sms_json_url == "http://127.0.0.1:8088/v1/HX1/sms/json"
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"KALEYRA_REGION": "mars"}, "KALEYRA_REGION='mars' is not a pod"),
+        ({"CAMPAIGN_DEFAULT_UNICODE": "utf8"}, "CAMPAIGN_DEFAULT_UNICODE='utf8' must be auto, 0 or 1"),
+        ({"CAMPAIGN_DEFAULT_PREFIX": "91"}, "CAMPAIGN_DEFAULT_PREFIX='91'"),
+        ({"CAMPAIGN_CHUNK_SIZE": "1001"}, "CAMPAIGN_CHUNK_SIZE=1001 must be between 1 and 1000"),
+        ({"CAMPAIGN_RETRY_ATTEMPTS": "many"}, "CAMPAIGN_RETRY_ATTEMPTS='many' is not a whole number"),
+        ({"REDIS_URL": "http://:pw@host:1/0"}, "REDIS_URL='http://:***@host:1/0' must start with redis://"),
+    ],
+)
+def test_bad_environment_is_refused_naming_the_variable(env, reason):
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_environ(env)
+    assert reason in str(refused.value)
+
+
+def test_repr_hides_the_api_key_and_the_redis_password():
+    settings = Settings.from_environ(
+        {"KALEYRA_API_KEY": "Asecret123", "REDIS_URL": "redis://:hunter2@h:6379/0"}
+    )
+    assert "Asecret123" not in repr(settings) and "hunter2" not in repr(settings)
+    assert "redis://:***@h:6379/0" in repr(settings)
+
+
+def test_credentials_are_required_to_send():
+    with pytest.raises(SettingsError, match="KALEYRA_API_KEY and KALEYRA_SID must be set"):
+        Settings.from_environ({}).require_credentials()
