@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         "--at", metavar="ISO8601", help="schedule: 15 minutes to 3 months ahead, with an offset"
     )
     send.add_argument("--name", help="a name to recognise the campaign by")
+    send.add_argument(
+        "--on-unknown",
+        default="hold",
+        metavar="hold|resend",
+        help="a chunk whose worker vanished mid-send: report it unknown (hold, the default) "
+        "or send it again, risking duplicates (resend)",
+    )
     send.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     send.set_defaults(run=_send)
 
@@ -139,6 +146,7 @@ def _send(args: argparse.Namespace) -> int:
         callback_profile_id=args.callback_profile_id,
         at=args.at,
         name=args.name,
+        on_unknown=args.on_unknown,
     )
     with open_recipients(args.recipients) as rows:
         client = redis.Redis.from_url(settings.redis_url)
@@ -177,7 +185,7 @@ def _status(args: argparse.Namespace) -> int:
     print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
     print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
     print(f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}")
-    print(f"  requests retried: {status.retried}")
+    print(f"  requests retried: {status.retried}; recipients resent after a lost worker: {status.resent}")
     if status.failures:
         print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
     return 0

@@ -20,6 +20,7 @@ _COUNTERS = (
     keys.INVALID,
     keys.DUPLICATES,
     keys.RETRIED,
+    keys.RESENT,
     keys.JOBS,
 )
 
@@ -56,6 +57,7 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     invalid: int
     duplicates: int
     retried: int
+    resent: int  # recipients whose chunk was sent again after its worker vanished (policy `resend`)
     jobs: int
     failures: dict[str, int]
     created_at: float | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from producer.numbers import is_country_code
 from schemas.campaign import CampaignSpec, MessageType
@@ -33,6 +34,7 @@ def build_spec(
     callback_profile_id: str | None = None,
     at: str | None = None,
     name: str | None = None,
+    on_unknown: str = "hold",
     now: datetime | None = None,
 ) -> CampaignSpec:
     """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
@@ -50,6 +52,7 @@ def build_spec(
         callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
         at=_schedule(at, now or datetime.now(UTC)),
         name=_name(name),
+        on_unknown=_on_unknown(on_unknown),
     )
 
 
@@ -121,6 +124,14 @@ def _name(name: str | None) -> str | None:
     if not name.strip() or len(name) > 100 or not name.isprintable():
         raise SpecError(f"name {name!r} must be 1-100 printable characters")
     return name.strip()
+
+
+def _on_unknown(policy: str) -> Literal["hold", "resend"]:
+    if policy == "hold":
+        return "hold"
+    if policy == "resend":
+        return "resend"
+    raise SpecError(f"on-unknown {policy!r} must be hold or resend")
 
 
 def _schedule(at: str | None, now: datetime) -> str | None:

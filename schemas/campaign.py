@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -48,6 +48,8 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     callback_profile_id: str | None = None
     at: str | None = None
     name: str | None = None
+    # A chunk whose worker vanished mid-send: `hold` reports it unknown, `resend` sends it again.
+    on_unknown: Literal["hold", "resend"] = "hold"
 
 
 class Recipient(msgspec.Struct, frozen=True, array_like=True):

@@ -21,6 +21,7 @@ CANCELLED = "cancelled"
 INVALID = "invalid"
 DUPLICATES = "duplicates"
 RETRIED = "retried"
+RESENT = "resent"
 CREATED_AT = "created_at"
 STARTED_AT = "started_at"
 FINISHED_AT = "finished_at"
@@ -39,6 +40,11 @@ def jobs(campaign_id: str) -> str:
 def progress(campaign_id: str) -> str:
     """Hash: job index -> chunks of that job already settled."""
     return f"campaign:{{{campaign_id}}}:progress"
+
+
+def claims(campaign_id: str) -> str:
+    """Hash: job index -> `owner|deadline ms|offset|size` of the chunk a worker is sending now."""
+    return f"campaign:{{{campaign_id}}}:claims"
 
 
 def seen(campaign_id: str) -> str:
@@ -61,6 +67,7 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
         campaign(campaign_id),
         jobs(campaign_id),
         progress(campaign_id),
+        claims(campaign_id),
         seen(campaign_id),
         invalid(campaign_id),
         failures(campaign_id),

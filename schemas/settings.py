@@ -48,6 +48,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     __str__ = __repr__
 
     @property
+    def lease_ms(self) -> int:
+        """How long a chunk's claim lives without renewal: one request's timeout and a margin."""
+        return int(self.http_timeout_s * 1000) + 15_000
+
+    @property
     def sms_json_url(self) -> str:
         return f"{self.base_url}/v1/{self.sid}/sms/json"
 

@@ -11,9 +11,9 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 from schemas import keys
 from schemas.settings import Settings
 from worker.context import WorkerContext
-from worker.sending import CampaignPaused, send_job
+from worker.sending import ComeBackLater, send_job
 
-PAUSED_RECHECK_MS = 2000
+COME_BACK_MS = 2000
 
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> RedisBroker:
@@ -32,14 +32,14 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq
     def send_job_actor(campaign_id: str, job_index: int) -> None:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else 0
-        coroutine = send_job(
-            context, campaign_id, job_index, last_attempt=retries >= settings.job_max_retries
-        )
+        delivery = message.message_id if message else "direct"
+        last_attempt = retries >= settings.job_max_retries
+        coroutine = send_job(context, campaign_id, job_index, delivery=delivery, last_attempt=last_attempt)
         try:
             _event_loop().run_coroutine(coroutine)
-        except CampaignPaused:
+        except ComeBackLater:
             # Not a failure: look again later without spending one of the job's retries.
-            actor.send_with_options(args=(campaign_id, job_index), delay=PAUSED_RECHECK_MS)
+            actor.send_with_options(args=(campaign_id, job_index), delay=COME_BACK_MS)
 
     actor = dramatiq.Actor(
         send_job_actor,

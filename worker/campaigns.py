@@ -1,9 +1,7 @@
-"""Campaign state as workers see it: start a job, read the control state, settle chunks.
+"""Campaign state as workers see it: start a job, read the control state, count retries.
 
-Every chunk is settled by one Lua script that moves the job's progress (the number of
-its recipients settled, so workers may chunk differently) forward and updates the
-counters together: the counters cannot drift from the progress, and a redelivered job
-neither resends nor recounts a settled chunk.
+A job's progress is the number of its recipients settled (so workers may chunk
+differently); `worker.ledger` moves it forward.
 """
 
 from __future__ import annotations
@@ -30,25 +28,6 @@ if state ~= 'paused' then job = redis.call('HGET', KEYS[3], ARGV[1]) or false en
 return {state, redis.call('HGET', KEYS[1], 'spec'), redis.call('HGET', KEYS[2], ARGV[1]) or '0', job}
 """
 
-# ARGV: job, settled recipients after this chunk, now, failure code or '', then (counter, amount) pairs.
-_SETTLE_CHUNK_LUA = """
-local done = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= done then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-for i = 5, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-  if ARGV[i] == 'failed' and ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[4], ARGV[i + 1]) end
-end
-local c = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'failed', 'unknown', 'cancelled', 'state')
-local settled = 0
-for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
-if settled >= tonumber(c[1]) then
-  if c[6] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'state', 'completed') end
-  redis.call('HSETNX', KEYS[1], 'finished_at', ARGV[3])
-end
-return 1
-"""
-
 _job_decoder = msgspec.msgpack.Decoder(Job)
 _spec_decoder = msgspec.json.Decoder(CampaignSpec)
 
@@ -64,7 +43,6 @@ class CampaignStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._begin = client.register_script(_BEGIN_JOB_LUA)
-        self._settle = client.register_script(_SETTLE_CHUNK_LUA)
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running and load what the job needs; None if the campaign or job is gone."""
@@ -88,17 +66,6 @@ class CampaignStore:
     async def state(self, campaign_id: str) -> str:
         raw: bytes | None = await self.client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
         return raw.decode() if raw else ""
-
-    async def settle_chunk(
-        self, campaign_id: str, job_index: int, settled: int, counts: dict[str, int], code: str = ""
-    ) -> bool:
-        """Record that the job's first `settled` recipients are done; False if they already were."""
-        pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
-        applied = await self._settle(
-            keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.failures(campaign_id)],
-            args=[job_index, settled, time.time(), code, *pairs],
-        )
-        return bool(applied)
 
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
@@ -10,6 +13,7 @@ import structlog
 from schemas.settings import Settings
 from worker.campaigns import CampaignStore
 from worker.gateway import KaleyraClient
+from worker.ledger import ChunkLedger
 
 RedisFactory = Callable[[], aioredis.Redis]
 
@@ -21,6 +25,9 @@ class WorkerContext:
         self.settings = settings
         self._redis_factory = redis_factory or (lambda: aioredis.Redis.from_url(settings.redis_url))
         self._store: CampaignStore | None = None
+        self._ledger: ChunkLedger | None = None
+        # Names this process in chunk claims; a message id is appended per job.
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._gateway: KaleyraClient | None = None
         self.log = structlog.get_logger("worker")
 
@@ -29,6 +36,12 @@ class WorkerContext:
         if self._store is None:
             self._store = CampaignStore(self._redis_factory())
         return self._store
+
+    @property
+    def ledger(self) -> ChunkLedger:
+        if self._ledger is None:
+            self._ledger = ChunkLedger(self.store.client, lease_ms=self.settings.lease_ms)
+        return self._ledger
 
     @property
     def gateway(self) -> KaleyraClient:
@@ -43,3 +56,4 @@ class WorkerContext:
         if self._store is not None:
             await self._store.client.aclose()
             self._store = None
+            self._ledger = None

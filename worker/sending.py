@@ -1,4 +1,4 @@
-"""Run one job: honour pause and cancel, send its chunks, settle each, log each accepted message."""
+"""Run one job: honour pause and cancel, claim each chunk, send it, log each accepted message, settle it."""
 
 from __future__ import annotations
 
@@ -8,56 +8,73 @@ from schemas import keys
 from schemas.campaign import CampaignState, Recipient
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
 from worker.context import WorkerContext
+from worker.ledger import Claim
 from worker.logging import mask_number
-from worker.payload import PayloadBuilder, chunk_size, chunks
+from worker.payload import PayloadBuilder, chunk_size
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
 DROPPED_NODE_CODE = "E406"
 
 
-class CampaignPaused(Exception):
-    """The campaign is paused: the job goes back to the queue, resuming at its next chunk."""
+class ComeBackLater(Exception):
+    """Paused, or another live worker holds this job's chunk: requeue without spending a retry."""
 
 
-async def send_job(ctx: WorkerContext, campaign_id: str, job_index: int, *, last_attempt: bool) -> None:
-    store = ctx.store
+async def send_job(
+    ctx: WorkerContext, campaign_id: str, job_index: int, *, delivery: str, last_attempt: bool
+) -> None:
+    """Send what is left of the job. `delivery` names this delivery of the message in chunk claims."""
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index)
-    start = await store.begin_job(campaign_id, job_index)
+    start = await ctx.store.begin_job(campaign_id, job_index)
     if start is None:
         log.warning("job.orphaned", reason="the campaign or job is no longer in Redis")
         return
     if start.job is None:
-        raise CampaignPaused(campaign_id)
-    recipients = start.job.recipients
-    builder = PayloadBuilder(start.spec, ctx.settings)
+        raise ComeBackLater("paused")
+    recipients, spec = start.job.recipients, start.spec
+    builder = PayloadBuilder(spec, ctx.settings)
+    size = chunk_size(spec, ctx.settings)
+    owner = f"{ctx.identity}:{delivery}"
     state, settled = start.state, start.settled
     try:
-        for chunk in chunks(recipients, chunk_size(start.spec, ctx.settings), start=settled):
+        while settled < len(recipients):
             if settled > start.settled:
-                state = await store.state(campaign_id)  # pause and cancel take effect within one chunk
-            if state == CampaignState.CANCELLED:
-                await store.settle_chunk(
-                    campaign_id, job_index, len(recipients), {keys.CANCELLED: len(recipients) - settled}
-                )
-                log.info("job.cancelled", recipients=len(recipients) - settled)
-                return
+                state = await ctx.store.state(campaign_id)  # pause and cancel take effect within one chunk
             if state == CampaignState.PAUSED:
-                raise CampaignPaused(campaign_id)
-            await _send_chunk(ctx, builder, campaign_id, job_index, settled, chunk, last_attempt)
+                raise ComeBackLater("paused")
+            chunk = recipients[settled : settled + size]
+            if state == CampaignState.CANCELLED:
+                chunk = recipients[settled:]
+            verdict, progress = await ctx.ledger.claim(
+                campaign_id, job_index, owner, settled, len(chunk), spec.on_unknown
+            )
+            if verdict is Claim.BUSY:
+                raise ComeBackLater("another worker holds this job's chunk")
+            if verdict is not Claim.CLAIMED:
+                if verdict is Claim.HELD:
+                    log.warning(
+                        "sms.unknown", recipients=progress - settled, reason="its worker vanished mid-send"
+                    )
+                settled = progress
+                continue
+            if state == CampaignState.CANCELLED:
+                await ctx.ledger.settle(
+                    campaign_id, job_index, owner, len(recipients), {keys.CANCELLED: len(chunk)}
+                )
+                log.info("job.cancelled", recipients=len(chunk))
+                return
+            await _send_chunk(ctx, builder, campaign_id, job_index, owner, settled, chunk, last_attempt)
             settled += len(chunk)
-    except (CampaignPaused, TransientGatewayError):
+    except (ComeBackLater, TransientGatewayError):
         raise
     except Exception as e:
         if not last_attempt:
             raise
         # Out of retries for a reason other than the gateway: say so rather than leave them pending.
-        code = f"WORKER_{type(e).__name__}"
-        await store.settle_chunk(
-            campaign_id, job_index, len(recipients), {keys.FAILED: len(recipients) - settled}, code
-        )
-        log.exception(
-            "sms.failed", code=code, recipients=len(recipients) - settled, reason="job out of retries"
-        )
+        code, left = f"WORKER_{type(e).__name__}", len(recipients) - settled
+        await ctx.ledger.release(campaign_id, job_index, owner)
+        await ctx.ledger.settle(campaign_id, job_index, owner, len(recipients), {keys.FAILED: left}, code)
+        log.exception("sms.failed", code=code, recipients=left, reason="job out of retries")
 
 
 async def _send_chunk(
@@ -65,32 +82,39 @@ async def _send_chunk(
     builder: PayloadBuilder,
     campaign_id: str,
     job_index: int,
+    owner: str,
     offset: int,
     chunk: Sequence[Recipient],
     last_attempt: bool,
 ) -> None:
-    """Send `chunk`, the job's recipients from `offset` on, and settle it."""
-    store = ctx.store
+    """Send `chunk` (the job's recipients from `offset` on, claimed by `owner`) and settle it."""
+    ledger = ctx.ledger
     settled = offset + len(chunk)
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index, offset=offset)
 
+    async def renew_claim() -> None:
+        await ledger.renew(campaign_id, job_index, owner)
+
     async def on_retry(error: TransientGatewayError) -> None:
-        await store.count_retry(campaign_id)
+        await ctx.store.count_retry(campaign_id)
         log.info("sms.retry", code=error.code)
 
     try:
-        accepted = await ctx.gateway.send(builder.encode(chunk), on_retry=on_retry)
+        accepted = await ctx.gateway.send(
+            builder.encode(chunk), on_retry=on_retry, before_attempt=renew_claim
+        )
     except TransientGatewayError as e:
         if not last_attempt:
+            await ledger.release(campaign_id, job_index, owner)  # nothing was sent: anyone may take it
             raise  # dramatiq retries the job later; settled chunks are skipped then
-        await store.settle_chunk(campaign_id, job_index, settled, {keys.FAILED: len(chunk)}, e.code)
+        await ledger.settle(campaign_id, job_index, owner, settled, {keys.FAILED: len(chunk)}, e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason="retries exhausted")
     except PermanentGatewayError as e:
-        await store.settle_chunk(campaign_id, job_index, settled, {keys.FAILED: len(chunk)}, e.code)
+        await ledger.settle(campaign_id, job_index, owner, settled, {keys.FAILED: len(chunk)}, e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason=e.message)
     except AmbiguousGatewayError as e:
         # Resending could deliver twice: the outcome is recorded as unknown instead.
-        await store.settle_chunk(campaign_id, job_index, settled, {keys.UNKNOWN: len(chunk)})
+        await ledger.settle(campaign_id, job_index, owner, settled, {keys.UNKNOWN: len(chunk)})
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
@@ -103,6 +127,9 @@ async def _send_chunk(
                 "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
             )
         counts = {keys.SUBMITTED: len(accepted), keys.FAILED: dropped}
-        await store.settle_chunk(
-            campaign_id, job_index, settled, counts, DROPPED_NODE_CODE if dropped else ""
-        )
+        if not await ledger.settle(
+            campaign_id, job_index, owner, settled, counts, DROPPED_NODE_CODE if dropped else ""
+        ):
+            log.warning(
+                "chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over"
+            )

@@ -17,6 +17,7 @@ from schemas.settings import Settings
 from worker.gateway.replies import parse_reply
 
 OnRetry = Callable[[TransientGatewayError], Awaitable[None]]
+BeforeAttempt = Callable[[], Awaitable[None]]
 
 
 class KaleyraClient:
@@ -33,8 +34,17 @@ class KaleyraClient:
         self._backoff_max_s = settings.retry_backoff_max_ms / 1000
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, payload: bytes, *, on_retry: OnRetry | None = None) -> list[SubmittedSms]:
-        """POST `payload`; retry transient errors with exponential backoff and jitter, then re-raise."""
+    async def send(
+        self, payload: bytes, *, on_retry: OnRetry | None = None, before_attempt: BeforeAttempt | None = None
+    ) -> list[SubmittedSms]:
+        """POST `payload`; retry transient errors with exponential backoff and jitter, then re-raise.
+
+        `before_attempt` runs before every attempt (the worker renews its claim there).
+        """
+
+        async def before(_state: tenacity.RetryCallState) -> None:
+            if before_attempt is not None:
+                await before_attempt()
 
         async def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -45,6 +55,7 @@ class KaleyraClient:
             retry=tenacity.retry_if_exception_type(TransientGatewayError),
             stop=tenacity.stop_after_attempt(self._attempts),
             wait=tenacity.wait_random_exponential(multiplier=self._backoff_s, max=self._backoff_max_s),
+            before=before,
             before_sleep=before_sleep,
             reraise=True,
         )

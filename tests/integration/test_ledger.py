@@ -1,0 +1,144 @@
+"""Each transition of the chunk ledger, on fakeredis and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from producer.control import campaign_status
+from producer.publish import publish_campaign
+from producer.spec import build_spec
+from worker.broker import build_broker
+from worker.ledger import ChunkLedger, Claim
+
+LEASE_MS = 10_000
+T0 = 1_800_000_000_000  # a fixed "now" in ms; leases are compared to it, not to the clock
+
+
+@pytest.fixture
+def campaign(backend, make_settings):
+    """A published campaign of one job of 300 recipients (nothing sends it)."""
+    settings = make_settings("http://127.0.0.1:9")
+
+    def publish(on_unknown: str = "hold") -> str:
+        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91",
+                          on_unknown=on_unknown)  # fmt: skip
+        rows = [(i + 2, f"90000{i:05d}") for i in range(300)]
+        publish_campaign(spec, rows, client=backend.client, broker=build_broker(settings, backend.client),
+                         settings=settings)  # fmt: skip
+        return spec.campaign_id
+
+    return publish
+
+
+def run(backend, steps):
+    """Run `steps(ledger)` on a fresh loop with a fresh async client."""
+
+    async def go():
+        client = backend.async_factory()
+        try:
+            return await steps(ChunkLedger(client, lease_ms=LEASE_MS))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_free_chunk_is_claimed_then_settled_with_its_counts(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        claimed = await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        applied = await ledger.settle(cid, 0, "A", 100, {"submitted": 98, "failed": 2}, "E406")
+        again = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0)
+        return claimed, applied, again
+
+    claimed, applied, again = run(backend, steps)
+    status = campaign_status(backend.client, cid)
+    assert claimed == (Claim.CLAIMED, 0)
+    assert applied is True
+    assert again == (Claim.SETTLED, 100)  # a redelivered job skips what is settled
+    assert (status.submitted, status.failed, status.pending, status.failures) == (98, 2, 200, {"E406": 2})
+
+
+def test_a_live_claim_makes_another_worker_wait(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        return await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0 + LEASE_MS - 1)
+
+    assert run(backend, steps) == (Claim.BUSY, 0)
+
+
+def test_an_expired_claim_under_hold_is_settled_unknown_and_not_resent(backend, campaign):
+    cid = campaign("hold")
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        taken = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0 + LEASE_MS + 1)
+        late = await ledger.settle(cid, 0, "A", 100, {"submitted": 100})  # the vanished worker comes back
+        return taken, late
+
+    taken, late = run(backend, steps)
+    status = campaign_status(backend.client, cid)
+    assert taken == (Claim.HELD, 100)
+    assert late is False
+    assert (status.unknown, status.submitted, status.resent, status.pending) == (100, 0, 0, 200)
+
+
+def test_an_expired_claim_under_resend_is_claimed_again_and_counted_resent(backend, campaign):
+    cid = campaign("resend")
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "resend", now_ms=T0)
+        taken = await ledger.claim(cid, 0, "B", 0, 100, "resend", now_ms=T0 + LEASE_MS + 1)
+        lost = await ledger.settle(cid, 0, "A", 100, {"submitted": 100})
+        won = await ledger.settle(cid, 0, "B", 100, {"submitted": 100})
+        return taken, lost, won
+
+    taken, lost, won = run(backend, steps)
+    status = campaign_status(backend.client, cid)
+    assert taken == (Claim.CLAIMED, 0)
+    assert (lost, won) == (False, True)
+    assert (status.submitted, status.resent, status.unknown) == (100, 100, 0)
+
+
+def test_a_released_claim_can_be_taken_at_once(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        released = await ledger.release(cid, 0, "A")
+        return released, await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0)
+
+    assert run(backend, steps) == (True, (Claim.CLAIMED, 0))
+
+
+def test_only_the_owner_renews_or_releases(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        return (
+            await ledger.renew(cid, 0, "B"),
+            await ledger.release(cid, 0, "B"),
+            await ledger.renew(cid, 0, "A"),
+        )
+
+    assert run(backend, steps) == (False, False, True)
+
+
+def test_the_last_settlement_completes_the_campaign(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        for offset in (0, 100, 200):
+            await ledger.claim(cid, 0, "A", offset, 100, "hold", now_ms=T0)
+            await ledger.settle(cid, 0, "A", offset + 100, {"submitted": 100})
+
+    run(backend, steps)
+    status = campaign_status(backend.client, cid)
+    assert (status.state, status.submitted, status.pending) == ("completed", 300, 0)
+    assert status.finished_at is not None

@@ -1,0 +1,158 @@
+"""The chunk ledger: a chunk is claimed before its POST and settled after it.
+
+A claim is a lease (`owner|deadline|offset|size`) on the job's next chunk. A redelivered
+job finds a live claim and waits (`busy`); an expired one means its worker vanished with
+the outcome unknown, and the campaign's policy decides: `hold` settles that chunk as
+`unknown`, `resend` claims it again and counts it as `resent`. Settling advances the
+job's progress and the counters in the same script, only while the claim is still ours,
+so counters are derived from ledger transitions and cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+
+import redis.asyncio as aioredis
+
+from schemas import keys
+
+# Sets state `completed` (unless cancelled) once every recipient is settled. KEYS[1] is the campaign.
+_COMPLETE_IF_DONE = """
+local function complete_if_done(now)
+  local c = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'failed', 'unknown', 'cancelled', 'state')
+  local settled = 0
+  for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
+  if settled >= tonumber(c[1]) then
+    if c[6] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'state', 'completed') end
+    redis.call('HSETNX', KEYS[1], 'finished_at', now)
+  end
+end
+"""
+
+# KEYS: campaign, progress, claims. ARGV: job, owner, now ms, lease ms, offset, size, policy.
+_CLAIM_LUA = (
+    _COMPLETE_IF_DONE
+    + """
+local settled = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if settled > tonumber(ARGV[5]) then return {'settled', settled} end
+local claim = redis.call('HGET', KEYS[3], ARGV[1])
+if claim then
+  local owner, deadline, offset, size = string.match(claim, '^(.*)|(%d+)|(%d+)|(%d+)$')
+  if owner ~= ARGV[2] then
+    if tonumber(deadline) > tonumber(ARGV[3]) then return {'busy', settled} end
+    if ARGV[7] == 'hold' and tonumber(offset) == settled then
+      settled = settled + tonumber(size)
+      redis.call('HSET', KEYS[2], ARGV[1], settled)
+      redis.call('HINCRBY', KEYS[1], 'unknown', size)
+      redis.call('HDEL', KEYS[3], ARGV[1])
+      complete_if_done(tonumber(ARGV[3]) / 1000)
+      return {'held', settled}
+    elseif ARGV[7] == 'resend' then
+      redis.call('HINCRBY', KEYS[1], 'resent', size)
+    end
+  end
+end
+local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. '|' .. deadline .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+return {'claimed', settled}
+"""
+)
+
+# KEYS: campaign, progress, claims, failures. ARGV: job, owner, settled after, now, code, (counter, n) pairs.
+_SETTLE_LUA = (
+    _COMPLETE_IF_DONE
+    + """
+local claim = redis.call('HGET', KEYS[3], ARGV[1])
+if claim and string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end
+local done = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[3]) <= done then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[1])
+for i = 6, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'failed' and ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], ARGV[i + 1]) end
+end
+complete_if_done(ARGV[4])
+return 1
+"""
+)
+
+# Renew (ARGV[3] = new deadline) or release (ARGV[3] = '') the claim, only if it is still ours.
+_RENEW_OR_RELEASE_LUA = """
+local claim = redis.call('HGET', KEYS[1], ARGV[1])
+if not claim then return 0 end
+local owner, deadline, rest = string.match(claim, '^(.*)|(%d+)|(%d+|%d+)$')
+if owner ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else
+  redis.call('HSET', KEYS[1], ARGV[1], owner .. '|' .. ARGV[3] .. '|' .. rest) end
+return 1
+"""
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"  # ours: send it
+    BUSY = "busy"  # another live worker is sending this job's chunk: come back later
+    HELD = "held"  # an abandoned chunk was settled `unknown`: continue from the new progress
+    SETTLED = "settled"  # already done: continue from the progress
+
+
+class ChunkLedger:
+    def __init__(self, client: aioredis.Redis, *, lease_ms: int) -> None:
+        self.client = client
+        self.lease_ms = lease_ms
+        self._claim = client.register_script(_CLAIM_LUA)
+        self._settle = client.register_script(_SETTLE_LUA)
+        self._renew_or_release = client.register_script(_RENEW_OR_RELEASE_LUA)
+
+    async def claim(
+        self,
+        campaign_id: str,
+        job: int,
+        owner: str,
+        offset: int,
+        size: int,
+        policy: str,
+        *,
+        now_ms: int | None = None,
+    ) -> tuple[Claim, int]:
+        """Claim the job's recipients [offset, offset + size); returns the verdict and the job's progress."""
+        verdict, settled = await self._claim(
+            keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id)],
+            args=[
+                job,
+                owner,
+                now_ms if now_ms is not None else _now_ms(),
+                self.lease_ms,
+                offset,
+                size,
+                policy,
+            ],
+        )
+        return Claim(verdict.decode()), int(settled)
+
+    async def renew(self, campaign_id: str, job: int, owner: str) -> bool:
+        deadline = _now_ms() + self.lease_ms
+        return bool(
+            await self._renew_or_release(keys=[keys.claims(campaign_id)], args=[job, owner, deadline])
+        )
+
+    async def release(self, campaign_id: str, job: int, owner: str) -> bool:
+        """Give the claim back: nothing was sent (a transient error), another worker may take it now."""
+        return bool(await self._renew_or_release(keys=[keys.claims(campaign_id)], args=[job, owner, ""]))
+
+    async def settle(
+        self, campaign_id: str, job: int, owner: str, settled: int, counts: dict[str, int], code: str = ""
+    ) -> bool:
+        """Record the outcome up to `settled` recipients of the job; False if the claim was lost or done."""
+        pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
+        applied = await self._settle(
+            keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
+                  keys.failures(campaign_id)],
+            args=[job, owner, settled, time.time(), code, *pairs],
+        )  # fmt: skip
+        return bool(applied)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
