@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_backoff_max_ms: int = 5000
     job_max_retries: int = 5
     job_min_backoff_ms: int = 2000
+    heartbeat_timeout_ms: int = 15_000
+    maintenance_chance: int = 50_000  # per million broker commands
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
@@ -96,6 +98,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             retry_backoff_max_ms=_int(env, "CAMPAIGN_RETRY_BACKOFF_MAX_MS", 5000, low=0, high=3_600_000),
             job_max_retries=_int(env, "CAMPAIGN_JOB_MAX_RETRIES", 5, low=0, high=100),
             job_min_backoff_ms=_int(env, "CAMPAIGN_JOB_MIN_BACKOFF_MS", 2000, low=1, high=86_400_000),
+            heartbeat_timeout_ms=_int(env, "CAMPAIGN_HEARTBEAT_TIMEOUT_MS", 15_000, low=1000, high=3_600_000),
+            maintenance_chance=_int(env, "CAMPAIGN_MAINTENANCE_CHANCE", 50_000, low=1, high=1_000_000),
         )
 
     def require_credentials(self) -> None:

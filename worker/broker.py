@@ -17,8 +17,20 @@ COME_BACK_MS = 2000
 
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> RedisBroker:
-    """A Redis broker with the middleware our actor needs. `client` lets the demo pass fakeredis."""
-    broker = RedisBroker(client=client or redis.Redis.from_url(settings.redis_url))
+    """A Redis broker with the middleware our actor needs. `client` lets the demo pass fakeredis.
+
+    A worker that stops heartbeating for `heartbeat_timeout_ms` is dead; the next broker
+    command that draws maintenance (`maintenance_chance` per million) puts its unacked
+    jobs back on the queue. dramatiq's defaults (60 s, 1 in 1000) can leave a killed
+    worker's jobs waiting for minutes on a quiet queue; ours redeliver within ~30 s.
+    A busy worker that is wrongly judged dead is harmless: its chunk's claim is live,
+    so the redelivered copy waits for it.
+    """
+    broker = RedisBroker(
+        client=client or redis.Redis.from_url(settings.redis_url),
+        heartbeat_timeout=settings.heartbeat_timeout_ms,
+        maintenance_chance=settings.maintenance_chance,
+    )
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     return broker
