@@ -17,6 +17,7 @@ import redis
 from schemas.errors import InputError
 from schemas.settings import Settings
 
+WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
 
@@ -225,6 +226,9 @@ def _worker(args: argparse.Namespace) -> int:
         str(args.threads),
         "--queues",
         BULK_QUEUE,
+        # In-flight chunks finish, and their jobs go back to the queue, within this bound.
+        "--worker-shutdown-timeout",
+        str(WORKER_SHUTDOWN_TIMEOUT_MS),
     ]
     sys.stdout.flush()
     os.execv(sys.executable, command)

@@ -39,7 +39,7 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> Redis
 def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq.Actor:
     """Declare `send_job` on `broker`; its coroutine runs on the AsyncIO middleware's event loop."""
     settings = context.settings
-    broker.add_middleware(_CloseContext(context))  # after AsyncIO, so it runs before the loop stops
+    broker.add_middleware(_Lifecycle(context))  # after AsyncIO, so its after-hooks run before the loop stops
 
     def send_job_actor(campaign_id: str, job_index: int) -> None:
         message = CurrentMessage.get_current_message()
@@ -75,11 +75,14 @@ def _event_loop():  # type: ignore[no-untyped-def]
     return loop_thread
 
 
-class _CloseContext(Middleware):
-    """Close the process's aiohttp session and Redis client once its worker threads have stopped."""
+class _Lifecycle(Middleware):
+    """On shutdown: jobs stop after their current chunk; then the HTTP session and Redis client close."""
 
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.context.stopping = True
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()

@@ -28,6 +28,8 @@ class WorkerContext:
         self._ledger: ChunkLedger | None = None
         # Names this process in chunk claims; a message id is appended per job.
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Set when the worker begins to shut down: jobs stop between chunks and go back to the queue.
+        self.stopping = False
         self._gateway: KaleyraClient | None = None
         self.log = structlog.get_logger("worker")
 

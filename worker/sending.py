@@ -17,7 +17,7 @@ DROPPED_NODE_CODE = "E406"
 
 
 class ComeBackLater(Exception):
-    """Paused, or another live worker holds this job's chunk: requeue without spending a retry."""
+    """Paused, shutting down, or another worker holds the job's chunk: requeue without spending a retry."""
 
 
 async def send_job(
@@ -42,6 +42,8 @@ async def send_job(
                 state = await ctx.store.state(campaign_id)  # pause and cancel take effect within one chunk
             if state == CampaignState.PAUSED:
                 raise ComeBackLater("paused")
+            if ctx.stopping:
+                raise ComeBackLater("this worker is shutting down")
             chunk = recipients[settled : settled + size]
             if state == CampaignState.CANCELLED:
                 chunk = recipients[settled:]

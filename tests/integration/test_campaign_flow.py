@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 
+import dramatiq
 import msgspec
 import pytest
 
@@ -13,8 +14,10 @@ from producer.control import campaign_status, cancel, pause, resume
 from producer.publish import publish_campaign
 from producer.recipients import open_recipients
 from producer.spec import build_spec
+from schemas import keys
 from schemas.errors import SpecError
-from worker.broker import build_broker
+from worker.broker import build_broker, register_actors
+from worker.context import WorkerContext
 
 API_KEY = "test-key-0123456789abcdef"
 FORMATS = (
@@ -209,3 +212,39 @@ def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(
         assert status.failures == {"E403": 1200}
         # 3 chunks x 2 tenacity attempts x 2 dramatiq attempts (the first one raises at its first chunk).
         assert simulator.record.e403_injected == 2 + 3 * 2
+
+
+def test_a_stopping_worker_returns_its_jobs_after_the_chunk_in_flight(backend, make_settings):
+    """Shutdown: chunks in flight finish, the rest goes back to the queue; a new worker resumes, no resend."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=50, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=50)
+        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
+        rows = [(i + 2, f"90000{i:05d}") for i in range(3000)]
+
+        first = _worker(backend, settings)
+        publish_campaign(spec, rows, client=backend.client, broker=first.broker, settings=settings)
+        wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
+        first.stop()
+        stopped = campaign_status(backend.client, spec.campaign_id)
+
+        assert stopped.state == "running" and stopped.pending > 0
+        assert backend.client.hgetall(keys.claims(spec.campaign_id)) == {}  # nothing left claimed
+        assert len(simulator.record.messages) == stopped.submitted  # every chunk sent was settled
+
+        second = _worker(backend, settings)
+        try:
+            status = wait_for(
+                lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+            )
+        finally:
+            second.stop()
+        assert (status.submitted, status.unknown) == (3000, 0)
+        assert set(simulator.record.counts_by_number().values()) == {1}
+
+
+def _worker(backend, settings) -> dramatiq.Worker:
+    broker = build_broker(settings, backend.client)
+    register_actors(broker, WorkerContext(settings, backend.async_factory))
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    return worker
