@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--name", help="a name to recognise the campaign by")
     send.add_argument(
+        "--expires-in",
+        metavar="DURATION",
+        help="e.g. 30m, 2h, 1d: past it, what is not sent yet is cancelled, not sent late",
+    )
+    send.add_argument(
         "--on-unknown",
         default="hold",
         metavar="hold|resend",
@@ -148,6 +153,7 @@ def _send(args: argparse.Namespace) -> int:
         at=args.at,
         name=args.name,
         on_unknown=args.on_unknown,
+        expires_in=args.expires_in,
     )
     with open_recipients(args.recipients) as rows:
         client = redis.Redis.from_url(settings.redis_url)

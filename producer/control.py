@@ -63,6 +63,7 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float | None
     started_at: float | None
     finished_at: float | None
+    expires_at: float | None
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
@@ -87,6 +88,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         created_at=_float(row[keys.CREATED_AT]),
         started_at=_float(row[keys.STARTED_AT]),
         finished_at=_float(row[keys.FINISHED_AT]),
+        expires_at=spec.expires_at,
         **count,
     )
 

@@ -35,9 +35,11 @@ def build_spec(
     at: str | None = None,
     name: str | None = None,
     on_unknown: str = "hold",
+    expires_in: str | None = None,
     now: datetime | None = None,
 ) -> CampaignSpec:
     """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
+    now = now or datetime.now(UTC)
     message_type = _message_type(type)
     unicode_flag = _unicode(unicode, body)
     return CampaignSpec(
@@ -50,9 +52,10 @@ def build_spec(
         template_id=_identifier("template-id", template_id),
         entity_id=_identifier("entity-id", entity_id),
         callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
-        at=_schedule(at, now or datetime.now(UTC)),
+        at=_schedule(at, now),
         name=_name(name),
         on_unknown=_on_unknown(on_unknown),
+        expires_at=_expiry(expires_in, now),
     )
 
 
@@ -132,6 +135,20 @@ def _on_unknown(policy: str) -> Literal["hold", "resend"]:
     if policy == "resend":
         return "resend"
     raise SpecError(f"on-unknown {policy!r} must be hold or resend")
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _expiry(expires_in: str | None, now: datetime) -> float | None:
+    """`--expires-in 90m` (s, m, h or d; plain seconds too) as a Unix time."""
+    if expires_in is None:
+        return None
+    match = _DURATION.match(expires_in.strip().lower())
+    if not match or float(match[1]) <= 0:
+        raise SpecError(f"expires-in {expires_in!r} is not a duration like 30m, 2h or 1d")
+    return now.timestamp() + float(match[1]) * _SECONDS_PER_UNIT[match[2]]
 
 
 def _schedule(at: str | None, now: datetime) -> str | None:

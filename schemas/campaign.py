@@ -50,6 +50,8 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     name: str | None = None
     # A chunk whose worker vanished mid-send: `hold` reports it unknown, `resend` sends it again.
     on_unknown: Literal["hold", "resend"] = "hold"
+    # Unix time after which unsent chunks are cancelled rather than sent late.
+    expires_at: float | None = None
 
 
 class Recipient(msgspec.Struct, frozen=True, array_like=True):

@@ -28,6 +28,17 @@ if state ~= 'paused' then job = redis.call('HGET', KEYS[3], ARGV[1]) or false en
 return {state, redis.call('HGET', KEYS[1], 'spec'), redis.call('HGET', KEYS[2], ARGV[1]) or '0', job}
 """
 
+# Cancels a campaign past its expiry, unless it already finished or was cancelled.
+_EXPIRE_LUA = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'queued' or state == 'scheduled' or state == 'running' or state == 'paused' then
+  redis.call('HSET', KEYS[1], 'state', 'cancelled')
+  redis.call('HSETNX', KEYS[1], 'expired_at', ARGV[1])
+  return 1
+end
+return 0
+"""
+
 _job_decoder = msgspec.msgpack.Decoder(Job)
 _spec_decoder = msgspec.json.Decoder(CampaignSpec)
 
@@ -43,6 +54,7 @@ class CampaignStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._begin = client.register_script(_BEGIN_JOB_LUA)
+        self._expire = client.register_script(_EXPIRE_LUA)
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running and load what the job needs; None if the campaign or job is gone."""
@@ -66,6 +78,10 @@ class CampaignStore:
     async def state(self, campaign_id: str) -> str:
         raw: bytes | None = await self.client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
         return raw.decode() if raw else ""
+
+    async def expire(self, campaign_id: str) -> bool:
+        """Cancel the campaign: its expiry passed. False if it had already finished or been cancelled."""
+        return bool(await self._expire(keys=[keys.campaign(campaign_id)], args=[time.time()]))
 
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from schemas import keys
@@ -44,6 +45,14 @@ async def send_job(
                 raise ComeBackLater("paused")
             if ctx.stopping:
                 raise ComeBackLater("this worker is shutting down")
+            if (
+                spec.expires_at is not None
+                and state != CampaignState.CANCELLED
+                and time.time() > spec.expires_at
+            ):
+                if await ctx.store.expire(campaign_id):
+                    log.info("campaign.expired", expires_at=spec.expires_at)
+                state = CampaignState.CANCELLED  # past its expiry nothing is sent late
             chunk = recipients[settled : settled + size]
             if state == CampaignState.CANCELLED:
                 chunk = recipients[settled:]

@@ -79,3 +79,14 @@ def test_an_unknown_default_prefix_is_refused_not_a_traceback():
 def test_a_body_with_undecodable_bytes_is_refused():
     with pytest.raises(SpecError, match="not UTF-8"):
         spec(body="caf\udce9")  # how Python hands over a Latin-1 byte from argv
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("90", 90), ("30m", 1800), ("2h", 7200), ("1.5d", 129600)])
+def test_expiry_is_a_duration_from_now(given, seconds):
+    assert spec(expires_in=given).expires_at == NOW.timestamp() + seconds
+
+
+@pytest.mark.parametrize("given", ["soon", "-5m", "0", "2w"])
+def test_bad_expiry_is_refused(given):
+    with pytest.raises(SpecError, match=f"expires-in '{given}' is not a duration"):
+        spec(expires_in=given)
