@@ -1,11 +1,11 @@
 """The chunk ledger: a chunk is claimed before its POST and settled after it.
 
 A claim is a lease (`owner|deadline|offset|size`) on the job's next chunk. A redelivered
-job finds a live claim and waits (`busy`); an expired one means its worker vanished with
-the outcome unknown, and the campaign's policy decides: `hold` settles that chunk as
-`unknown`, `resend` claims it again and counts it as `resent`. Settling advances the
-job's progress and the counters in the same script, only while the claim is still ours,
-so counters are derived from ledger transitions and cannot drift from it.
+job finds a live claim and waits (`busy`). An expired claim, or one left by an earlier
+attempt of the same delivery, means the outcome is unknown; the campaign's policy
+decides: `hold` settles that chunk as `unknown`, `resend` claims it again and counts it
+`resent`. Settling advances the job's progress and the counters in the same script, only
+while the claim is still ours, so counters are derived from ledger transitions.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from __future__ import annotations
 import enum
 import time
 
+import redis
 import redis.asyncio as aioredis
+import tenacity
 
 from schemas import keys
+
+SETTLE_PATIENCE_S = 60
 
 # Sets state `completed` (unless cancelled) once every recipient is settled. KEYS[1] is the campaign.
 _COMPLETE_IF_DONE = """
@@ -39,18 +43,18 @@ if settled > tonumber(ARGV[5]) then return {'settled', settled} end
 local claim = redis.call('HGET', KEYS[3], ARGV[1])
 if claim then
   local owner, deadline, offset, size = string.match(claim, '^(.*)|(%d+)|(%d+)|(%d+)$')
-  if owner ~= ARGV[2] then
-    if tonumber(deadline) > tonumber(ARGV[3]) then return {'busy', settled} end
-    if ARGV[7] == 'hold' and tonumber(offset) == settled then
-      settled = settled + tonumber(size)
-      redis.call('HSET', KEYS[2], ARGV[1], settled)
-      redis.call('HINCRBY', KEYS[1], 'unknown', size)
-      redis.call('HDEL', KEYS[3], ARGV[1])
-      complete_if_done(tonumber(ARGV[3]) / 1000)
-      return {'held', settled}
-    elseif ARGV[7] == 'resend' then
-      redis.call('HINCRBY', KEYS[1], 'resent', size)
-    end
+  if owner ~= ARGV[2] and tonumber(deadline) > tonumber(ARGV[3]) then return {'busy', settled} end
+  -- A stale claim: its worker vanished, or an earlier attempt of this very delivery died
+  -- between its POST and its settlement. Either way the outcome is unknown.
+  if ARGV[7] == 'hold' and tonumber(offset) == settled then
+    settled = settled + tonumber(size)
+    redis.call('HSET', KEYS[2], ARGV[1], settled)
+    redis.call('HINCRBY', KEYS[1], 'unknown', size)
+    redis.call('HDEL', KEYS[3], ARGV[1])
+    complete_if_done(tonumber(ARGV[3]) / 1000)
+    return {'held', settled}
+  elseif ARGV[7] == 'resend' then
+    redis.call('HINCRBY', KEYS[1], 'resent', size)
   end
 end
 local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])
@@ -146,11 +150,20 @@ class ChunkLedger:
     ) -> bool:
         """Record the outcome up to `settled` recipients of the job; False if the claim was lost or done."""
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
-        applied = await self._settle(
-            keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
-                  keys.failures(campaign_id)],
-            args=[job, owner, settled, time.time(), code, *pairs],
-        )  # fmt: skip
+        # After a POST, losing the settlement to a Redis blip would leave the outcome unknown:
+        # keep trying through a restart before giving up.
+        async for attempt in tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+            stop=tenacity.stop_after_delay(SETTLE_PATIENCE_S),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                applied = await self._settle(
+                    keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
+                          keys.failures(campaign_id)],
+                    args=[job, owner, settled, time.time(), code, *pairs],
+                )  # fmt: skip
         return bool(applied)
 
 

@@ -142,3 +142,15 @@ def test_the_last_settlement_completes_the_campaign(backend, campaign):
     status = campaign_status(backend.client, cid)
     assert (status.state, status.submitted, status.pending) == ("completed", 300, 0)
     assert status.finished_at is not None
+
+
+def test_a_claim_left_by_an_earlier_attempt_of_the_same_delivery_is_held(backend, campaign):
+    """The attempt died between its POST and its settlement (say Redis was down): never resent blindly."""
+    cid = campaign("hold")
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        return await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0 + 1)
+
+    assert run(backend, steps) == (Claim.HELD, 100)
+    assert campaign_status(backend.client, cid).unknown == 100
