@@ -25,6 +25,7 @@ SETTLE_PATIENCE_S = 60
 _COMPLETE_IF_DONE = """
 local function complete_if_done(now)
   local c = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'failed', 'unknown', 'cancelled', 'state')
+  if not c[1] then return end
   local settled = 0
   for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
   if settled >= tonumber(c[1]) then
@@ -38,22 +39,24 @@ end
 _CLAIM_LUA = (
     _COMPLETE_IF_DONE
     + """
+if not redis.call('HEXISTS', KEYS[1], 'total') then return {'settled', 0} end
 local settled = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if settled > tonumber(ARGV[5]) then return {'settled', settled} end
+-- Claims follow the job's progress exactly: a worker elsewhere resyncs from it.
+if settled ~= tonumber(ARGV[5]) then return {'settled', settled} end
 local claim = redis.call('HGET', KEYS[3], ARGV[1])
 if claim then
   local owner, deadline, offset, size = string.match(claim, '^(.*)|(%d+)|(%d+)|(%d+)$')
-  if owner ~= ARGV[2] and tonumber(deadline) > tonumber(ARGV[3]) then return {'busy', settled} end
-  -- A stale claim: its worker vanished, or an earlier attempt of this very delivery died
-  -- between its POST and its settlement. Either way the outcome is unknown.
-  if ARGV[7] == 'hold' and tonumber(offset) == settled then
-    settled = settled + tonumber(size)
-    redis.call('HSET', KEYS[2], ARGV[1], settled)
-    redis.call('HINCRBY', KEYS[1], 'unknown', size)
+  if tonumber(deadline) > tonumber(ARGV[3]) then return {'busy', settled} end
+  -- A stale claim: its worker vanished or lost Redis between its POST and its settlement.
+  local reach = tonumber(offset) + tonumber(size)
+  if ARGV[7] == 'hold' and reach > settled then
+    -- Everything up to the end of that chunk may have been sent: unknown, never resent.
+    redis.call('HINCRBY', KEYS[1], 'unknown', reach - settled)
+    redis.call('HSET', KEYS[2], ARGV[1], reach)
     redis.call('HDEL', KEYS[3], ARGV[1])
     complete_if_done(tonumber(ARGV[3]) / 1000)
-    return {'held', settled}
-  elseif ARGV[7] == 'resend' then
+    return {'held', reach}
+  elseif ARGV[7] == 'resend' and tonumber(offset) == settled then
     redis.call('HINCRBY', KEYS[1], 'resent', size)
   end
 end
@@ -63,17 +66,18 @@ return {'claimed', settled}
 """
 )
 
-# KEYS: campaign, progress, claims, failures. ARGV: job, owner, settled after, now, code, (counter, n) pairs.
+# KEYS: campaign, progress, claims, failures.
+# ARGV: job, owner, settled after, now, code, settled before, then (counter, n) pairs.
 _SETTLE_LUA = (
     _COMPLETE_IF_DONE
     + """
 local claim = redis.call('HGET', KEYS[3], ARGV[1])
-if claim and string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end
+if not claim or string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end
 local done = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if tonumber(ARGV[3]) <= done then return 0 end
+if done ~= tonumber(ARGV[6]) or tonumber(ARGV[3]) <= done then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[1])
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
   if ARGV[i] == 'failed' and ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], ARGV[i + 1]) end
 end
@@ -146,9 +150,10 @@ class ChunkLedger:
         return bool(await self._renew_or_release(keys=[keys.claims(campaign_id)], args=[job, owner, ""]))
 
     async def settle(
-        self, campaign_id: str, job: int, owner: str, settled: int, counts: dict[str, int], code: str = ""
+        self, campaign_id: str, job: int, owner: str, start: int, counts: dict[str, int], code: str = ""
     ) -> bool:
-        """Record the outcome up to `settled` recipients of the job; False if the claim was lost or done."""
+        """Record the outcome of our claimed recipients from `start`; False if the claim was lost."""
+        settled = start + sum(counts.values())
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown:
         # keep trying through a restart before giving up.
@@ -162,7 +167,7 @@ class ChunkLedger:
                 applied = await self._settle(
                     keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
                           keys.failures(campaign_id)],
-                    args=[job, owner, settled, time.time(), code, *pairs],
+                    args=[job, owner, settled, time.time(), code, start, *pairs],
                 )  # fmt: skip
         return bool(applied)
 

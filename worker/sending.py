@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 
 from schemas import keys
@@ -35,7 +36,8 @@ async def send_job(
     recipients, spec = start.job.recipients, start.spec
     builder = PayloadBuilder(spec, ctx.settings)
     size = chunk_size(spec, ctx.settings)
-    owner = f"{ctx.identity}:{delivery}"
+    # A fresh run id: two runs of one message (a redelivery while the first still runs) never share claims.
+    owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
     try:
         while settled < len(recipients):
@@ -56,22 +58,25 @@ async def send_job(
             chunk = recipients[settled : settled + size]
             if state == CampaignState.CANCELLED:
                 chunk = recipients[settled:]
+            # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
+            policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(
-                campaign_id, job_index, owner, settled, len(chunk), spec.on_unknown
+                campaign_id, job_index, owner, settled, len(chunk), policy
             )
             if verdict is Claim.BUSY:
                 raise ComeBackLater("another worker holds this job's chunk")
             if verdict is not Claim.CLAIMED:
                 if verdict is Claim.HELD:
                     log.warning(
-                        "sms.unknown", recipients=progress - settled, reason="its worker vanished mid-send"
+                        "sms.unknown",
+                        offset=settled,
+                        recipients=progress - settled,
+                        reason="its sender vanished",
                     )
                 settled = progress
                 continue
             if state == CampaignState.CANCELLED:
-                await ctx.ledger.settle(
-                    campaign_id, job_index, owner, len(recipients), {keys.CANCELLED: len(chunk)}
-                )
+                await ctx.ledger.settle(campaign_id, job_index, owner, settled, {keys.CANCELLED: len(chunk)})
                 log.info("job.cancelled", recipients=len(chunk))
                 return
             await _send_chunk(ctx, builder, campaign_id, job_index, owner, settled, chunk, last_attempt)
@@ -81,11 +86,32 @@ async def send_job(
     except Exception as e:
         if not last_attempt:
             raise
-        # Out of retries for a reason other than the gateway: say so rather than leave them pending.
-        code, left = f"WORKER_{type(e).__name__}", len(recipients) - settled
-        await ctx.ledger.release(campaign_id, job_index, owner)
-        await ctx.ledger.settle(campaign_id, job_index, owner, len(recipients), {keys.FAILED: left}, code)
-        log.exception("sms.failed", code=code, recipients=left, reason="job out of retries")
+        await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
+
+
+async def _fail_the_rest(
+    ctx: WorkerContext, campaign_id: str, job_index: int, owner: str, settled: int, end: int, error: Exception
+) -> None:
+    """Out of retries for a reason other than the gateway: say so rather than leave them pending.
+
+    The rest is claimed first, as any chunk is: a stale claim (its chunk may have been sent)
+    is held as unknown, and a failure is recorded only for recipients nobody is sending.
+    """
+    code = f"WORKER_{type(error).__name__}"
+    await ctx.ledger.release(campaign_id, job_index, owner)
+    verdict, progress = await ctx.ledger.claim(campaign_id, job_index, owner, settled, end - settled, "hold")
+    if verdict is Claim.HELD and progress < end:
+        settled = progress
+        verdict, progress = await ctx.ledger.claim(
+            campaign_id, job_index, owner, settled, end - settled, "hold"
+        )
+    if verdict is not Claim.CLAIMED:
+        raise error  # another run holds or settled it; only this message is dead-lettered
+    await ctx.ledger.settle(campaign_id, job_index, owner, settled, {keys.FAILED: end - settled}, code)
+    ctx.log.error(
+        "sms.failed", campaign_id=campaign_id, job=job_index, offset=settled, recipients=end - settled,
+        code=code, reason=f"job out of retries: {type(error).__name__}",
+    )  # fmt: skip
 
 
 async def _send_chunk(
@@ -100,11 +126,11 @@ async def _send_chunk(
 ) -> None:
     """Send `chunk` (the job's recipients from `offset` on, claimed by `owner`) and settle it."""
     ledger = ctx.ledger
-    settled = offset + len(chunk)
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index, offset=offset)
 
-    async def renew_claim() -> None:
-        await ledger.renew(campaign_id, job_index, owner)
+    async def renew_claim(attempt: int) -> None:
+        if attempt > 1 and not await ledger.renew(campaign_id, job_index, owner):
+            raise ComeBackLater("lost its claim during a retry")  # never POST without a live claim
 
     async def on_retry(error: TransientGatewayError) -> None:
         await ctx.store.count_retry(campaign_id)
@@ -118,14 +144,14 @@ async def _send_chunk(
         if not last_attempt:
             await ledger.release(campaign_id, job_index, owner)  # nothing was sent: anyone may take it
             raise  # dramatiq retries the job later; settled chunks are skipped then
-        await ledger.settle(campaign_id, job_index, owner, settled, {keys.FAILED: len(chunk)}, e.code)
+        await ledger.settle(campaign_id, job_index, owner, offset, {keys.FAILED: len(chunk)}, e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason="retries exhausted")
     except PermanentGatewayError as e:
-        await ledger.settle(campaign_id, job_index, owner, settled, {keys.FAILED: len(chunk)}, e.code)
+        await ledger.settle(campaign_id, job_index, owner, offset, {keys.FAILED: len(chunk)}, e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason=e.message)
     except AmbiguousGatewayError as e:
         # Resending could deliver twice: the outcome is recorded as unknown instead.
-        await ledger.settle(campaign_id, job_index, owner, settled, {keys.UNKNOWN: len(chunk)})
+        await ledger.settle(campaign_id, job_index, owner, offset, {keys.UNKNOWN: len(chunk)})
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
@@ -139,7 +165,7 @@ async def _send_chunk(
             )
         counts = {keys.SUBMITTED: len(accepted), keys.FAILED: dropped}
         if not await ledger.settle(
-            campaign_id, job_index, owner, settled, counts, DROPPED_NODE_CODE if dropped else ""
+            campaign_id, job_index, owner, offset, counts, DROPPED_NODE_CODE if dropped else ""
         ):
             log.warning(
                 "chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over"

@@ -9,6 +9,7 @@ import pytest
 from producer.control import campaign_status
 from producer.publish import publish_campaign
 from producer.spec import build_spec
+from schemas import keys
 from worker.broker import build_broker
 from worker.ledger import ChunkLedger, Claim
 
@@ -50,7 +51,7 @@ def test_a_free_chunk_is_claimed_then_settled_with_its_counts(backend, campaign)
 
     async def steps(ledger):
         claimed = await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
-        applied = await ledger.settle(cid, 0, "A", 100, {"submitted": 98, "failed": 2}, "E406")
+        applied = await ledger.settle(cid, 0, "A", 0, {"submitted": 98, "failed": 2}, "E406")
         again = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0)
         return claimed, applied, again
 
@@ -78,7 +79,7 @@ def test_an_expired_claim_under_hold_is_settled_unknown_and_not_resent(backend, 
     async def steps(ledger):
         await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
         taken = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0 + LEASE_MS + 1)
-        late = await ledger.settle(cid, 0, "A", 100, {"submitted": 100})  # the vanished worker comes back
+        late = await ledger.settle(cid, 0, "A", 0, {"submitted": 100})  # the vanished worker comes back
         return taken, late
 
     taken, late = run(backend, steps)
@@ -94,8 +95,8 @@ def test_an_expired_claim_under_resend_is_claimed_again_and_counted_resent(backe
     async def steps(ledger):
         await ledger.claim(cid, 0, "A", 0, 100, "resend", now_ms=T0)
         taken = await ledger.claim(cid, 0, "B", 0, 100, "resend", now_ms=T0 + LEASE_MS + 1)
-        lost = await ledger.settle(cid, 0, "A", 100, {"submitted": 100})
-        won = await ledger.settle(cid, 0, "B", 100, {"submitted": 100})
+        lost = await ledger.settle(cid, 0, "A", 0, {"submitted": 100})
+        won = await ledger.settle(cid, 0, "B", 0, {"submitted": 100})
         return taken, lost, won
 
     taken, lost, won = run(backend, steps)
@@ -136,7 +137,7 @@ def test_the_last_settlement_completes_the_campaign(backend, campaign):
     async def steps(ledger):
         for offset in (0, 100, 200):
             await ledger.claim(cid, 0, "A", offset, 100, "hold", now_ms=T0)
-            await ledger.settle(cid, 0, "A", offset + 100, {"submitted": 100})
+            await ledger.settle(cid, 0, "A", offset, {"submitted": 100})
 
     run(backend, steps)
     status = campaign_status(backend.client, cid)
@@ -144,13 +145,42 @@ def test_the_last_settlement_completes_the_campaign(backend, campaign):
     assert status.finished_at is not None
 
 
-def test_a_claim_left_by_an_earlier_attempt_of_the_same_delivery_is_held(backend, campaign):
-    """The attempt died between its POST and its settlement (say Redis was down): never resent blindly."""
-    cid = campaign("hold")
+def test_claims_follow_the_progress_exactly(backend, campaign):
+    """A worker whose idea of the progress is stale (ahead or behind) is told the real one, nothing more."""
+    cid = campaign()
 
     async def steps(ledger):
+        ahead = await ledger.claim(cid, 0, "A", 100, 100, "hold", now_ms=T0)
         await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
-        return await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0 + 1)
+        await ledger.settle(cid, 0, "A", 0, {"submitted": 100})
+        behind = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0)
+        return ahead, behind
 
-    assert run(backend, steps) == (Claim.HELD, 100)
-    assert campaign_status(backend.client, cid).unknown == 100
+    assert run(backend, steps) == ((Claim.SETTLED, 0), (Claim.SETTLED, 100))
+
+
+def test_settling_needs_our_claim_and_the_progress_it_was_claimed_at(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        unclaimed = await ledger.settle(cid, 0, "A", 0, {"failed": 100})
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        wrong_start = await ledger.settle(cid, 0, "A", 100, {"failed": 100})
+        return unclaimed, wrong_start
+
+    assert run(backend, steps) == (False, False)
+    status = campaign_status(backend.client, cid)
+    assert (status.failed, status.pending) == (0, 300)
+
+
+def test_a_stale_claim_whose_progress_was_lost_is_held_up_to_its_end(backend, campaign):
+    """Redis lost the settlement of [0, 100) (AOF's last second), then the claim on [100, 200) went stale."""
+    cid = campaign("hold")
+    backend.client.hset(keys.claims(cid), "0", f"A|{T0}|100|100")
+
+    async def steps(ledger):
+        return await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0 + 1)
+
+    assert run(backend, steps) == (Claim.HELD, 200)
+    status = campaign_status(backend.client, cid)
+    assert (status.unknown, status.pending) == (200, 100)

@@ -17,7 +17,7 @@ from schemas.settings import Settings
 from worker.gateway.replies import parse_reply
 
 OnRetry = Callable[[TransientGatewayError], Awaitable[None]]
-BeforeAttempt = Callable[[], Awaitable[None]]
+BeforeAttempt = Callable[[int], Awaitable[None]]  # called with the attempt number, from 1
 
 
 class KaleyraClient:
@@ -42,9 +42,9 @@ class KaleyraClient:
         `before_attempt` runs before every attempt (the worker renews its claim there).
         """
 
-        async def before(_state: tenacity.RetryCallState) -> None:
+        async def before(state: tenacity.RetryCallState) -> None:
             if before_attempt is not None:
-                await before_attempt()
+                await before_attempt(state.attempt_number)
 
         async def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
