@@ -66,7 +66,7 @@ def test_a_worker_killed_mid_send_loses_nothing_silently(
             "KALEYRA_SID": "HXCHAOS",
             "KALEYRA_BASE_URL": simulator.base_url,
             "CAMPAIGN_CHUNK_SIZE": str(CHUNK),
-            "CAMPAIGN_HTTP_TIMEOUT_MS": "2000",  # the lease is this plus 15 s
+            "CAMPAIGN_HTTP_TIMEOUT_MS": "2000",  # the lease: this + the 5 s max backoff + 10 s
             "CAMPAIGN_HEARTBEAT_TIMEOUT_MS": "3000",
             "CAMPAIGN_MAINTENANCE_CHANCE": "500000",
         }
