@@ -65,6 +65,9 @@ async def send_job(
             )
             if verdict is Claim.BUSY:
                 raise ComeBackLater("another worker holds this job's chunk")
+            if verdict is Claim.SETTLED and progress == settled:
+                log.warning("job.orphaned", reason="the campaign is no longer in Redis")
+                return
             if verdict is not Claim.CLAIMED:
                 if verdict is Claim.HELD:
                     log.warning(
