@@ -75,10 +75,3 @@ class InvalidRow(msgspec.Struct, frozen=True, array_like=True):
     line: int
     value: str
     reason: str
-
-
-class SendJobArgs(msgspec.Struct, frozen=True, array_like=True):
-    """The dramatiq message arguments of the `send_job` actor."""
-
-    campaign_id: str
-    job_index: int

@@ -33,7 +33,6 @@ _EXPIRE_LUA = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' or state == 'scheduled' or state == 'running' or state == 'paused' then
   redis.call('HSET', KEYS[1], 'state', 'cancelled')
-  redis.call('HSETNX', KEYS[1], 'expired_at', ARGV[1])
   return 1
 end
 return 0
@@ -81,7 +80,7 @@ class CampaignStore:
 
     async def expire(self, campaign_id: str) -> bool:
         """Cancel the campaign: its expiry passed. False if it had already finished or been cancelled."""
-        return bool(await self._expire(keys=[keys.campaign(campaign_id)], args=[time.time()]))
+        return bool(await self._expire(keys=[keys.campaign(campaign_id)]))
 
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

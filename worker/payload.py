@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import msgspec
 
@@ -27,10 +27,13 @@ def chunk_size(spec: CampaignSpec, settings: Settings) -> int:
     return min(settings.chunk_size, MAX_NODES_PER_REQUEST)
 
 
-def chunks(recipients: Sequence[Recipient], size: int, *, start: int = 0) -> Iterator[Sequence[Recipient]]:
-    """Consecutive slices of at most `size`, from the `start`-th recipient (a job's settled count)."""
-    for offset in range(start, len(recipients), size):
-        yield recipients[offset : offset + size]
+def chunk_at(recipients: Sequence[Recipient], offset: int, size: int) -> Sequence[Recipient]:
+    """The next chunk of a job: at most `size` recipients from `offset`, the job's settled count.
+
+    The worker walks a job with it, moving the offset by what the ledger settles, so a job
+    resumes wherever its progress stands, whatever chunk size an earlier worker used.
+    """
+    return recipients[offset : offset + size]
 
 
 def resolve_unicode(spec: CampaignSpec, settings: Settings) -> UnicodeFlag:

@@ -12,7 +12,7 @@ from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, Transie
 from worker.context import WorkerContext
 from worker.ledger import Claim
 from worker.logging import mask_number
-from worker.payload import PayloadBuilder, chunk_size
+from worker.payload import PayloadBuilder, chunk_at, chunk_size
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
 DROPPED_NODE_CODE = "E406"
@@ -55,9 +55,10 @@ async def send_job(
                 if await ctx.store.expire(campaign_id):
                     log.info("campaign.expired", expires_at=spec.expires_at)
                 state = CampaignState.CANCELLED  # past its expiry nothing is sent late
-            chunk = recipients[settled : settled + size]
-            if state == CampaignState.CANCELLED:
-                chunk = recipients[settled:]
+            # Cancelling settles the whole rest at once.
+            chunk = chunk_at(
+                recipients, settled, len(recipients) if state == CampaignState.CANCELLED else size
+            )
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
             policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(

@@ -54,6 +54,18 @@ def wait_for(condition, *, timeout: float = 60.0):
     return result
 
 
+def publish_numbers(backend, broker, settings, count: int, **options):
+    """Publish an MKT campaign to `count` numbers (+919000000000 on); returns its spec."""
+    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91", **options)
+    rows = [(i + 2, f"90000{i:05d}") for i in range(count)]
+    publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+    return spec
+
+
+def wait_completed(backend, campaign_id: str):
+    return wait_for(lambda: (s := campaign_status(backend.client, campaign_id)).state == "completed" and s)
+
+
 def events_of(path) -> list[dict]:
     return [msgspec.json.decode(line) for line in path.read_bytes().splitlines()]
 
@@ -69,9 +81,7 @@ def test_every_valid_distinct_recipient_is_accepted_exactly_once(
 
         with open_recipients(str(tmp_path / "r.csv")) as rows:
             result = publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
-        status = wait_for(
-            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-        )
+        status = wait_completed(backend, spec.campaign_id)
 
         record = simulator.record
         assert (result.total, result.invalid, result.duplicates) == (3000, 60, 200)
@@ -108,9 +118,7 @@ def test_otp_campaign_sends_its_one_recipient_in_a_one_node_request(
         broker=broker,
         settings=settings,
     )
-    status = wait_for(
-        lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-    )
+    status = wait_completed(backend, spec.campaign_id)
     assert (status.total, status.submitted, status.duplicates) == (1, 1, 1)
     assert [m.to for m in simulator.record.messages] == ["+919000000001"]
     assert simulator.record.max_nodes == 1
@@ -135,12 +143,8 @@ def test_permanent_errors_are_recorded_with_their_code_and_not_retried(backend, 
     with start_in_thread(SimulatorConfig(api_key="another-key", seed=1)) as simulator:
         settings = make_settings(simulator.base_url)  # the simulator refuses our key: 401
         broker = start_worker(settings)
-        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
-        rows = [(i + 2, f"90000{i:05d}") for i in range(1500)]
-        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
-        status = wait_for(
-            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-        )
+        spec = publish_numbers(backend, broker, settings, 1500)
+        status = wait_completed(backend, spec.campaign_id)
         assert (status.submitted, status.failed, status.retried) == (0, 1500, 0)
         assert status.failures == {"UNAUTHORIZED": 1500}
         assert simulator.record.stats().requests == 2
@@ -150,9 +154,7 @@ def test_cancel_stops_sending_and_counts_what_is_left(backend, start_worker, mak
     with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=30, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, chunk_size=50)
         broker = start_worker(settings, threads=2)
-        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
-        rows = [(i + 2, f"90000{i:05d}") for i in range(4000)]
-        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+        spec = publish_numbers(backend, broker, settings, 4000)
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
         cancel(backend.client, spec.campaign_id)
         status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
@@ -167,9 +169,7 @@ def test_pause_holds_the_campaign_and_resume_continues_where_it_stopped(backend,
     with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=30, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, chunk_size=50)
         broker = start_worker(settings, threads=2)
-        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
-        rows = [(i + 2, f"90000{i:05d}") for i in range(4000)]
-        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+        spec = publish_numbers(backend, broker, settings, 4000)
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
         pause(backend.client, spec.campaign_id)
 
@@ -181,9 +181,7 @@ def test_pause_holds_the_campaign_and_resume_continues_where_it_stopped(backend,
         assert len(simulator.record.messages) == held.submitted
 
         resume(backend.client, spec.campaign_id)
-        status = wait_for(
-            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-        )
+        status = wait_completed(backend, spec.campaign_id)
         assert status.submitted == 4000
         assert set(simulator.record.counts_by_number().values()) == {1}
 
@@ -201,12 +199,8 @@ def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(
     with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, retry_attempts=2, job_max_retries=1, chunk_size=500)
         broker = start_worker(settings)
-        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
-        rows = [(i + 2, f"90000{i:05d}") for i in range(1200)]
-        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
-        status = wait_for(
-            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-        )
+        spec = publish_numbers(backend, broker, settings, 1200)
+        status = wait_completed(backend, spec.campaign_id)
 
         assert (status.submitted, status.failed, status.pending) == (0, 1200, 0)
         assert status.failures == {"E403": 1200}
@@ -233,9 +227,7 @@ def test_a_stopping_worker_returns_its_jobs_after_the_chunk_in_flight(backend, m
 
         second = _worker(backend, settings)
         try:
-            status = wait_for(
-                lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-            )
+            status = wait_completed(backend, spec.campaign_id)
         finally:
             second.stop()
         assert (status.submitted, status.unknown) == (3000, 0)
