@@ -20,7 +20,13 @@ MAX_REQUEST_BYTES = 32 * 1024 * 1024
 def create_app(config: SimulatorConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     record = SimulatorRecord()
-    faults = Faults(config.e403_rate, config.latency_ms, config.seed)
+    faults = Faults(
+        config.e403_rate,
+        config.latency_ms,
+        config.seed,
+        slow_reply_rate=config.slow_reply_rate,
+        slow_reply_ms=config.slow_reply_ms,
+    )
     app[RECORD_KEY] = record
     app[FAULTS_KEY] = faults
     app.router.add_post("/v1/{sid}/sms/json", SmsEndpoint(config.api_key, config.sid, record, faults).handle)

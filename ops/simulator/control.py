@@ -40,7 +40,8 @@ class ControlEndpoints:
         return _json(200, ENCODER.encode(self._faults.view()))
 
     async def change_faults(self, request: web.Request) -> web.Response:
-        """`{"e403_rate": R, "latency_ms": N, "seed": S}`, any subset; answers with the faults in force."""
+        """`{"e403_rate": R, "latency_ms": N, "slow_reply_rate": R, "slow_reply_ms": N, "seed": S}`,
+        any subset; answers with the faults in force."""
         try:
             self._faults.update(UPDATE_DECODER.decode(await request.read()))
         except (msgspec.DecodeError, msgspec.ValidationError, InputError) as error:

@@ -1,4 +1,4 @@
-"""Faults injected on purpose (E403 replies, added latency), changeable while the app runs."""
+"""Faults injected on purpose (E403 replies, added latency, slow replies), changeable while the app runs."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import msgspec
 from schemas.errors import InputError
 
 
-def check_e403_rate(value: float) -> None:
+def check_rate(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise InputError(f"e403_rate={value!r} must be a probability between 0 and 1")
+        raise InputError(f"{name}={value!r} must be a probability between 0 and 1")
 
 
-def check_latency_ms(value: float) -> None:
+def check_ms(name: str, value: float) -> None:
     if not (math.isfinite(value) and value >= 0.0):
-        raise InputError(f"latency_ms={value!r} must be a finite number of milliseconds, 0 or more")
+        raise InputError(f"{name}={value!r} must be a finite number of milliseconds, 0 or more")
 
 
 class FaultsUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -25,43 +25,77 @@ class FaultsUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     e403_rate: float | None = None
     latency_ms: float | None = None
+    slow_reply_rate: float | None = None
+    slow_reply_ms: float | None = None
     seed: int | None = None
 
 
 class FaultsView(msgspec.Struct, frozen=True, kw_only=True):
     e403_rate: float
     latency_ms: float
+    slow_reply_rate: float
+    slow_reply_ms: float
 
 
 UPDATE_DECODER = msgspec.json.Decoder(FaultsUpdate)
 
 
 class Faults:
-    """Mutable on purpose: chaos tests turn faults on and off against a running simulator."""
+    """Mutable on purpose: chaos tests turn faults on and off against a running simulator.
 
-    __slots__ = ("_rng", "e403_rate", "latency_ms")
+    `latency_ms` delays every request before it is processed; a slow reply is the opposite
+    fault: the request is accepted and recorded, and only its answer is held `slow_reply_ms`.
+    """
 
-    def __init__(self, e403_rate: float, latency_ms: float, seed: int | None) -> None:
+    __slots__ = ("_rng", "e403_rate", "latency_ms", "slow_reply_ms", "slow_reply_rate")
+
+    def __init__(
+        self,
+        e403_rate: float,
+        latency_ms: float,
+        seed: int | None,
+        *,
+        slow_reply_rate: float = 0.0,
+        slow_reply_ms: float = 0.0,
+    ) -> None:
         self.e403_rate = e403_rate
         self.latency_ms = latency_ms
+        self.slow_reply_rate = slow_reply_rate
+        self.slow_reply_ms = slow_reply_ms
         self._rng = random.Random(seed)
 
     def inject_e403(self) -> bool:
         """One draw per request; with rate 0 the generator is not consumed."""
         return self.e403_rate > 0.0 and self._rng.random() < self.e403_rate
 
+    def inject_slow_reply(self) -> bool:
+        """One draw per accepted request; with rate 0 the generator is not consumed, so seeded
+        E403 sequences are the same as without this fault."""
+        return self.slow_reply_rate > 0.0 and self._rng.random() < self.slow_reply_rate
+
     def update(self, change: FaultsUpdate) -> None:
         """Checks every field before applying any, so a bad update changes nothing."""
-        if change.e403_rate is not None:
-            check_e403_rate(change.e403_rate)
-        if change.latency_ms is not None:
-            check_latency_ms(change.latency_ms)
+        for name in ("e403_rate", "slow_reply_rate"):
+            if (rate := getattr(change, name)) is not None:
+                check_rate(name, rate)
+        for name in ("latency_ms", "slow_reply_ms"):
+            if (ms := getattr(change, name)) is not None:
+                check_ms(name, ms)
         if change.e403_rate is not None:
             self.e403_rate = change.e403_rate
         if change.latency_ms is not None:
             self.latency_ms = change.latency_ms
+        if change.slow_reply_rate is not None:
+            self.slow_reply_rate = change.slow_reply_rate
+        if change.slow_reply_ms is not None:
+            self.slow_reply_ms = change.slow_reply_ms
         if change.seed is not None:
             self._rng.seed(change.seed)
 
     def view(self) -> FaultsView:
-        return FaultsView(e403_rate=self.e403_rate, latency_ms=self.latency_ms)
+        return FaultsView(
+            e403_rate=self.e403_rate,
+            latency_ms=self.latency_ms,
+            slow_reply_rate=self.slow_reply_rate,
+            slow_reply_ms=self.slow_reply_ms,
+        )

@@ -30,6 +30,8 @@ class RecordStats(msgspec.Struct, frozen=True, kw_only=True):
     max_nodes: int
     distinct_numbers: int
     duplicate_numbers: int  # numbers accepted more than once
+    slow_replies: int
+    replies_held: int
 
 
 @dataclass(slots=True)
@@ -46,6 +48,10 @@ class SimulatorRecord:
     e403_injected: int = 0
     max_nodes: int = 0  # largest `sms` array seen in a decodable request, even a refused one
     messages: list[AcceptedMessage] = field(default_factory=list)
+    slow_replies: int = 0  # accepted requests whose answer was held back
+    # Answers being held right now: live requests, not history, so `clear()` leaves it alone
+    # (each held request takes back its own 1 when it ends).
+    replies_held: int = 0
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1
@@ -64,10 +70,14 @@ class SimulatorRecord:
             max_nodes=self.max_nodes,
             distinct_numbers=len(counts),
             duplicate_numbers=sum(1 for count in counts.values() if count > 1),
+            slow_replies=self.slow_replies,
+            replies_held=self.replies_held,
         )
 
     def clear(self) -> None:
-        """In place, so that references held by tests stay valid."""
+        """In place, so that references held by tests stay valid. Leaves `replies_held`: those
+        requests are still in flight."""
         self.requests = self.accepted_requests = self.e403_injected = self.max_nodes = 0
+        self.slow_replies = 0
         self.rejected.clear()
         self.messages.clear()

@@ -17,7 +17,7 @@ from ops.simulator.record import SimulatorRecord
 __all__ = ["RunningSimulator", "SimulatorConfig", "serve", "start_in_thread"]
 
 STARTUP_TIMEOUT_S = 10.0
-# How long in-flight requests (a long injected latency, say) may delay a stop.
+# How long in-flight requests (a long injected latency or slow reply, say) may delay a stop.
 SHUTDOWN_GRACE_S = 2.0
 
 
@@ -106,9 +106,14 @@ async def _serve_until_signalled(config: SimulatorConfig, host: str, port: int) 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     sid = config.sid or "any"
+    slow = (
+        f", slow_reply_rate={config.slow_reply_rate}, slow_reply_ms={config.slow_reply_ms}"
+        if config.slow_reply_rate
+        else ""
+    )
     print(
         f"simulator listening on {_url(host, bound_port)} "
-        f"(sid={sid}, e403_rate={config.e403_rate}, latency_ms={config.latency_ms})",
+        f"(sid={sid}, e403_rate={config.e403_rate}, latency_ms={config.latency_ms}{slow})",
         flush=True,
     )
     try:

@@ -65,7 +65,19 @@ class SmsEndpoint:
         success, accepted = accept(payload, index, now)
         record.accepted_requests += 1
         record.messages.extend(accepted)
+        if self._faults.inject_slow_reply():
+            await self._hold_reply(record)
         return _json(200, replies.ENCODER.encode(success))
+
+    async def _hold_reply(self, record: SimulatorRecord) -> None:
+        """Kaleyra has processed the request; only its answer is late (a client timeout, or a
+        worker killed between its POST and recording the outcome)."""
+        record.slow_replies += 1
+        record.replies_held += 1
+        try:
+            await asyncio.sleep(self._faults.slow_reply_ms / 1000)
+        finally:  # also when the handler is cancelled (a disconnect, a shutdown)
+            record.replies_held -= 1
 
 
 def accept(

@@ -8,7 +8,9 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ E403_MESSAGE = "Some thing went wrong at our end please try again after some tim
 E402_MESSAGE = "Message can be scheduled for after 15 minutes from current time and before 3 months from now."
 IST = timezone(timedelta(hours=5, minutes=30))
 ROOT = Path(__file__).resolve().parents[2]
+# A held reply: long enough to look at the simulator meanwhile; the tests wait it out.
+HOLD_MS = 1000
 
 StartSimulator = Callable[..., RunningSimulator]
 
@@ -53,9 +57,11 @@ def sim(start: StartSimulator) -> RunningSimulator:
     return start()
 
 
-def call(base_url: str, method: str, path: str, body: Any = None, headers: Any = None) -> tuple[int, Any]:
+def call(
+    base_url: str, method: str, path: str, body: Any = None, headers: Any = None, *, timeout: float = 5
+) -> tuple[int, Any]:
     url = urlsplit(base_url)
-    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=5)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
     try:
         data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         connection.request(method, path, body=data, headers=headers or {})
@@ -66,10 +72,10 @@ def call(base_url: str, method: str, path: str, body: Any = None, headers: Any =
 
 
 def send(
-    sim: RunningSimulator, payload: Any, *, api_key: str | None = API_KEY, sid: str = SID
+    sim: RunningSimulator, payload: Any, *, api_key: str | None = API_KEY, sid: str = SID, timeout: float = 5
 ) -> tuple[int, Any]:
     headers = {"content-type": "application/json"} | ({"api-key": api_key} if api_key is not None else {})
-    return call(sim.base_url, "POST", f"/v1/{sid}/sms/json", payload, headers)
+    return call(sim.base_url, "POST", f"/v1/{sid}/sms/json", payload, headers, timeout=timeout)
 
 
 def sms(*numbers: Any, **top: Any) -> dict[str, Any]:
@@ -79,6 +85,21 @@ def sms(*numbers: Any, **top: Any) -> dict[str, Any]:
 
 def code_of(reply: dict[str, Any]) -> str:
     return reply["code"] if "code" in reply else reply["error"]["code"]
+
+
+def wait_for_stats(sim: RunningSimulator, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Polls `GET /_simulator/stats` (safe while requests are in flight) until `done`, 10 s at most."""
+    deadline = time.monotonic() + 10
+    while True:
+        stats = call(sim.base_url, "GET", "/_simulator/stats")[1]
+        if done(stats) or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.005)
+
+
+def faults_view(**faults: float) -> dict[str, float]:
+    """`GET /_simulator/faults` with every fault off but `faults`."""
+    return {"e403_rate": 0.0, "latency_ms": 0.0, "slow_reply_rate": 0.0, "slow_reply_ms": 0.0, **faults}
 
 
 def at(delta: timedelta, tz: timezone = UTC) -> str:
@@ -394,7 +415,7 @@ def test_faults_changed_at_run_time_turn_e403_off(start: StartSimulator) -> None
 
     status, faults = call(sim.base_url, "PUT", "/_simulator/faults", {"e403_rate": 0.0})
 
-    assert (status, faults) == (200, {"e403_rate": 0.0, "latency_ms": 5.0})
+    assert (status, faults) == (200, faults_view(latency_ms=5.0))
     assert send(sim, sms(NUMBER))[0] == 200
 
 
@@ -403,14 +424,14 @@ def test_latency_set_at_run_time_is_reported_by_stats(sim: RunningSimulator) -> 
 
     _, stats = call(sim.base_url, "GET", "/_simulator/stats")
 
-    assert stats["faults"] == {"e403_rate": 0.0, "latency_ms": 3.0}
+    assert stats["faults"] == faults_view(latency_ms=3.0)
     assert send(sim, sms(NUMBER))[0] == 200
 
 
 def test_faults_change_together_in_one_put(sim: RunningSimulator) -> None:
     status, faults = call(sim.base_url, "PUT", "/_simulator/faults", {"e403_rate": 0.25, "latency_ms": 2})
 
-    assert (status, faults) == (200, {"e403_rate": 0.25, "latency_ms": 2.0})
+    assert (status, faults) == (200, faults_view(e403_rate=0.25, latency_ms=2.0))
 
 
 def test_reseeding_at_run_time_replays_the_e403_sequence(start: StartSimulator) -> None:
@@ -429,7 +450,17 @@ def test_reseeding_at_run_time_replays_the_e403_sequence(start: StartSimulator) 
     assert set(first) == {"OK", "E403"}
 
 
-@pytest.mark.parametrize("change", [{"e403_rate": 1.5}, {"latency_ms": -1}, {"e403": 1}, b"nope"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"e403_rate": 1.5},
+        {"latency_ms": -1},
+        {"slow_reply_rate": -0.1},
+        {"slow_reply_ms": -5},
+        {"e403": 1},
+        b"nope",
+    ],
+)
 def test_bad_fault_change_is_refused_and_changes_nothing(sim: RunningSimulator, change: Any) -> None:
     body = (
         {"latency_ms": 9, **change} if isinstance(change, dict) else change
@@ -438,7 +469,95 @@ def test_bad_fault_change_is_refused_and_changes_nothing(sim: RunningSimulator, 
     status, reply = call(sim.base_url, "PUT", "/_simulator/faults", body)
 
     assert (status, reply["code"]) == (400, "BAD_REQUEST")
-    assert call(sim.base_url, "GET", "/_simulator/faults")[1] == {"e403_rate": 0.0, "latency_ms": 0.0}
+    assert call(sim.base_url, "GET", "/_simulator/faults")[1] == faults_view()
+
+
+# --- slow replies: accepted and recorded, answered late
+
+
+def test_slow_reply_is_recorded_as_accepted_before_it_is_answered(start: StartSimulator) -> None:
+    sim = start(slow_reply_rate=1.0, slow_reply_ms=HOLD_MS)
+
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send, sim, sms(NUMBER))
+        held = wait_for_stats(sim, lambda stats: stats["replies_held"] == 1)
+        _, recorded = call(sim.base_url, "GET", "/_simulator/messages")
+        status, reply = sending.result()
+
+    assert (held["replies_held"], held["slow_replies"], held["accepted_messages"]) == (1, 1, 1)
+    assert [message["to"] for message in recorded] == [NUMBER]
+    assert status == 200
+    assert [message["message_id"] for message in recorded] == [reply["sms"][0]["message_id"]]
+    assert (sim.record.slow_replies, sim.record.replies_held) == (1, 0)
+
+
+def test_client_timing_out_on_a_slow_reply_leaves_its_messages_recorded(start: StartSimulator) -> None:
+    sim = start(slow_reply_rate=1.0, slow_reply_ms=HOLD_MS)
+
+    with pytest.raises(TimeoutError):
+        send(sim, sms(NUMBER, "+14155550100"), timeout=HOLD_MS / 1000 / 20)
+    stats = wait_for_stats(sim, lambda stats: stats["slow_replies"] == 1 and stats["replies_held"] == 0)
+
+    assert (stats["accepted_requests"], stats["accepted_messages"]) == (1, 2)
+    assert (stats["slow_replies"], stats["replies_held"]) == (1, 0)  # the disconnect did not skew it
+    assert sim.record.counts_by_number() == {NUMBER: 1, "+14155550100": 1}
+
+
+def test_slow_reply_rate_zero_never_holds_a_reply(start: StartSimulator) -> None:
+    sim = start(slow_reply_ms=60_000)  # held replies would time the client out
+
+    statuses = [send(sim, sms(NUMBER))[0] for _ in range(5)]
+
+    assert statuses == [200] * 5
+    assert (sim.record.slow_replies, sim.record.replies_held) == (0, 0)
+
+
+def test_only_accepted_requests_get_slow_replies(start: StartSimulator) -> None:
+    sim = start(slow_reply_rate=1.0)
+
+    send(sim, sms(NUMBER))
+    send(sim, {"sms": []})
+    send(sim, sms(NUMBER), api_key="wrong")
+
+    assert (sim.record.accepted_requests, sim.record.slow_replies, sim.record.replies_held) == (1, 1, 0)
+
+
+def test_slow_replies_turned_on_and_off_at_run_time(sim: RunningSimulator) -> None:
+    status, faults = call(
+        sim.base_url, "PUT", "/_simulator/faults", {"slow_reply_rate": 1, "slow_reply_ms": 0}
+    )
+    send(sim, sms(NUMBER))
+    call(sim.base_url, "PUT", "/_simulator/faults", {"slow_reply_rate": 0})
+    send(sim, sms(NUMBER))
+
+    assert (status, faults) == (200, faults_view(slow_reply_rate=1.0))
+    assert (sim.record.accepted_requests, sim.record.slow_replies) == (2, 1)
+
+
+def test_bad_slow_reply_change_names_the_value(sim: RunningSimulator) -> None:
+    _, reply = call(sim.base_url, "PUT", "/_simulator/faults", {"slow_reply_ms": -5})
+
+    assert reply["message"] == "slow_reply_ms=-5.0 must be a finite number of milliseconds, 0 or more"
+
+
+def test_reset_while_a_reply_is_held_keeps_it_counted_as_held(start: StartSimulator) -> None:
+    """`replies_held` counts live requests: a reset must not let it go negative when they end."""
+    sim = start(slow_reply_rate=1.0, slow_reply_ms=HOLD_MS)
+
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send, sim, sms(NUMBER))
+        wait_for_stats(sim, lambda stats: stats["replies_held"] == 1)
+        _, after_reset = call(sim.base_url, "POST", "/_simulator/reset")
+        status, _ = sending.result()
+
+    assert (after_reset["slow_replies"], after_reset["replies_held"]) == (0, 1)
+    assert status == 200
+    assert (sim.record.slow_replies, sim.record.replies_held) == (0, 0)
+
+
+def test_config_error_names_the_value() -> None:
+    with pytest.raises(InputError, match=r"^slow_reply_rate=1\.5 must be a probability between 0 and 1$"):
+        SimulatorConfig(api_key=API_KEY, slow_reply_rate=1.5)
 
 
 # --- introspection
@@ -461,7 +580,9 @@ def test_stats_count_requests_refusals_and_duplicates(sim: RunningSimulator) -> 
         "max_nodes": 2,
         "distinct_numbers": 2,
         "duplicate_numbers": 1,
-        "faults": {"e403_rate": 0.0, "latency_ms": 0.0},
+        "slow_replies": 0,
+        "replies_held": 0,
+        "faults": faults_view(),
     }
 
 
@@ -520,7 +641,17 @@ def test_stopped_simulator_refuses_connections() -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"api_key": ""}, {"e403_rate": 1.1}, {"e403_rate": float("nan")}, {"latency_ms": -1.0}]
+    "overrides",
+    [
+        {"api_key": ""},
+        {"e403_rate": 1.1},
+        {"e403_rate": float("nan")},
+        {"latency_ms": -1.0},
+        {"slow_reply_rate": 1.5},
+        {"slow_reply_rate": float("nan")},
+        {"slow_reply_ms": -1.0},
+        {"slow_reply_ms": float("inf")},
+    ],
 )
 def test_config_refuses_unusable_values(overrides: dict[str, Any]) -> None:
     with pytest.raises(InputError):
