@@ -1,4 +1,4 @@
-"""`campaign send|status|pause|resume|cancel|invalid|worker|simulate|demo`.
+"""`campaign send|status|pause|resume|cancel|resend|invalid|worker|simulate|demo`.
 
 Exit codes: 0 done; 2 the input was refused (one line on stderr, nothing published); 1 anything else.
 """
@@ -98,6 +98,19 @@ def _parser() -> argparse.ArgumentParser:
         steer.add_argument("campaign_id")
         steer.set_defaults(run=_steer, action=name)
 
+    resend = commands.add_parser(
+        "resend",
+        help="publish a campaign's failed and/or unknown recipients again; "
+        "says how many may receive the message twice",
+    )
+    resend.add_argument("campaign_id")
+    resend.add_argument("--failed", action="store_true", help="recipients that failed (with a code)")
+    resend.add_argument(
+        "--unknown", action="store_true", help="recipients whose outcome is unknown: they may get it twice"
+    )
+    resend.add_argument("--json", action="store_true", help="print one JSON object")
+    resend.set_defaults(run=_resend)
+
     invalid = commands.add_parser(
         "invalid", help="list the rows skipped as invalid, as CSV: line,value,reason"
     )
@@ -116,6 +129,20 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--port", type=int, default=8088)
     simulate.add_argument("--e403-rate", type=_rate, default=0.0, help="share of requests answered with E403")
     simulate.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer")
+    simulate.add_argument(
+        "--slow-reply-rate",
+        type=_rate,
+        default=0.0,
+        metavar="R",
+        help="share of accepted requests whose answer is held back (recorded as sent, answered late)",
+    )
+    simulate.add_argument(
+        "--slow-reply-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="how long a slow reply is held",
+    )
     simulate.add_argument("--seed", type=int, help="make the injected faults repeatable")
     simulate.set_defaults(run=_simulate)
 
@@ -193,6 +220,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
     print(f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}")
     print(f"  requests retried: {status.retried}; recipients resent after a lost worker: {status.resent}")
+    if status.republished:
+        print(f"  republished by `campaign resend`: {status.republished}")
     if status.failures:
         print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
     return 0
@@ -203,6 +232,33 @@ def _steer(args: argparse.Namespace) -> int:
 
     state = getattr(control, args.action)(_client(), args.campaign_id)
     print(f"campaign {args.campaign_id}: {state}")
+    return 0
+
+
+def _resend(args: argparse.Namespace) -> int:
+    from producer.resend import resend
+    from worker.broker import build_broker
+
+    settings = Settings.from_environ()
+    client = redis.Redis.from_url(settings.redis_url)
+    result = resend(
+        client,
+        build_broker(settings, client),
+        settings,
+        args.campaign_id,
+        failed=args.failed,
+        unknown=args.unknown,
+    )
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+    elif not result.republished:
+        print(f"campaign {result.campaign_id}: nothing to resend")
+    else:
+        print(
+            f"campaign {result.campaign_id}: republished {result.republished} recipients "
+            f"({result.failed} failed, {result.unknown} unknown) in {result.jobs} jobs, {result.state}; "
+            f"{result.may_duplicate} may receive the message twice"
+        )
     return 0
 
 
@@ -245,7 +301,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
     settings = Settings.from_environ()
     config = SimulatorConfig(
-        api_key=settings.api_key, e403_rate=args.e403_rate, latency_ms=args.latency_ms, seed=args.seed
+        api_key=settings.api_key,
+        e403_rate=args.e403_rate,
+        latency_ms=args.latency_ms,
+        slow_reply_rate=args.slow_reply_rate,
+        slow_reply_ms=args.slow_reply_ms,
+        seed=args.seed,
     )
     serve(config, args.host, args.port)
     return 0

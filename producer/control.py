@@ -21,6 +21,7 @@ _COUNTERS = (
     keys.DUPLICATES,
     keys.RETRIED,
     keys.RESENT,
+    keys.REPUBLISHED,
     keys.JOBS,
 )
 
@@ -58,6 +59,7 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int
     retried: int
     resent: int  # recipients whose chunk was sent again after its worker vanished (policy `resend`)
+    republished: int  # failed or unknown recipients published again by `campaign resend`
     jobs: int
     failures: dict[str, int]
     created_at: float | None

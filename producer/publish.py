@@ -59,17 +59,22 @@ def publish_campaign(
     except BaseException:
         staging.discard()
         raise
-    for index in range(result.jobs):
+    enqueue_jobs(broker, spec.campaign_id, range(result.jobs))
+    return result
+
+
+def enqueue_jobs(broker: dramatiq.Broker, campaign_id: str, indices: Iterable[int]) -> None:
+    """One `send_job` message per job, by actor name: the producer never imports worker code."""
+    for index in indices:
         broker.enqueue(
             dramatiq.Message(
                 queue_name=keys.BULK_QUEUE,
                 actor_name=keys.SEND_JOB_ACTOR,
-                args=(spec.campaign_id, index),
+                args=(campaign_id, index),
                 kwargs={},
                 options={},
             )
         )
-    return result
 
 
 class _Staging:

@@ -75,3 +75,34 @@ class InvalidRow(msgspec.Struct, frozen=True, array_like=True):
     line: int
     value: str
     reason: str
+
+
+class Outcome(enum.StrEnum):
+    """Where a recipient ends; each is also a counter of the campaign hash."""
+
+    SUBMITTED = "submitted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What became of a settled chunk: the job's recipients [offset, offset + size).
+
+    A submitted chunk lists one message id per recipient, in order, `""` for a node the
+    gateway dropped (those are failed with `code`).
+    """
+
+    outcome: Outcome
+    size: int
+    code: str = ""
+    message_ids: list[str] = []
+    # Its failed or unknown recipients were published again by `campaign resend`.
+    republished: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """Recipients per campaign counter."""
+        if self.outcome is not Outcome.SUBMITTED:
+            return {self.outcome.value: self.size}
+        dropped = self.message_ids.count("")
+        return {Outcome.SUBMITTED.value: self.size - dropped, Outcome.FAILED.value: dropped}

@@ -22,6 +22,7 @@ INVALID = "invalid"
 DUPLICATES = "duplicates"
 RETRIED = "retried"
 RESENT = "resent"
+REPUBLISHED = "republished"
 CREATED_AT = "created_at"
 STARTED_AT = "started_at"
 FINISHED_AT = "finished_at"
@@ -47,6 +48,20 @@ def claims(campaign_id: str) -> str:
     return f"campaign:{{{campaign_id}}}:claims"
 
 
+def outcomes(campaign_id: str) -> str:
+    """Hash: `job:offset` -> JSON `ChunkOutcome` of each settled chunk, message ids included."""
+    return f"campaign:{{{campaign_id}}}:outcomes"
+
+
+def outcome_field(job: int, offset: int) -> str:
+    return f"{job}:{offset}"
+
+
+def resend_lock(campaign_id: str) -> str:
+    """String: held while `campaign resend` republishes, so two resends never pick the same chunk."""
+    return f"campaign:{{{campaign_id}}}:resend-lock"
+
+
 def seen(campaign_id: str) -> str:
     """Set: normalised numbers met while publishing, for de-duplication; dropped after."""
     return f"campaign:{{{campaign_id}}}:seen"
@@ -68,6 +83,8 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
         jobs(campaign_id),
         progress(campaign_id),
         claims(campaign_id),
+        outcomes(campaign_id),
+        resend_lock(campaign_id),
         seen(campaign_id),
         invalid(campaign_id),
         failures(campaign_id),

@@ -51,8 +51,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def lease_ms(self) -> int:
-        """How long a claim lives unrenewed: a request's timeout, the longest backoff and a margin."""
-        return int(self.http_timeout_s * 1000) + self.retry_backoff_max_ms + 10_000
+        """How long a claim lives: one attempt's timeout and a margin for clocks and a slow Redis.
+
+        The claim is given back during a retry's back-off and taken again after it.
+        """
+        return int(self.http_timeout_s * 1000) + 10_000
 
     @property
     def sms_json_url(self) -> str:

@@ -4,8 +4,9 @@ A claim is a lease (`owner|deadline|offset|size`) on the job's next chunk. A red
 job finds a live claim and waits (`busy`). An expired claim, or one left by an earlier
 attempt of the same delivery, means the outcome is unknown; the campaign's policy
 decides: `hold` settles that chunk as `unknown`, `resend` claims it again and counts it
-`resent`. Settling advances the job's progress and the counters in the same script, only
-while the claim is still ours, so counters are derived from ledger transitions.
+`resent`. Settling stores the chunk's outcome (message ids included) and advances the job's
+progress and the counters in the same script, only while the claim is still ours, so
+counters are derived from ledger transitions.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from __future__ import annotations
 import enum
 import time
 
+import msgspec
 import redis
 import redis.asyncio as aioredis
 import tenacity
 
 from schemas import keys
+from schemas.campaign import ChunkOutcome
 
 SETTLE_PATIENCE_S = 60
+
+_outcome_encoder = msgspec.json.Encoder()
 
 # Sets state `completed` (unless cancelled) once every recipient is settled. KEYS[1] is the campaign.
 _COMPLETE_IF_DONE = """
@@ -35,7 +40,7 @@ local function complete_if_done(now)
 end
 """
 
-# KEYS: campaign, progress, claims. ARGV: job, owner, now ms, lease ms, offset, size, policy.
+# KEYS: campaign, progress, claims, outcomes. ARGV: job, owner, now ms, lease ms, offset, size, policy.
 _CLAIM_LUA = (
     _COMPLETE_IF_DONE
     + """
@@ -52,6 +57,8 @@ if claim then
   if ARGV[7] == 'hold' and reach > settled then
     -- Everything up to the end of that chunk may have been sent: unknown, never resent.
     redis.call('HINCRBY', KEYS[1], 'unknown', reach - settled)
+    redis.call('HSET', KEYS[4], ARGV[1] .. ':' .. settled,
+      '{"outcome":"unknown","size":' .. (reach - settled) .. ',"code":"WORKER_LOST"}')
     redis.call('HSET', KEYS[2], ARGV[1], reach)
     redis.call('HDEL', KEYS[3], ARGV[1])
     complete_if_done(tonumber(ARGV[3]) / 1000)
@@ -66,8 +73,8 @@ return {'claimed', settled}
 """
 )
 
-# KEYS: campaign, progress, claims, failures.
-# ARGV: job, owner, settled after, now, code, settled before, then (counter, n) pairs.
+# KEYS: campaign, progress, claims, failures, outcomes.
+# ARGV: job, owner, settled after, now, code, settled before, the outcome's JSON, then (counter, n) pairs.
 _SETTLE_LUA = (
     _COMPLETE_IF_DONE
     + """
@@ -77,7 +84,8 @@ local done = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if done ~= tonumber(ARGV[6]) or tonumber(ARGV[3]) <= done then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[1])
-for i = 7, #ARGV, 2 do
+redis.call('HSET', KEYS[5], ARGV[1] .. ':' .. ARGV[6], ARGV[7])
+for i = 8, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
   if ARGV[i] == 'failed' and ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], ARGV[i + 1]) end
 end
@@ -86,14 +94,11 @@ return 1
 """
 )
 
-# Renew (ARGV[3] = new deadline) or release (ARGV[3] = '') the claim, only if it is still ours.
-_RENEW_OR_RELEASE_LUA = """
+# Release the claim, only if it is still ours.
+_RELEASE_LUA = """
 local claim = redis.call('HGET', KEYS[1], ARGV[1])
-if not claim then return 0 end
-local owner, deadline, rest = string.match(claim, '^(.*)|(%d+)|(%d+|%d+)$')
-if owner ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else
-  redis.call('HSET', KEYS[1], ARGV[1], owner .. '|' .. ARGV[3] .. '|' .. rest) end
+if not claim or string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
 
@@ -111,7 +116,7 @@ class ChunkLedger:
         self.lease_ms = lease_ms
         self._claim = client.register_script(_CLAIM_LUA)
         self._settle = client.register_script(_SETTLE_LUA)
-        self._renew_or_release = client.register_script(_RENEW_OR_RELEASE_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
 
     async def claim(
         self,
@@ -126,7 +131,12 @@ class ChunkLedger:
     ) -> tuple[Claim, int]:
         """Claim the job's recipients [offset, offset + size); returns the verdict and the job's progress."""
         verdict, settled = await self._claim(
-            keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id)],
+            keys=[
+                keys.campaign(campaign_id),
+                keys.progress(campaign_id),
+                keys.claims(campaign_id),
+                keys.outcomes(campaign_id),
+            ],
             args=[
                 job,
                 owner,
@@ -139,22 +149,18 @@ class ChunkLedger:
         )
         return Claim(verdict.decode()), int(settled)
 
-    async def renew(self, campaign_id: str, job: int, owner: str) -> bool:
-        deadline = _now_ms() + self.lease_ms
-        return bool(
-            await self._renew_or_release(keys=[keys.claims(campaign_id)], args=[job, owner, deadline])
-        )
-
     async def release(self, campaign_id: str, job: int, owner: str) -> bool:
         """Give the claim back: nothing was sent (a transient error), another worker may take it now."""
-        return bool(await self._renew_or_release(keys=[keys.claims(campaign_id)], args=[job, owner, ""]))
+        return bool(await self._release(keys=[keys.claims(campaign_id)], args=[job, owner]))
 
-    async def settle(
-        self, campaign_id: str, job: int, owner: str, start: int, counts: dict[str, int], code: str = ""
-    ) -> bool:
-        """Record the outcome of our claimed recipients from `start`; False if the claim was lost."""
-        settled = start + sum(counts.values())
+    async def settle(self, campaign_id: str, job: int, owner: str, start: int, outcome: ChunkOutcome) -> bool:
+        """Record the outcome of our claimed recipients from `start`; False if the claim was lost.
+
+        The counters move by `outcome.counts()` in the same script that stores the outcome.
+        """
+        counts = outcome.counts()
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
+        record = _outcome_encoder.encode(outcome)
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown:
         # keep trying through a restart before giving up.
         async for attempt in tenacity.AsyncRetrying(
@@ -166,8 +172,8 @@ class ChunkLedger:
             with attempt:
                 applied = await self._settle(
                     keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
-                          keys.failures(campaign_id)],
-                    args=[job, owner, settled, time.time(), code, start, *pairs],
+                          keys.failures(campaign_id), keys.outcomes(campaign_id)],
+                    args=[job, owner, start + outcome.size, time.time(), outcome.code, start, record, *pairs],
                 )  # fmt: skip
         return bool(applied)
 

@@ -6,9 +6,9 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from schemas import keys
-from schemas.campaign import CampaignState, Recipient
+from schemas.campaign import CampaignState, ChunkOutcome, Outcome, Recipient
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
+from schemas.kaleyra import SubmittedSms
 from worker.context import WorkerContext
 from worker.ledger import Claim
 from worker.logging import mask_number
@@ -80,10 +80,18 @@ async def send_job(
                 settled = progress
                 continue
             if state == CampaignState.CANCELLED:
-                await ctx.ledger.settle(campaign_id, job_index, owner, settled, {keys.CANCELLED: len(chunk)})
+                await ctx.ledger.settle(
+                    campaign_id,
+                    job_index,
+                    owner,
+                    settled,
+                    ChunkOutcome(outcome=Outcome.CANCELLED, size=len(chunk)),
+                )
                 log.info("job.cancelled", recipients=len(chunk))
                 return
-            await _send_chunk(ctx, builder, campaign_id, job_index, owner, settled, chunk, last_attempt)
+            await _send_chunk(
+                ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt
+            )
             settled += len(chunk)
     except (ComeBackLater, TransientGatewayError):
         raise
@@ -111,7 +119,8 @@ async def _fail_the_rest(
         )
     if verdict is not Claim.CLAIMED:
         raise error  # another run holds or settled it; only this message is dead-lettered
-    await ctx.ledger.settle(campaign_id, job_index, owner, settled, {keys.FAILED: end - settled}, code)
+    failed = ChunkOutcome(outcome=Outcome.FAILED, size=end - settled, code=code)
+    await ctx.ledger.settle(campaign_id, job_index, owner, settled, failed)
     ctx.log.error(
         "sms.failed", campaign_id=campaign_id, job=job_index, offset=settled, recipients=end - settled,
         code=code, reason=f"job out of retries: {type(error).__name__}",
@@ -126,36 +135,44 @@ async def _send_chunk(
     owner: str,
     offset: int,
     chunk: Sequence[Recipient],
+    policy: str,
     last_attempt: bool,
 ) -> None:
     """Send `chunk` (the job's recipients from `offset` on, claimed by `owner`) and settle it."""
     ledger = ctx.ledger
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index, offset=offset)
 
-    async def renew_claim(attempt: int) -> None:
-        if attempt > 1 and not await ledger.renew(campaign_id, job_index, owner):
-            raise ComeBackLater("lost its claim during a retry")  # never POST without a live claim
+    # A transient error sent nothing, so the claim is given back for the back-off and taken
+    # again before the next attempt: a worker killed while it waits leaves no unknown chunk.
+    async def reclaim(attempt: int) -> None:
+        if attempt == 1:
+            return
+        verdict, _ = await ledger.claim(campaign_id, job_index, owner, offset, len(chunk), policy)
+        if verdict is not Claim.CLAIMED:
+            raise ComeBackLater("another worker took the chunk during the back-off")
 
     async def on_retry(error: TransientGatewayError) -> None:
+        await ledger.release(campaign_id, job_index, owner)
         await ctx.store.count_retry(campaign_id)
         log.info("sms.retry", code=error.code)
 
     try:
-        accepted = await ctx.gateway.send(
-            builder.encode(chunk), on_retry=on_retry, before_attempt=renew_claim
-        )
+        accepted = await ctx.gateway.send(builder.encode(chunk), on_retry=on_retry, before_attempt=reclaim)
     except TransientGatewayError as e:
         if not last_attempt:
             await ledger.release(campaign_id, job_index, owner)  # nothing was sent: anyone may take it
             raise  # dramatiq retries the job later; settled chunks are skipped then
-        await ledger.settle(campaign_id, job_index, owner, offset, {keys.FAILED: len(chunk)}, e.code)
+        failed = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
+        await ledger.settle(campaign_id, job_index, owner, offset, failed)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason="retries exhausted")
     except PermanentGatewayError as e:
-        await ledger.settle(campaign_id, job_index, owner, offset, {keys.FAILED: len(chunk)}, e.code)
+        failed = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
+        await ledger.settle(campaign_id, job_index, owner, offset, failed)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason=e.message)
     except AmbiguousGatewayError as e:
         # Resending could deliver twice: the outcome is recorded as unknown instead.
-        await ledger.settle(campaign_id, job_index, owner, offset, {keys.UNKNOWN: len(chunk)})
+        unknown = ChunkOutcome(outcome=Outcome.UNKNOWN, size=len(chunk), code=e.code)
+        await ledger.settle(campaign_id, job_index, owner, offset, unknown)
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
@@ -167,10 +184,30 @@ async def _send_chunk(
             log.error(
                 "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
             )
-        counts = {keys.SUBMITTED: len(accepted), keys.FAILED: dropped}
-        if not await ledger.settle(
-            campaign_id, job_index, owner, offset, counts, DROPPED_NODE_CODE if dropped else ""
-        ):
+        submitted = ChunkOutcome(
+            outcome=Outcome.SUBMITTED,
+            size=len(chunk),
+            code=DROPPED_NODE_CODE if dropped else "",
+            message_ids=message_ids_by_recipient(chunk, accepted),
+        )
+        if not await ledger.settle(campaign_id, job_index, owner, offset, submitted):
             log.warning(
                 "chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over"
             )
+
+
+def message_ids_by_recipient(chunk: Sequence[Recipient], accepted: Sequence[SubmittedSms]) -> list[str]:
+    """One message id per recipient of the chunk, in order; `""` for a node the gateway dropped.
+
+    Kaleyra answers in request order and leaves dropped nodes out, so a full reply lines up
+    by position; otherwise replies are matched by number. Either way exactly `len(accepted)`
+    ids are non-empty, so the counts derived from them match what the gateway accepted.
+    """
+    if len(accepted) == len(chunk):
+        return [sms.message_id for sms in accepted]
+    by_number = {sms.number.lstrip("+"): sms.message_id for sms in accepted}
+    ids = [by_number.get(r.to[1:], "") for r in chunk]
+    if sum(1 for i in ids if i) != len(accepted):
+        # Numbers in a shape we cannot match: keep the counts right, give up on attribution.
+        ids = [sms.message_id for sms in accepted] + [""] * (len(chunk) - len(accepted))
+    return ids

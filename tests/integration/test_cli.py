@@ -100,6 +100,17 @@ def test_status_of_an_unknown_campaign_is_refused(real_redis, monkeypatch, capsy
     assert "no campaign 'nope'" in capsys.readouterr().err
 
 
+def test_resend_without_saying_what_is_refused_in_one_line(real_redis, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", real_redis.url)
+    assert main(["resend", "nope"]) == 2
+    assert main(["resend", "nope", "--unknown"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "campaign: refused: say what to resend: --failed, --unknown or both",
+        "campaign: refused: no campaign 'nope' in Redis",
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from producer.control import campaign_status
+from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from schemas import keys
+from schemas.campaign import ChunkOutcome, Outcome
 from worker.broker import build_broker
 from worker.ledger import ChunkLedger, Claim
 
@@ -33,6 +35,12 @@ def campaign(backend, make_settings):
     return publish
 
 
+def submitted(size: int, *, dropped: int = 0) -> ChunkOutcome:
+    """A chunk the gateway accepted, but for its last `dropped` nodes (E406)."""
+    ids = [f"msg-{i}" for i in range(size - dropped)] + [""] * dropped
+    return ChunkOutcome(outcome=Outcome.SUBMITTED, size=size, code="E406" if dropped else "", message_ids=ids)
+
+
 def run(backend, steps):
     """Run `steps(ledger)` on a fresh loop with a fresh async client."""
 
@@ -51,7 +59,7 @@ def test_a_free_chunk_is_claimed_then_settled_with_its_counts(backend, campaign)
 
     async def steps(ledger):
         claimed = await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
-        applied = await ledger.settle(cid, 0, "A", 0, {"submitted": 98, "failed": 2}, "E406")
+        applied = await ledger.settle(cid, 0, "A", 0, submitted(100, dropped=2))
         again = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0)
         return claimed, applied, again
 
@@ -61,6 +69,7 @@ def test_a_free_chunk_is_claimed_then_settled_with_its_counts(backend, campaign)
     assert applied is True
     assert again == (Claim.SETTLED, 100)  # a redelivered job skips what is settled
     assert (status.submitted, status.failed, status.pending, status.failures) == (98, 2, 200, {"E406": 2})
+    assert dict(chunk_outcomes(backend.client, cid)) == {(0, 0): submitted(100, dropped=2)}
 
 
 def test_a_live_claim_makes_another_worker_wait(backend, campaign):
@@ -79,7 +88,7 @@ def test_an_expired_claim_under_hold_is_settled_unknown_and_not_resent(backend, 
     async def steps(ledger):
         await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
         taken = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0 + LEASE_MS + 1)
-        late = await ledger.settle(cid, 0, "A", 0, {"submitted": 100})  # the vanished worker comes back
+        late = await ledger.settle(cid, 0, "A", 0, submitted(100))  # the vanished worker comes back
         return taken, late
 
     taken, late = run(backend, steps)
@@ -87,6 +96,8 @@ def test_an_expired_claim_under_hold_is_settled_unknown_and_not_resent(backend, 
     assert taken == (Claim.HELD, 100)
     assert late is False
     assert (status.unknown, status.submitted, status.resent, status.pending) == (100, 0, 0, 200)
+    held = ChunkOutcome(outcome=Outcome.UNKNOWN, size=100, code="WORKER_LOST")
+    assert dict(chunk_outcomes(backend.client, cid)) == {(0, 0): held}
 
 
 def test_an_expired_claim_under_resend_is_claimed_again_and_counted_resent(backend, campaign):
@@ -95,8 +106,8 @@ def test_an_expired_claim_under_resend_is_claimed_again_and_counted_resent(backe
     async def steps(ledger):
         await ledger.claim(cid, 0, "A", 0, 100, "resend", now_ms=T0)
         taken = await ledger.claim(cid, 0, "B", 0, 100, "resend", now_ms=T0 + LEASE_MS + 1)
-        lost = await ledger.settle(cid, 0, "A", 0, {"submitted": 100})
-        won = await ledger.settle(cid, 0, "B", 0, {"submitted": 100})
+        lost = await ledger.settle(cid, 0, "A", 0, submitted(100))
+        won = await ledger.settle(cid, 0, "B", 0, submitted(100))
         return taken, lost, won
 
     taken, lost, won = run(backend, steps)
@@ -117,18 +128,14 @@ def test_a_released_claim_can_be_taken_at_once(backend, campaign):
     assert run(backend, steps) == (True, (Claim.CLAIMED, 0))
 
 
-def test_only_the_owner_renews_or_releases(backend, campaign):
+def test_only_the_owner_releases(backend, campaign):
     cid = campaign()
 
     async def steps(ledger):
         await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
-        return (
-            await ledger.renew(cid, 0, "B"),
-            await ledger.release(cid, 0, "B"),
-            await ledger.renew(cid, 0, "A"),
-        )
+        return await ledger.release(cid, 0, "B"), await ledger.release(cid, 0, "A")
 
-    assert run(backend, steps) == (False, False, True)
+    assert run(backend, steps) == (False, True)
 
 
 def test_the_last_settlement_completes_the_campaign(backend, campaign):
@@ -137,7 +144,7 @@ def test_the_last_settlement_completes_the_campaign(backend, campaign):
     async def steps(ledger):
         for offset in (0, 100, 200):
             await ledger.claim(cid, 0, "A", offset, 100, "hold", now_ms=T0)
-            await ledger.settle(cid, 0, "A", offset, {"submitted": 100})
+            await ledger.settle(cid, 0, "A", offset, submitted(100))
 
     run(backend, steps)
     status = campaign_status(backend.client, cid)
@@ -152,7 +159,7 @@ def test_claims_follow_the_progress_exactly(backend, campaign):
     async def steps(ledger):
         ahead = await ledger.claim(cid, 0, "A", 100, 100, "hold", now_ms=T0)
         await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
-        await ledger.settle(cid, 0, "A", 0, {"submitted": 100})
+        await ledger.settle(cid, 0, "A", 0, submitted(100))
         behind = await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0)
         return ahead, behind
 
@@ -163,14 +170,16 @@ def test_settling_needs_our_claim_and_the_progress_it_was_claimed_at(backend, ca
     cid = campaign()
 
     async def steps(ledger):
-        unclaimed = await ledger.settle(cid, 0, "A", 0, {"failed": 100})
+        failed = ChunkOutcome(outcome=Outcome.FAILED, size=100, code="E403")
+        unclaimed = await ledger.settle(cid, 0, "A", 0, failed)
         await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
-        wrong_start = await ledger.settle(cid, 0, "A", 100, {"failed": 100})
+        wrong_start = await ledger.settle(cid, 0, "A", 100, failed)
         return unclaimed, wrong_start
 
     assert run(backend, steps) == (False, False)
     status = campaign_status(backend.client, cid)
     assert (status.failed, status.pending) == (0, 300)
+    assert dict(chunk_outcomes(backend.client, cid)) == {}
 
 
 def test_a_stale_claim_whose_progress_was_lost_is_held_up_to_its_end(backend, campaign):

@@ -39,7 +39,7 @@ class KaleyraClient:
     ) -> list[SubmittedSms]:
         """POST `payload`; retry transient errors with exponential backoff and jitter, then re-raise.
 
-        `before_attempt` runs before every attempt (the worker renews its claim there).
+        `before_attempt` runs before every attempt (the worker takes its chunk's claim again there).
         """
 
         async def before(state: tenacity.RetryCallState) -> None:

@@ -1,0 +1,22 @@
+"""Read what became of each settled chunk (the ledger's outcome records), a page at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import redis
+
+from schemas import keys
+from schemas.campaign import ChunkOutcome
+
+_decoder = msgspec.json.Decoder(ChunkOutcome)
+
+
+def chunk_outcomes(
+    client: redis.Redis, campaign_id: str, *, page: int = 100
+) -> Iterator[tuple[tuple[int, int], ChunkOutcome]]:
+    """`((job, offset), outcome)` for every settled chunk, in no particular order; memory is one page."""
+    for field, raw in client.hscan_iter(keys.outcomes(campaign_id), count=page):
+        job, offset = field.split(b":")
+        yield (int(job), int(offset)), _decoder.decode(raw)

@@ -1,0 +1,212 @@
+"""`campaign resend`: publish a campaign's failed or unknown recipients again, as new jobs of that campaign.
+
+The chunks picked are found in the ledger's outcome records. One transaction marks them
+republished, moves their recipients from `failed`/`unknown` back to pending and adds the
+new jobs, so the counts still add up to the total and a second resend never picks the same
+chunk; a lock keeps two resends apart. Unknown recipients may already have the message:
+the result says how many may receive it twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import dramatiq
+import msgspec
+import redis
+
+from producer.outcomes import chunk_outcomes
+from producer.publish import enqueue_jobs
+from schemas import keys
+from schemas.campaign import CampaignState, ChunkOutcome, Job, Outcome, Recipient
+from schemas.errors import InputError, UnknownCampaignError
+from schemas.settings import Settings
+
+LOCK_TTL_S = 600
+
+# In one script, so it applies whole: the picked chunks are marked republished, their
+# recipients move from failed/unknown back to pending, the new jobs are counted, and a
+# completed campaign is queued again. KEYS: campaign, failures, outcomes. ARGV: -failed,
+# -unknown, republished, new jobs, the number of (code, -failed) pairs, those pairs, then
+# (outcome field, marked outcome) pairs. Amounts arrive as strings: HINCRBY takes them as they are.
+_REOPEN_LUA = """
+redis.call('HINCRBY', KEYS[1], 'failed', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'unknown', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'republished', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'jobs', ARGV[4])
+local codes_end = 5 + 2 * tonumber(ARGV[5])
+for i = 6, codes_end, 2 do
+  if redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) <= 0 then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+for i = codes_end + 1, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+if redis.call('HGET', KEYS[1], 'state') == 'completed' then
+  redis.call('HSET', KEYS[1], 'state', 'queued')
+  redis.call('HDEL', KEYS[1], 'finished_at')
+end
+"""
+
+_job_decoder = msgspec.msgpack.Decoder(Job)
+_encode_job = msgspec.msgpack.Encoder().encode
+_encode_outcome = msgspec.json.Encoder().encode
+
+
+class ResendResult(msgspec.Struct, frozen=True, kw_only=True):
+    campaign_id: str
+    republished: int
+    failed: int
+    unknown: int
+    jobs: int
+    may_duplicate: int  # unknown recipients: their first send may have reached them
+    state: str
+
+
+def resend(
+    client: redis.Redis,
+    broker: dramatiq.Broker,
+    settings: Settings,
+    campaign_id: str,
+    *,
+    failed: bool,
+    unknown: bool,
+) -> ResendResult:
+    if not (failed or unknown):
+        raise InputError("say what to resend: --failed, --unknown or both")
+    wanted = {outcome for outcome, asked in ((Outcome.FAILED, failed), (Outcome.UNKNOWN, unknown)) if asked}
+    token = uuid.uuid4().hex
+    if not client.set(keys.resend_lock(campaign_id), token, nx=True, ex=LOCK_TTL_S):
+        raise InputError(f"another resend of campaign {campaign_id!r} is running; try again when it ends")
+    try:
+        # Read under the lock: the job count is where our new jobs start.
+        found: list[bytes | None] = client.hmget(keys.campaign(campaign_id), [keys.STATE, keys.JOBS])  # type: ignore[assignment]
+        state, first_job = found
+        if state is None or first_job is None:
+            raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
+        if state.decode() == CampaignState.CANCELLED:
+            raise InputError(f"campaign {campaign_id!r} is cancelled; nothing of it is sent again")
+        return _republish(client, broker, settings, campaign_id, wanted, int(first_job))
+    finally:
+        # Only our own lock: compare and delete in one step.
+        client.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end",
+            1,
+            keys.resend_lock(campaign_id),
+            token,
+        )
+
+
+Picked = list[tuple[tuple[int, int], ChunkOutcome]]
+
+
+def _republish(
+    client: redis.Redis,
+    broker: dramatiq.Broker,
+    settings: Settings,
+    campaign_id: str,
+    wanted: set[Outcome],
+    first_job: int,
+) -> ResendResult:
+    picked = _picked_chunks(client, campaign_id, wanted)
+    staged: list[str] = []
+    batch: list[Recipient] = []
+    loaded: dict[int, list[Recipient]] = {}
+    try:
+        for (job, offset), outcome in picked:
+            if job not in loaded:  # picked is sorted by job: one job in memory at a time
+                raw = client.hget(keys.jobs(campaign_id), str(job))
+                loaded = {job: _job_decoder.decode(raw).recipients}  # type: ignore[arg-type]
+            batch.extend(_recipients_to_resend(loaded[job][offset : offset + outcome.size], outcome))
+            while len(batch) >= settings.job_size:
+                staged.append(
+                    _stage(client, campaign_id, first_job + len(staged), batch[: settings.job_size])
+                )
+                batch = batch[settings.job_size :]
+        if batch:
+            staged.append(_stage(client, campaign_id, first_job + len(staged), batch))
+        tally = _Tally(picked)
+        if staged:
+            _commit(client, campaign_id, picked, tally, len(staged))
+    except BaseException:
+        if staged:
+            client.hdel(keys.jobs(campaign_id), *staged)
+        raise
+    enqueue_jobs(broker, campaign_id, range(first_job, first_job + len(staged)))
+    state: bytes | None = client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
+    return ResendResult(
+        campaign_id=campaign_id,
+        republished=tally.failed + tally.unknown,
+        failed=tally.failed,
+        unknown=tally.unknown,
+        jobs=len(staged),
+        may_duplicate=tally.unknown,
+        state=state.decode() if state else "",
+    )
+
+
+def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) -> Picked:
+    """Chunks not republished yet that hold a recipient in a wanted outcome, by job and offset."""
+
+    def wants(outcome: ChunkOutcome) -> bool:
+        if outcome.republished:
+            return False
+        dropped = outcome.outcome is Outcome.SUBMITTED and "" in outcome.message_ids
+        return outcome.outcome in wanted or (Outcome.FAILED in wanted and dropped)
+
+    return sorted(
+        ((where, outcome) for where, outcome in chunk_outcomes(client, campaign_id) if wants(outcome)),
+        key=lambda item: item[0],
+    )
+
+
+def _recipients_to_resend(chunk: list[Recipient], outcome: ChunkOutcome) -> list[Recipient]:
+    if outcome.outcome is Outcome.SUBMITTED:  # only the nodes the gateway dropped
+        return [r for r, message_id in zip(chunk, outcome.message_ids, strict=True) if not message_id]
+    return chunk
+
+
+class _Tally:
+    """The recipients picked, by outcome, and the failed ones by code."""
+
+    def __init__(self, picked: Picked) -> None:
+        self.failed = self.unknown = 0
+        self.failed_by_code: dict[str, int] = {}
+        for _, outcome in picked:
+            if outcome.outcome is Outcome.UNKNOWN:
+                self.unknown += outcome.size
+                continue
+            failed = outcome.counts()[Outcome.FAILED]
+            self.failed += failed
+            if outcome.code:
+                self.failed_by_code[outcome.code] = self.failed_by_code.get(outcome.code, 0) + failed
+
+
+def _stage(client: redis.Redis, campaign_id: str, index: int, recipients: list[Recipient]) -> str:
+    """Write a job no message points to yet: invisible to workers until the commit and the enqueue."""
+    job = Job(campaign_id=campaign_id, index=index, recipients=recipients)
+    client.hset(keys.jobs(campaign_id), str(index), _encode_job(job))
+    return str(index)
+
+
+def _commit(client: redis.Redis, campaign_id: str, picked: Picked, tally: _Tally, jobs: int) -> None:
+    codes = [item for code, n in tally.failed_by_code.items() for item in (code, str(-n))]
+    marked = [
+        item
+        for (job, offset), outcome in picked
+        for item in (
+            keys.outcome_field(job, offset),
+            _encode_outcome(msgspec.structs.replace(outcome, republished=True)),
+        )
+    ]
+    client.eval(
+        _REOPEN_LUA,
+        3,
+        keys.campaign(campaign_id),
+        keys.failures(campaign_id),
+        keys.outcomes(campaign_id),
+        str(-tally.failed),
+        str(-tally.unknown),
+        str(tally.failed + tally.unknown),
+        str(jobs),
+        str(len(tally.failed_by_code)),
+        *codes,
+        *marked,
+    )

@@ -1,0 +1,128 @@
+"""`campaign resend`: failed or unknown recipients published again, counted, and said to risk duplicates."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from ops.simulator import SimulatorConfig, start_in_thread
+from producer.control import campaign_status, cancel
+from producer.outcomes import chunk_outcomes
+from producer.publish import publish_campaign
+from producer.resend import resend
+from producer.spec import build_spec
+from schemas import keys
+from schemas.campaign import Outcome
+from schemas.errors import InputError, UnknownCampaignError
+from worker.broker import build_broker
+
+API_KEY = "test-key-0123456789abcdef"
+TOTAL = 1200
+
+
+def set_faults(simulator, **faults: float) -> None:
+    request = urllib.request.Request(
+        f"{simulator.base_url}/_simulator/faults", data=json.dumps(faults).encode(), method="PUT"
+    )
+    with urllib.request.urlopen(request) as reply:
+        assert reply.status == 200
+
+
+def publish(backend, broker, settings):
+    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91")
+    rows = [(i + 2, f"90000{i:05d}") for i in range(TOTAL)]
+    publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+    return spec.campaign_id
+
+
+def wait_completed(backend, campaign_id: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while (status := campaign_status(backend.client, campaign_id)).state != "completed":
+        assert time.monotonic() < deadline, f"timed out: {status}"
+        time.sleep(0.05)
+    return status
+
+
+def test_failed_recipients_are_sent_again_and_the_counts_still_add_up(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=500, retry_attempts=1, job_max_retries=0)
+        broker = start_worker(settings)
+        cid = publish(backend, broker, settings)
+        failed = wait_completed(backend, cid)
+        assert (failed.failed, failed.failures) == (TOTAL, {"E403": TOTAL})
+
+        set_faults(simulator, e403_rate=0.0)
+        result = resend(backend.client, broker, settings, cid, failed=True, unknown=False)
+        status = wait_completed(backend, cid)
+
+    assert (result.republished, result.failed, result.unknown, result.may_duplicate) == (TOTAL, TOTAL, 0, 0)
+    assert (status.submitted, status.failed, status.unknown, status.pending) == (TOTAL, 0, 0, 0)
+    assert (status.republished, status.failures) == (TOTAL, {})
+    assert set(simulator.record.counts_by_number().values()) == {1}
+    assert len(simulator.record.counts_by_number()) == TOTAL
+
+
+def test_unknown_recipients_are_sent_again_and_reported_as_possible_duplicates(
+    backend, start_worker, make_settings
+):
+    """Replies slower than the client's timeout: every chunk is unknown; resending them may duplicate."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=300, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=500, http_timeout_s=0.1)
+        broker = start_worker(settings)
+        cid = publish(backend, broker, settings)
+        unknown = wait_completed(backend, cid)
+        assert (unknown.unknown, unknown.submitted) == (TOTAL, 0)
+
+        set_faults(simulator, latency_ms=0)
+        result = resend(backend.client, broker, settings, cid, failed=True, unknown=True)
+        status = wait_completed(backend, cid)
+
+    assert (result.republished, result.unknown, result.may_duplicate, result.jobs) == (TOTAL, TOTAL, TOTAL, 1)
+    assert (status.submitted, status.unknown, status.republished) == (TOTAL, 0, TOTAL)
+    sent = simulator.record.counts_by_number()
+    assert len(sent) == TOTAL
+    assert sum(n - 1 for n in sent.values()) <= result.may_duplicate
+
+
+def test_a_chunk_is_republished_once_and_a_second_resend_finds_nothing(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=500, retry_attempts=1, job_max_retries=0)
+        broker = start_worker(settings)
+        cid = publish(backend, broker, settings)
+        wait_completed(backend, cid)
+
+        first = resend(backend.client, broker, settings, cid, failed=True, unknown=False)
+        wait_completed(backend, cid)  # failed again: the gateway still answers E403
+        marked = [outcome for _, outcome in chunk_outcomes(backend.client, cid) if outcome.republished]
+        second = resend(backend.client, broker, settings, cid, failed=True, unknown=False)
+        wait_completed(backend, cid)
+        nothing = resend(backend.client, broker, settings, cid, failed=False, unknown=True)
+
+    assert first.republished == second.republished == TOTAL
+    assert sum(outcome.size for outcome in marked) == TOTAL
+    assert all(outcome.outcome is Outcome.FAILED for outcome in marked)
+    assert (nothing.republished, nothing.jobs) == (0, 0)
+    status = campaign_status(backend.client, cid)
+    assert (status.failed, status.republished, status.jobs) == (TOTAL, 2 * TOTAL, 3)
+
+
+def test_resend_is_refused_with_a_reason(backend, make_settings):
+    settings = make_settings("http://127.0.0.1:9")
+    broker = build_broker(settings, backend.client)
+    cid = publish(backend, broker, settings)
+
+    with pytest.raises(InputError, match="--failed, --unknown"):
+        resend(backend.client, broker, settings, cid, failed=False, unknown=False)
+    with pytest.raises(UnknownCampaignError, match="nope"):
+        resend(backend.client, broker, settings, "nope", failed=True, unknown=False)
+    backend.client.set(keys.resend_lock(cid), "someone-else")
+    with pytest.raises(InputError, match="another resend"):
+        resend(backend.client, broker, settings, cid, failed=True, unknown=False)
+    backend.client.delete(keys.resend_lock(cid))
+    cancel(backend.client, cid)
+    with pytest.raises(InputError, match="cancelled"):
+        resend(backend.client, broker, settings, cid, failed=True, unknown=False)
+    assert backend.client.get(keys.resend_lock(cid)) is None  # a refusal leaves no lock behind
