@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import dramatiq
 import redis
 from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.broker import Consumer
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
@@ -26,7 +30,7 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> Redis
     A busy worker that is wrongly judged dead is harmless: its chunk's claim is live,
     so the redelivered copy waits for it.
     """
-    broker = RedisBroker(
+    broker = _RecoveringRedisBroker(
         client=client or redis.Redis.from_url(settings.redis_url),
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,
@@ -34,6 +38,30 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> Redis
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     return broker
+
+
+class _RecoveringRedisBroker(RedisBroker):
+    """A RedisBroker that gets back the messages a consumer drops when Redis fails.
+
+    When a consumer fails (Redis restarted, say), dramatiq empties the process's delay queue
+    and loses its prefetched messages, yet they stay in this broker's ack sets, which the
+    broker's maintenance hands back only once the broker's heartbeat stops: a retry waiting
+    in the delay queue would wait until the process restarts (dramatiq issue #527). So a
+    consumer that starts again takes a new broker id; the old id's heartbeat stops, and
+    within the heartbeat timeout everything it held goes back on its queue. What was still
+    running under the old id runs again, which the chunk ledger makes harmless: settled
+    chunks are skipped and a live claim makes the copy wait.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._consumed: set[str] = set()
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
+        if queue_name in self._consumed:
+            self.broker_id = str(uuid.uuid4())
+        self._consumed.add(queue_name)
+        return super().consume(queue_name, prefetch, timeout)
 
 
 def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq.Actor:

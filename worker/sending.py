@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from schemas.campaign import CampaignState, ChunkOutcome, Outcome, Recipient
+from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Outcome, Recipient
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
 from schemas.kaleyra import SubmittedSms
 from worker.context import WorkerContext
@@ -31,7 +32,8 @@ async def send_job(
     if start is None:
         log.warning("job.orphaned", reason="the campaign or job is no longer in Redis")
         return
-    if start.job is None:
+    if start.job is None:  # paused: not loaded, but a paused campaign expires too
+        await _expire_if_due(ctx, log, campaign_id, start.spec, start.state)
         raise ComeBackLater("paused")
     recipients, spec = start.job.recipients, start.spec
     builder = PayloadBuilder(spec, ctx.settings)
@@ -43,18 +45,11 @@ async def send_job(
         while settled < len(recipients):
             if settled > start.settled:
                 state = await ctx.store.state(campaign_id)  # pause and cancel take effect within one chunk
+            state = await _expire_if_due(ctx, log, campaign_id, spec, state)
             if state == CampaignState.PAUSED:
                 raise ComeBackLater("paused")
             if ctx.stopping:
                 raise ComeBackLater("this worker is shutting down")
-            if (
-                spec.expires_at is not None
-                and state != CampaignState.CANCELLED
-                and time.time() > spec.expires_at
-            ):
-                if await ctx.store.expire(campaign_id):
-                    log.info("campaign.expired", expires_at=spec.expires_at)
-                state = CampaignState.CANCELLED  # past its expiry nothing is sent late
             # Cancelling settles the whole rest at once.
             chunk = chunk_at(
                 recipients, settled, len(recipients) if state == CampaignState.CANCELLED else size
@@ -99,6 +94,17 @@ async def send_job(
         if not last_attempt:
             raise
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
+
+
+async def _expire_if_due(
+    ctx: WorkerContext, log: Any, campaign_id: str, spec: CampaignSpec, state: str
+) -> str:
+    """Past its expiry a campaign is cancelled, paused or not: nothing is sent late. Returns the state."""
+    if spec.expires_at is None or state == CampaignState.CANCELLED or time.time() <= spec.expires_at:
+        return state
+    if await ctx.store.expire(campaign_id):
+        log.info("campaign.expired", expires_at=spec.expires_at)
+    return CampaignState.CANCELLED
 
 
 async def _fail_the_rest(
