@@ -10,8 +10,9 @@ from types import TracebackType
 
 from aiohttp import web
 
-from ops.simulator.app import RECORD_KEY, create_app
+from ops.simulator.app import FAULTS_KEY, RECORD_KEY, create_app
 from ops.simulator.config import SimulatorConfig
+from ops.simulator.faults import Faults, FaultsUpdate
 from ops.simulator.record import SimulatorRecord
 
 __all__ = ["RunningSimulator", "SimulatorConfig", "serve", "start_in_thread"]
@@ -28,15 +29,26 @@ class RunningSimulator:
         self,
         base_url: str,
         record: SimulatorRecord,
+        faults: Faults,
         thread: threading.Thread,
         loop: asyncio.AbstractEventLoop,
         stopping: asyncio.Event,
     ) -> None:
         self.base_url = base_url
         self.record = record
+        self._faults = faults
         self._thread = thread
         self._loop = loop
         self._stopping = stopping
+
+    def set_faults(self, **change: float) -> None:
+        """Change faults from the caller's thread, as `PUT /_simulator/faults` would; a bad value raises."""
+        update = FaultsUpdate(**change)  # type: ignore[arg-type]
+
+        async def apply() -> None:
+            self._faults.update(update)
+
+        asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=STARTUP_TIMEOUT_S)
 
     def stop(self) -> None:
         """Closes the listening socket and every connection, then the loop. Safe to call twice."""
@@ -72,7 +84,7 @@ def start_in_thread(config: SimulatorConfig, host: str = "127.0.0.1", port: int 
     except BaseException:
         thread.join(timeout=STARTUP_TIMEOUT_S)
         raise
-    return RunningSimulator(_url(host, bound_port), app[RECORD_KEY], thread, loop, stopping)
+    return RunningSimulator(_url(host, bound_port), app[RECORD_KEY], app[FAULTS_KEY], thread, loop, stopping)
 
 
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8080) -> None:

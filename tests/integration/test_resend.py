@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 
@@ -21,14 +19,6 @@ from worker.broker import build_broker
 
 API_KEY = "test-key-0123456789abcdef"
 TOTAL = 1200
-
-
-def set_faults(simulator, **faults: float) -> None:
-    request = urllib.request.Request(
-        f"{simulator.base_url}/_simulator/faults", data=json.dumps(faults).encode(), method="PUT"
-    )
-    with urllib.request.urlopen(request) as reply:
-        assert reply.status == 200
 
 
 def publish(backend, broker, settings):
@@ -54,7 +44,7 @@ def test_failed_recipients_are_sent_again_and_the_counts_still_add_up(backend, s
         failed = wait_completed(backend, cid)
         assert (failed.failed, failed.failures) == (TOTAL, {"E403": TOTAL})
 
-        set_faults(simulator, e403_rate=0.0)
+        simulator.set_faults(e403_rate=0.0)
         result = resend(backend.client, broker, settings, cid, failed=True, unknown=False)
         status = wait_completed(backend, cid)
 
@@ -76,7 +66,7 @@ def test_unknown_recipients_are_sent_again_and_reported_as_possible_duplicates(
         unknown = wait_completed(backend, cid)
         assert (unknown.unknown, unknown.submitted) == (TOTAL, 0)
 
-        set_faults(simulator, latency_ms=0)
+        simulator.set_faults(latency_ms=0)
         result = resend(backend.client, broker, settings, cid, failed=True, unknown=True)
         status = wait_completed(backend, cid)
 

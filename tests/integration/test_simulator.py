@@ -680,3 +680,12 @@ def test_serve_prints_one_line_and_stops_cleanly_on_sigterm() -> None:
     assert listening, line + err
     assert (served, process.returncode, out, err) == (200, 0, "", "")
     assert "s3cret" not in line
+
+
+def test_faults_set_from_the_test_thread_take_effect_and_bad_values_raise(sim: RunningSimulator) -> None:
+    sim.set_faults(e403_rate=1.0)
+    assert code_of(send(sim, sms(NUMBER))[1]) == "E403"
+    with pytest.raises(InputError, match=r"e403_rate=2\.0"):
+        sim.set_faults(e403_rate=2.0)
+    sim.set_faults(e403_rate=0.0)
+    assert send(sim, sms(NUMBER))[0] == 200
