@@ -9,7 +9,9 @@ the result says how many may receive it twice.
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime
 
 import dramatiq
 import msgspec
@@ -18,7 +20,7 @@ import redis
 from producer.outcomes import chunk_outcomes
 from producer.publish import enqueue_jobs
 from schemas import keys
-from schemas.campaign import CampaignState, ChunkOutcome, Job, Outcome, Recipient
+from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Job, Outcome, Recipient
 from schemas.errors import InputError, UnknownCampaignError
 from schemas.settings import Settings
 
@@ -30,11 +32,15 @@ LOCK_TTL_S = 600
 # -unknown, republished, new jobs, the number of (code, -failed) pairs, those pairs, then
 # (outcome field, marked outcome) pairs. Amounts arrive as strings: HINCRBY takes them as they are.
 _REOPEN_LUA = """
+local codes_end = 5 + 2 * tonumber(ARGV[5])
+for i = codes_end + 1, #ARGV, 2 do  -- checked before anything is written: it applies whole or not at all
+  local record = redis.call('HGET', KEYS[3], ARGV[i])
+  if not record or string.find(record, '"republished":true', 1, true) then return 0 end
+end
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'unknown', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'republished', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'jobs', ARGV[4])
-local codes_end = 5 + 2 * tonumber(ARGV[5])
 for i = 6, codes_end, 2 do
   if redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) <= 0 then redis.call('HDEL', KEYS[2], ARGV[i]) end
 end
@@ -43,9 +49,11 @@ if redis.call('HGET', KEYS[1], 'state') == 'completed' then
   redis.call('HSET', KEYS[1], 'state', 'queued')
   redis.call('HDEL', KEYS[1], 'finished_at')
 end
+return 1
 """
 
 _job_decoder = msgspec.msgpack.Decoder(Job)
+_spec_decoder = msgspec.json.Decoder(CampaignSpec)
 _encode_job = msgspec.msgpack.Encoder().encode
 _encode_outcome = msgspec.json.Encoder().encode
 
@@ -77,12 +85,17 @@ def resend(
         raise InputError(f"another resend of campaign {campaign_id!r} is running; try again when it ends")
     try:
         # Read under the lock: the job count is where our new jobs start.
-        found: list[bytes | None] = client.hmget(keys.campaign(campaign_id), [keys.STATE, keys.JOBS])  # type: ignore[assignment]
-        state, first_job = found
-        if state is None or first_job is None:
+        fields = [keys.STATE, keys.JOBS, keys.SPEC]
+        found: list[bytes | None] = client.hmget(keys.campaign(campaign_id), fields)  # type: ignore[assignment]
+        state, first_job, spec = found
+        if state is None or first_job is None or spec is None:
             raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
         if state.decode() == CampaignState.CANCELLED:
             raise InputError(f"campaign {campaign_id!r} is cancelled; nothing of it is sent again")
+        expires_at = _spec_decoder.decode(spec).expires_at
+        if expires_at is not None and time.time() > expires_at:
+            when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+            raise InputError(f"campaign {campaign_id!r} expired at {when}; nothing of it is sent late")
         return _republish(client, broker, settings, campaign_id, wanted, int(first_job))
     finally:
         # Only our own lock: compare and delete in one step.
@@ -148,7 +161,8 @@ def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) 
     def wants(outcome: ChunkOutcome) -> bool:
         if outcome.republished:
             return False
-        dropped = outcome.outcome is Outcome.SUBMITTED and "" in outcome.message_ids
+        # Dropped nodes are resent only when the ledger knows which recipients they were.
+        dropped = outcome.outcome is Outcome.SUBMITTED and outcome.attributed and "" in outcome.message_ids
         return outcome.outcome in wanted or (Outcome.FAILED in wanted and dropped)
 
     return sorted(
@@ -196,7 +210,7 @@ def _commit(client: redis.Redis, campaign_id: str, picked: Picked, tally: _Tally
             _encode_outcome(msgspec.structs.replace(outcome, republished=True)),
         )
     ]
-    client.eval(
+    applied = client.eval(
         _REOPEN_LUA,
         3,
         keys.campaign(campaign_id),
@@ -210,3 +224,5 @@ def _commit(client: redis.Redis, campaign_id: str, picked: Picked, tally: _Tally
         *codes,
         *marked,
     )
+    if not applied:  # our lock outlived its TTL and another resend took these chunks
+        raise InputError(f"another resend of campaign {campaign_id!r} republished these recipients first")

@@ -97,6 +97,9 @@ class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     size: int
     code: str = ""
     message_ids: list[str] = []
+    # False when the reply's numbers could not be matched to the chunk's recipients: the ids
+    # are then in reply order, and which recipients were dropped is not known.
+    attributed: bool = True
     # Its failed or unknown recipients were published again by `campaign resend`.
     republished: bool = False
 

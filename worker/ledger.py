@@ -150,8 +150,15 @@ class ChunkLedger:
         return Claim(verdict.decode()), int(settled)
 
     async def release(self, campaign_id: str, job: int, owner: str) -> bool:
-        """Give the claim back: nothing was sent (a transient error), another worker may take it now."""
-        return bool(await self._release(keys=[keys.claims(campaign_id)], args=[job, owner]))
+        """Give the claim back: nothing was sent (a transient error), another worker may take it now.
+
+        Patient like `settle`: a claim left behind by a Redis blip would go stale and be held
+        `unknown`, although nothing was sent.
+        """
+        async for attempt in _riding_out_redis_blips():
+            with attempt:
+                released = await self._release(keys=[keys.claims(campaign_id)], args=[job, owner])
+        return bool(released)
 
     async def settle(self, campaign_id: str, job: int, owner: str, start: int, outcome: ChunkOutcome) -> bool:
         """Record the outcome of our claimed recipients from `start`; False if the claim was lost.
@@ -161,14 +168,8 @@ class ChunkLedger:
         counts = outcome.counts()
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
         record = _outcome_encoder.encode(outcome)
-        # After a POST, losing the settlement to a Redis blip would leave the outcome unknown:
-        # keep trying through a restart before giving up.
-        async for attempt in tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
-            stop=tenacity.stop_after_delay(SETTLE_PATIENCE_S),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=5),
-            reraise=True,
-        ):
+        # After a POST, losing the settlement to a Redis blip would leave the outcome unknown.
+        async for attempt in _riding_out_redis_blips():
             with attempt:
                 applied = await self._settle(
                     keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
@@ -176,6 +177,16 @@ class ChunkLedger:
                     args=[job, owner, start + outcome.size, time.time(), outcome.code, start, record, *pairs],
                 )  # fmt: skip
         return bool(applied)
+
+
+def _riding_out_redis_blips() -> tenacity.AsyncRetrying:
+    """Keep trying through a Redis restart (up to SETTLE_PATIENCE_S) before giving up."""
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        stop=tenacity.stop_after_delay(SETTLE_PATIENCE_S),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=5),
+        reraise=True,
+    )
 
 
 def _now_ms() -> int:

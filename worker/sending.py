@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+
 from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Outcome, Recipient
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
 from schemas.kaleyra import SubmittedSms
@@ -21,6 +23,10 @@ DROPPED_NODE_CODE = "E406"
 
 class ComeBackLater(Exception):
     """Paused, shutting down, or another worker holds the job's chunk: requeue without spending a retry."""
+
+
+class UnsettledChunk(ComeBackLater):
+    """A chunk went out but Redis would not record its outcome: never failed, its claim goes stale."""
 
 
 async def send_job(
@@ -168,17 +174,14 @@ async def _send_chunk(
         if not last_attempt:
             await ledger.release(campaign_id, job_index, owner)  # nothing was sent: anyone may take it
             raise  # dramatiq retries the job later; settled chunks are skipped then
-        failed = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
-        await ledger.settle(campaign_id, job_index, owner, offset, failed)
+        outcome = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason="retries exhausted")
     except PermanentGatewayError as e:
-        failed = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
-        await ledger.settle(campaign_id, job_index, owner, offset, failed)
+        outcome = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason=e.message)
     except AmbiguousGatewayError as e:
         # Resending could deliver twice: the outcome is recorded as unknown instead.
-        unknown = ChunkOutcome(outcome=Outcome.UNKNOWN, size=len(chunk), code=e.code)
-        await ledger.settle(campaign_id, job_index, owner, offset, unknown)
+        outcome = ChunkOutcome(outcome=Outcome.UNKNOWN, size=len(chunk), code=e.code)
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
@@ -190,30 +193,40 @@ async def _send_chunk(
             log.error(
                 "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
             )
-        submitted = ChunkOutcome(
+        message_ids, attributed = message_ids_by_recipient(chunk, accepted)
+        outcome = ChunkOutcome(
             outcome=Outcome.SUBMITTED,
             size=len(chunk),
             code=DROPPED_NODE_CODE if dropped else "",
-            message_ids=message_ids_by_recipient(chunk, accepted),
+            message_ids=message_ids,
+            attributed=attributed,
         )
-        if not await ledger.settle(campaign_id, job_index, owner, offset, submitted):
-            log.warning(
-                "chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over"
-            )
+    try:
+        applied = await ledger.settle(campaign_id, job_index, owner, offset, outcome)
+    except redis.RedisError as e:
+        # The request went out, so failing the chunk now could send it twice on a resend; the claim
+        # is left to go stale, and the campaign's policy decides (`hold`: unknown).
+        log.error("chunk.unsettled", recipients=len(chunk), reason=f"Redis: {type(e).__name__}")
+        raise UnsettledChunk("its outcome could not be recorded") from e
+    if not applied:
+        log.warning("chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over")
 
 
-def message_ids_by_recipient(chunk: Sequence[Recipient], accepted: Sequence[SubmittedSms]) -> list[str]:
-    """One message id per recipient of the chunk, in order; `""` for a node the gateway dropped.
+def message_ids_by_recipient(
+    chunk: Sequence[Recipient], accepted: Sequence[SubmittedSms]
+) -> tuple[list[str], bool]:
+    """One message id per recipient of the chunk, in order, `""` for a node the gateway dropped;
+    and whether the ids could be attributed to their recipients.
 
     Kaleyra answers in request order and leaves dropped nodes out, so a full reply lines up
     by position; otherwise replies are matched by number. Either way exactly `len(accepted)`
     ids are non-empty, so the counts derived from them match what the gateway accepted.
     """
     if len(accepted) == len(chunk):
-        return [sms.message_id for sms in accepted]
+        return [sms.message_id for sms in accepted], True
     by_number = {sms.number.lstrip("+"): sms.message_id for sms in accepted}
     ids = [by_number.get(r.to[1:], "") for r in chunk]
     if sum(1 for i in ids if i) != len(accepted):
         # Numbers in a shape we cannot match: keep the counts right, give up on attribution.
-        ids = [sms.message_id for sms in accepted] + [""] * (len(chunk) - len(accepted))
-    return ids
+        return [sms.message_id for sms in accepted] + [""] * (len(chunk) - len(accepted)), False
+    return ids, True

@@ -41,7 +41,8 @@ MOMENTS: dict[str, tuple[dict[str, float], Callable[[RunningSimulator], bool]]] 
     "after_post": ({"latency_ms": 20, "slow_reply_rate": 0.5, "slow_reply_ms": 1000},
                    lambda sim: sim.record.replies_held > 0),
     # Every request answered E403: the worker spends its time in tenacity's back-off.
-    "backoff": ({}, lambda sim: sim.record.e403_injected >= 2),
+    # (Latency keeps the campaign running while the test turns E403s on.)
+    "backoff": ({"latency_ms": 100}, lambda sim: True),
     # Mixed faults (latency, E403s, replies slower than the timeout); the kill comes at a random count.
     "random": ({"latency_ms": 30, "e403_rate": 0.15, "slow_reply_rate": 0.03, "slow_reply_ms": 2500},
                lambda sim: True),
@@ -88,15 +89,17 @@ def test_a_worker_killed_at_any_moment_loses_nothing_silently(
         if moment == "backoff":  # some progress first, then the gateway turns to E403s
             simulator.set_faults(e403_rate=0.0)
             wait_for(lambda: campaign_status(redis_client, cid).submitted >= kill_after, timeout=60)
-            simulator.set_faults(e403_rate=1.0)
+            simulator.set_faults(e403_rate=1.0, latency_ms=0)
             before = simulator.record.e403_injected
             wait_for(lambda: simulator.record.e403_injected >= before + 2, timeout=60)
+            # Every thread is between attempts: no claim is held while nothing is being sent.
+            wait_for(lambda: redis_client.hlen(keys.claims(cid)) == 0, timeout=60, interval=0.001)
         else:
             wait_for(lambda: campaign_status(redis_client, cid).submitted >= kill_after, timeout=60)
             wait_for(lambda: ready(simulator), timeout=60, interval=0.005)
         killed_at = kill9(first)
         if moment == "backoff":
-            simulator.set_faults(e403_rate=0.0)
+            simulator.set_faults(e403_rate=0.0, latency_ms=100)
         workers(env, threads=THREADS, name="second")
         status = wait_finished(redis_client, cid)
         recovery = time.monotonic() - killed_at

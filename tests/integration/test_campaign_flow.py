@@ -280,3 +280,28 @@ def test_a_paused_campaign_past_its_expiry_is_cancelled_without_a_resume(
         assert status.state == "cancelled"
         assert status.cancelled > 0 and status.submitted + status.cancelled == 4000
         assert len(simulator.record.messages) == status.submitted
+
+
+def test_a_chunk_is_not_held_claimed_during_a_retry_back_off(backend, start_worker, make_settings):
+    """E403 sent nothing: while tenacity waits, the chunk is unclaimed, so a worker dying then leaves
+    nothing unknown; the claim is taken again before the next attempt."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
+        settings = make_settings(
+            simulator.base_url,
+            chunk_size=500,
+            retry_attempts=50,
+            retry_backoff_ms=200,
+            retry_backoff_max_ms=400,
+        )
+        broker = start_worker(settings, threads=1)
+        spec = publish_numbers(backend, broker, settings, 500)
+        wait_for(lambda: campaign_status(backend.client, spec.campaign_id).retried >= 2)
+        unclaimed = wait_for(lambda: backend.client.hlen(keys.claims(spec.campaign_id)) == 0, timeout=10)
+        in_tenacity = campaign_status(backend.client, spec.campaign_id)
+
+        simulator.set_faults(e403_rate=0.0)
+        status = wait_completed(backend, spec.campaign_id)
+
+    assert unclaimed and in_tenacity.pending == 500 and in_tenacity.retried < 50
+    assert (status.submitted, status.unknown) == (500, 0)
+    assert simulator.record.stats().accepted_messages == 500

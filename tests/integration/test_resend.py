@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
@@ -112,6 +113,11 @@ def test_resend_is_refused_with_a_reason(backend, make_settings):
     with pytest.raises(InputError, match="another resend"):
         resend(backend.client, broker, settings, cid, failed=True, unknown=False)
     backend.client.delete(keys.resend_lock(cid))
+    expired = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", expires_in="1s")
+    backend.client.hset(keys.campaign(cid), keys.SPEC, msgspec.json.encode(
+        msgspec.structs.replace(expired, campaign_id=cid, expires_at=time.time() - 1)))  # fmt: skip
+    with pytest.raises(InputError, match="expired at"):
+        resend(backend.client, broker, settings, cid, failed=True, unknown=False)
     cancel(backend.client, cid)
     with pytest.raises(InputError, match="cancelled"):
         resend(backend.client, broker, settings, cid, failed=True, unknown=False)
