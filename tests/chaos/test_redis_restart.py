@@ -26,15 +26,17 @@ def publish(client, settings, total: int):
     return spec.campaign_id, {f"+9190000{i:05d}" for i in range(total)}
 
 
-def restart(redis_server) -> None:
+def restart(redis_server, outage_s: float = 2) -> None:
     time.sleep(AOF_FSYNC_S)
     redis_server.kill()
-    time.sleep(2)
+    time.sleep(outage_s)
     redis_server.start()
 
 
+# 20 s outlasts dramatiq's heartbeat timeout (15 s): the worker's own broker id is judged dead.
+@pytest.mark.parametrize("outage_s", [2, 20])
 def test_a_redis_restart_mid_campaign_loses_and_duplicates_nothing(
-    redis_server, redis_client, make_settings, workers, report_trial
+    outage_s, redis_server, redis_client, make_settings, workers, report_trial
 ):
     with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=100, seed=2)) as simulator:
         env = worker_env(redis_server.url, simulator.base_url, chunk_size=CHUNK, job_min_backoff_ms=200)
@@ -43,13 +45,14 @@ def test_a_redis_restart_mid_campaign_loses_and_duplicates_nothing(
         worker = workers(env, threads=2)
         wait_for(lambda: campaign_status(redis_client, cid).submitted >= 600, timeout=60)
         restarted_at = time.monotonic()
-        restart(redis_server)
+        restart(redis_server, outage_s)
         wait_finished(redis_client, cid)
         assert worker.poll() is None, "the worker died with Redis"
         verdict = check_invariants(redis_client, cid, simulator, expected, policy="hold", in_flight=2 * CHUNK)
 
     report_trial(
-        trial="redis-restart", policy="hold", seed=2, lost=verdict.lost, duplicates=verdict.duplicates,
+        trial=f"redis-down-{outage_s}s", policy="hold", seed=2, lost=verdict.lost,
+        duplicates=verdict.duplicates,
         unknown=verdict.status.unknown, lost_worker=verdict.lost_worker, resent=verdict.status.resent,
         recovery_s=time.monotonic() - restarted_at,
     )  # fmt: skip
