@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 import pytest
 import redis
 
-from tests.chaos.harness import CI, RedisServer, free_port
+from ops.services import RedisServer, free_port
+from tests.chaos.harness import CI
 
 
 @pytest.fixture

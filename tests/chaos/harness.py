@@ -1,19 +1,15 @@
-"""The chaos harness: a redis-server that a test may kill, worker environments, and the Jepsen-style
-invariant check run after every trial.
-"""
+"""The chaos harness: worker environments, waiting, and the Jepsen-style invariant check run after
+every trial."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import msgspec
 import redis
@@ -27,39 +23,6 @@ from schemas.campaign import Job, Recipient
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 API_KEY = "chaos-key"
 _job_decoder = msgspec.msgpack.Decoder(Job)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server on its own port with `ops/redis.conf`'s durability settings; the test may kill it."""
-
-    def __init__(self, directory: Path, port: int) -> None:
-        self.directory, self.port = directory, port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "everysec",
-             "--maxmemory-policy", "noeviction", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port)
-        try:
-            wait_for(client.ping, timeout=10)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
 
 
 def worker_env(redis_url: str, base_url: str, **settings: str | int) -> dict[str, str]:

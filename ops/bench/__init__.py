@@ -1,0 +1,1 @@
+"""`make bench`: the full pipeline against a ceiling measured in the same run (see README, Performance)."""

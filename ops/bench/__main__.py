@@ -1,0 +1,169 @@
+"""`make bench` (`python -m ops.bench`): the full pipeline against the ceiling, measured in the same run.
+
+Starts a redis-server with `ops/redis.conf` on a free port, the gateway simulator in its own process,
+and for each gateway latency: the ceiling (pre-encoded POSTs, no queue, no state, no logging), then the
+pipeline (a producer process publishing a CSV, `campaign worker` processes, the ledger, the events).
+Prints one table and, on the last line, a JSON summary. Ratios, not seconds, are what to compare:
+the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import redis
+
+from ops.bench.ceiling import measure_ceiling
+from ops.services import RedisServer, SimulatorProcess, cpu_seconds, peak_rss_mb, process_tree, start_worker
+from producer.control import campaign_status
+from producer.spec import build_spec
+from schemas.settings import Settings
+
+TARGETS = {"ratio_at_0ms": 0.5, "ratio_at_50ms": 0.9, "worker_cpu_us_per_msg": 10.0,
+           "producer_rows_per_s": 100_000, "producer_peak_rss_mb_at_1m": 300}  # fmt: skip
+
+
+class Run(msgspec.Struct, kw_only=True):
+    latency_ms: float
+    ceiling_msgs_per_s: float
+    pipeline_msgs_per_s: float
+    ratio: float
+    worker_cpu_us_per_msg: float
+    worker_peak_rss_mb: float
+    producer_rows_per_s: float
+    producer_peak_rss_mb: float
+    submitted: int
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=200_000)
+    parser.add_argument("--million", action="store_true", help="1,000,000 recipients")
+    parser.add_argument("--latencies", default="0,50", help="gateway latencies in ms, comma-separated")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    total = 1_000_000 if args.million else args.recipients
+    latencies = [float(ms) for ms in args.latencies.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="campaign-bench-") as scratch:
+        directory = Path(scratch)
+        server = RedisServer(directory)
+        server.start()
+        api_key = secrets.token_hex(16)
+        simulator = SimulatorProcess(api_key)
+        try:
+            env = os.environ | {
+                "REDIS_URL": server.url, "KALEYRA_API_KEY": api_key, "KALEYRA_SID": "HXBENCH",
+                "KALEYRA_BASE_URL": simulator.base_url,
+            }  # fmt: skip
+            csv = _write_recipients(directory / "recipients.csv", total)
+            runs = [_measure(env, directory, simulator, csv, total, ms, args.processes, args.threads)
+                    for ms in latencies]  # fmt: skip
+        finally:
+            simulator.stop()
+            server.kill()
+    _print_table(runs, total, args.processes, args.threads)
+    summary = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "recipients": total, "processes": args.processes, "threads": args.threads,
+        "runs": [msgspec.structs.asdict(run) for run in runs], "targets": TARGETS,
+    }  # fmt: skip
+    print(msgspec.json.encode(summary).decode())
+    return 0
+
+
+def _measure(
+    env: dict[str, str], directory: Path, simulator: SimulatorProcess, csv: Path, total: int,
+    latency_ms: float, processes: int, threads: int,
+) -> Run:  # fmt: skip
+    simulator.call("PUT", "/_simulator/faults", msgspec.json.encode({"latency_ms": latency_ms}))
+    settings = Settings.from_environ(env)
+    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="bench", prefix="+91")
+    accepted, seconds = measure_ceiling(settings, spec, _numbers(total), in_flight=processes * threads)
+    ceiling = accepted / seconds
+    simulator.call("POST", "/_simulator/reset")
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    client.flushall()
+    with open(directory / f"events-{latency_ms:g}ms.jsonl", "wb") as events:
+        worker = start_worker(env, processes=processes, threads=threads, stdout=events)
+    try:
+        _wait(lambda: client.zcard("dramatiq:__heartbeats__") >= processes, 30)
+        pids = process_tree(worker.pid)
+        cpu_before = cpu_seconds(pids)
+        published = subprocess.run(
+            [sys.executable, "-m", "ops.bench.publisher", str(csv)], env=env, capture_output=True, check=True
+        )
+        producer = msgspec.json.decode(published.stdout.splitlines()[-1])
+        status = _wait(
+            lambda: (s := campaign_status(client, producer["campaign_id"])).pending == 0 and s, 600
+        )
+        # From the producer's first row (not its interpreter's start) to the last settlement.
+        elapsed = (status.finished_at or time.time()) - producer["started_at"]
+        cpu = cpu_seconds(pids) - cpu_before
+        worker_rss = max(peak_rss_mb(pid) for pid in pids)
+    finally:
+        worker.send_signal(signal.SIGTERM)  # the main process: dramatiq forwards it to its children
+        worker.wait(timeout=120)
+        simulator.call("POST", "/_simulator/reset")
+        client.close()
+    pipeline = status.submitted / elapsed
+    return Run(
+        latency_ms=latency_ms, ceiling_msgs_per_s=ceiling, pipeline_msgs_per_s=pipeline,
+        ratio=pipeline / ceiling, worker_cpu_us_per_msg=cpu / status.submitted * 1e6,
+        worker_peak_rss_mb=worker_rss, producer_rows_per_s=producer["rows"] / producer["seconds"],
+        producer_peak_rss_mb=producer["peak_rss_mb"], submitted=status.submitted,
+    )  # fmt: skip
+
+
+def _numbers(total: int) -> list[str]:
+    return [f"+919{i:09d}" for i in range(total)]
+
+
+def _write_recipients(path: Path, total: int) -> Path:
+    with open(path, "w") as out:
+        out.write("to,name\n")
+        out.writelines(f"9{i:09d},r{i}\n" for i in range(total))
+    return path
+
+
+def _wait(condition, timeout: float):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the benchmark waited {timeout}s in vain")
+        time.sleep(0.05)
+    return result
+
+
+def _print_table(runs: list[Run], total: int, processes: int, threads: int) -> None:
+    print(f"{total:,} recipients; {processes} worker processes x {threads} threads; "
+          f"{processes * threads} requests in flight for both", file=sys.stderr)  # fmt: skip
+    header = ("latency", "ceiling msg/s", "pipeline msg/s", "ratio", "worker CPU us/msg",
+              "worker peak MB", "producer rows/s", "producer peak MB")  # fmt: skip
+    rows = [
+        (f"{r.latency_ms:g} ms", f"{r.ceiling_msgs_per_s:,.0f}", f"{r.pipeline_msgs_per_s:,.0f}",
+         f"{r.ratio:.2f}", f"{r.worker_cpu_us_per_msg:.1f}", f"{r.worker_peak_rss_mb:.0f}",
+         f"{r.producer_rows_per_s:,.0f}", f"{r.producer_peak_rss_mb:.0f}")
+        for r in runs
+    ]  # fmt: skip
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

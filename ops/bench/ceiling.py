@@ -1,0 +1,44 @@
+"""The ceiling: the same messages as pre-encoded 1000-node POSTs, the same number in flight, replies
+decoded; no queue, no state, no logging. What the gateway and this machine allow at best.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from schemas.campaign import CampaignSpec, Recipient
+from schemas.settings import Settings
+from worker.gateway.replies import parse_reply
+from worker.payload import PayloadBuilder
+
+
+def measure_ceiling(
+    settings: Settings, spec: CampaignSpec, numbers: list[str], *, in_flight: int, chunk: int = 1000
+) -> tuple[int, float]:
+    """Send `numbers` in chunks of `chunk`, `in_flight` requests at once; (messages accepted, seconds)."""
+    builder = PayloadBuilder(spec, settings)
+    payloads = [
+        builder.encode([Recipient(n, 0) for n in numbers[i : i + chunk]])
+        for i in range(0, len(numbers), chunk)
+    ]
+    return asyncio.run(_send_all(settings, payloads, in_flight))
+
+
+async def _send_all(settings: Settings, payloads: list[bytes], in_flight: int) -> tuple[int, float]:
+    headers = {"api-key": settings.api_key, "content-type": "application/json"}
+    pending = iter(payloads)
+    accepted = 0
+
+    async def lane(session: aiohttp.ClientSession) -> None:
+        nonlocal accepted
+        for payload in pending:  # the lanes share one iterator: each payload is sent once
+            async with session.post(settings.sms_json_url, data=payload, headers=headers) as reply:
+                accepted += len(parse_reply(reply.status, await reply.read()))
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(lane(session) for _ in range(in_flight)))
+        return accepted, time.perf_counter() - started

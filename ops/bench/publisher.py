@@ -1,0 +1,43 @@
+"""`python -m ops.bench.publisher CSV`: publish a benchmark campaign from a CSV, as `campaign send` would,
+and print one JSON line: the campaign id, rows, seconds spent and this process's peak RSS.
+
+A process of its own, so that its peak RSS is the producer's alone.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+
+import msgspec
+import redis
+
+from producer.publish import publish_campaign
+from producer.recipients import open_recipients
+from producer.spec import build_spec
+from schemas.settings import Settings
+from worker.broker import build_broker
+
+BODY = "Our winter sale starts today: 20% off everything in store and online. Reply STOP to opt out."
+
+
+def main(path: str) -> None:
+    settings = Settings.from_environ()
+    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body=BODY, prefix="+91", name="bench")
+    client = redis.Redis.from_url(settings.redis_url)
+    started_at = time.time()
+    started = time.perf_counter()
+    with open_recipients(path) as rows:
+        result = publish_campaign(
+            spec, rows, client=client, broker=build_broker(settings, client), settings=settings
+        )
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = {"campaign_id": result.campaign_id, "rows": result.total, "seconds": seconds,
+              "started_at": started_at, "peak_rss_mb": peak_kib / 1024}  # fmt: skip
+    print(msgspec.json.encode(report).decode())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
