@@ -1,4 +1,4 @@
-"""`campaign send|status|pause|resume|cancel|resend|invalid|worker|simulate|demo`.
+"""`campaign send|status|pause|resume|cancel|resend|limit|invalid|worker|simulate|demo`.
 
 Exit codes: 0 done; 2 the input was refused (one line on stderr, nothing published); 1 anything else.
 """
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 import redis
 
-from schemas.errors import InputError
+from schemas.errors import InputError, SettingsError
 from schemas.settings import Settings
 
 WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
@@ -110,6 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     resend.add_argument("--json", action="store_true", help="print one JSON object")
     resend.set_defaults(run=_resend)
+
+    limit = commands.add_parser(
+        "limit",
+        help="show or set the account's rate limit (messages per second), shared by every worker",
+    )
+    limit.add_argument(
+        "per_second", nargs="?", metavar="SET", help="messages per second, or off; running campaigns follow"
+    )
+    limit.set_defaults(run=_limit)
 
     invalid = commands.add_parser(
         "invalid", help="list the rows skipped as invalid, as CSV: line,value,reason"
@@ -259,6 +268,20 @@ def _resend(args: argparse.Namespace) -> int:
             f"({result.failed} failed, {result.unknown} unknown) in {result.jobs} jobs, {result.state}; "
             f"{result.may_duplicate} may receive the message twice"
         )
+    return 0
+
+
+def _limit(args: argparse.Namespace) -> int:
+    from producer.control import account_rate_limit, set_account_rate_limit
+
+    settings = Settings.from_environ()
+    if not settings.sid:
+        raise SettingsError("KALEYRA_SID must be set: the limit belongs to the account")
+    client = redis.Redis.from_url(settings.redis_url)
+    if args.per_second is not None:
+        set_account_rate_limit(client, settings.sid, args.per_second)
+    limit = account_rate_limit(client, settings.sid)
+    print(f"account {settings.sid}: " + (f"{limit:g} messages per second" if limit else "no rate limit"))
     return 0
 
 

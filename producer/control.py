@@ -132,3 +132,27 @@ def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> 
     while batch := client.lrange(keys.invalid(campaign_id), start, start + page - 1):
         yield from (_invalid_row.decode(entry) for entry in batch)  # type: ignore[arg-type]
         start += page
+
+
+def account_rate_limit(client: redis.Redis, sid: str) -> float | None:
+    """The account's limit in messages per second, shared by every worker; None when there is none."""
+    raw: bytes | None = client.hget(keys.account_rate(sid), "limit")  # type: ignore[assignment]
+    return float(raw) if raw else None
+
+
+def set_account_rate_limit(client: redis.Redis, sid: str, raw: str) -> float | None:
+    """`campaign limit SET`: messages per second, or `off`. Running workers follow at their next request."""
+    if raw.strip().lower() == "off":
+        client.delete(keys.account_rate(sid))
+        return None
+    try:
+        limit = float(raw)
+    except ValueError:
+        raise InputError(f"limit {raw!r} is not a number of messages per second (or off)") from None
+    if not (0 < limit < 1e9):  # also refuses nan and inf
+        raise InputError(f"limit {raw!r} must be more than 0 messages per second (or off)")
+    with client.pipeline(transaction=True) as tx:
+        tx.hset(keys.account_rate(sid), "limit", repr(limit))
+        tx.hdel(keys.account_rate(sid), "tat")  # a fresh time line at the new pace
+        tx.execute()
+    return limit

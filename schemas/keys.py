@@ -77,6 +77,12 @@ def failures(campaign_id: str) -> str:
     return f"campaign:{{{campaign_id}}}:failures"
 
 
+def account_rate(sid: str) -> str:
+    """Hash: `limit` (messages per second for the whole account, every worker on every host) and
+    `tat`, the time (Redis clock, seconds) from which the next request may go."""
+    return f"account:{{{sid}}}:rate"
+
+
 def all_keys(campaign_id: str) -> tuple[str, ...]:
     return (
         campaign(campaign_id),

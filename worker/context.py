@@ -14,6 +14,7 @@ from schemas.settings import Settings
 from worker.campaigns import CampaignStore
 from worker.gateway import KaleyraClient
 from worker.ledger import ChunkLedger
+from worker.rate_limit import AccountRateLimit
 
 RedisFactory = Callable[[], aioredis.Redis]
 
@@ -26,6 +27,7 @@ class WorkerContext:
         self._redis_factory = redis_factory or (lambda: aioredis.Redis.from_url(settings.redis_url))
         self._store: CampaignStore | None = None
         self._ledger: ChunkLedger | None = None
+        self._rate_limit: AccountRateLimit | None = None
         # Names this process in chunk claims; a message id is appended per job.
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Set when the worker begins to shut down: jobs stop between chunks and go back to the queue.
@@ -46,6 +48,12 @@ class WorkerContext:
         return self._ledger
 
     @property
+    def rate_limit(self) -> AccountRateLimit:
+        if self._rate_limit is None:
+            self._rate_limit = AccountRateLimit(self.store.client, self.settings.sid)
+        return self._rate_limit
+
+    @property
     def gateway(self) -> KaleyraClient:
         if self._gateway is None:
             self._gateway = KaleyraClient(self.settings)
@@ -59,3 +67,4 @@ class WorkerContext:
             await self._store.client.aclose()
             self._store = None
             self._ledger = None
+            self._rate_limit = None

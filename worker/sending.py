@@ -16,6 +16,7 @@ from worker.context import WorkerContext
 from worker.ledger import Claim
 from worker.logging import mask_number
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
+from worker.rate_limit import chunk_size_under
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
 DROPPED_NODE_CODE = "E406"
@@ -44,6 +45,7 @@ async def send_job(
     recipients, spec = start.job.recipients, start.spec
     builder = PayloadBuilder(spec, ctx.settings)
     size = chunk_size(spec, ctx.settings)
+    limit = await ctx.rate_limit.limit()
     # A fresh run id: two runs of one message (a redelivery while the first still runs) never share claims.
     owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
@@ -56,10 +58,12 @@ async def send_job(
                 raise ComeBackLater("paused")
             if ctx.stopping:
                 raise ComeBackLater("this worker is shutting down")
-            # Cancelling settles the whole rest at once.
-            chunk = chunk_at(
-                recipients, settled, len(recipients) if state == CampaignState.CANCELLED else size
-            )
+            if state == CampaignState.CANCELLED:  # settles the whole rest at once
+                chunk = chunk_at(recipients, settled, len(recipients))
+            else:
+                chunk = chunk_at(recipients, settled, chunk_size_under(limit, size))
+                # The account's turn before the claim: a claim never waits on the rate limit.
+                limit = await ctx.rate_limit.wait_turn(len(chunk))
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
             policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(
@@ -159,6 +163,7 @@ async def _send_chunk(
     async def reclaim(attempt: int) -> None:
         if attempt == 1:
             return
+        await ctx.rate_limit.wait_turn(len(chunk))  # a retry is a request too
         verdict, _ = await ledger.claim(campaign_id, job_index, owner, offset, len(chunk), policy)
         if verdict is not Claim.CLAIMED:
             raise ComeBackLater("another worker took the chunk during the back-off")

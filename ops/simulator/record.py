@@ -48,6 +48,8 @@ class SimulatorRecord:
     e403_injected: int = 0
     max_nodes: int = 0  # largest `sms` array seen in a decodable request, even a refused one
     messages: list[AcceptedMessage] = field(default_factory=list)
+    # (monotonic time, messages) of each accepted request: the rate the gateway saw.
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
     slow_replies: int = 0  # accepted requests whose answer was held back
     # Answers being held right now: live requests, not history, so `clear()` leaves it alone
     # (each held request takes back its own 1 when it ends).
@@ -81,3 +83,4 @@ class SimulatorRecord:
         self.slow_replies = 0
         self.rejected.clear()
         self.messages.clear()
+        self.arrivals.clear()

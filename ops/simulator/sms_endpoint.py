@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -65,6 +66,7 @@ class SmsEndpoint:
         success, accepted = accept(payload, index, now)
         record.accepted_requests += 1
         record.messages.extend(accepted)
+        record.arrivals.append((time.monotonic(), len(accepted)))
         if self._faults.inject_slow_reply():
             await self._hold_reply(record)
         return _json(200, replies.ENCODER.encode(success))

@@ -1,0 +1,84 @@
+"""The account's rate limit: reservations on Redis's clock, set and cleared by `campaign limit`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from campaign.cli import main
+from producer.control import account_rate_limit, set_account_rate_limit
+from schemas.errors import InputError
+from worker.rate_limit import AccountRateLimit, chunk_size_under
+
+SID = "HXLIMIT"
+
+
+def reserve(backend, *sizes: int) -> list[tuple[float, float]]:
+    """Reserve `sizes` one after the other: [(seconds to wait, limit)] as the script answers."""
+
+    async def go():
+        client = backend.async_factory()
+        limiter = AccountRateLimit(client, SID)
+        try:
+            return [tuple(map(float, await limiter._reserve(keys=[limiter._key], args=[n]))) for n in sizes]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_without_a_limit_nothing_waits(backend):
+    assert reserve(backend, 1000, 1000) == [(0.0, 0.0), (0.0, 0.0)]
+
+
+def test_each_request_reserves_its_messages_share_of_the_account_time_line(backend):
+    set_account_rate_limit(backend.client, SID, "10000")
+    waits = [wait for wait, _ in reserve(backend, 500, 500, 1000, 500)]
+
+    # 500 messages at 10,000/s take 50 ms of the line; the calls themselves take a little of it too.
+    assert waits[0] == 0
+    for got, due in zip(waits[1:], (0.05, 0.10, 0.20), strict=True):
+        assert due - 0.03 < got <= due
+
+
+def test_a_new_limit_starts_a_fresh_time_line_at_the_new_pace(backend):
+    set_account_rate_limit(backend.client, SID, "100")
+    reserve(backend, 1000)  # ten seconds of the line at 100/s
+    set_account_rate_limit(backend.client, SID, "100000")
+
+    [(wait, limit)] = reserve(backend, 1000)
+    assert (wait, limit) == (0.0, 100000.0)
+
+
+def test_limit_off_removes_it_and_bad_values_are_refused(backend):
+    set_account_rate_limit(backend.client, SID, "2500")
+    assert account_rate_limit(backend.client, SID) == 2500
+    for bad in ("fast", "0", "-5", "nan", "inf"):
+        with pytest.raises(InputError, match="limit"):
+            set_account_rate_limit(backend.client, SID, bad)
+    assert account_rate_limit(backend.client, SID) == 2500
+    assert set_account_rate_limit(backend.client, SID, "off") is None
+    assert account_rate_limit(backend.client, SID) is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "size", "chunk"),
+    [(0, 1000, 1000), (10_000, 1000, 500), (100_000, 1000, 1000), (10, 1000, 1), (1000, 100, 50)],
+)
+def test_chunks_shrink_to_a_small_share_of_a_second_under_a_limit(limit, size, chunk):
+    assert chunk_size_under(limit, size) == chunk
+
+
+def test_campaign_limit_sets_shows_and_refuses_in_one_line(real_redis, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", real_redis.url)
+    monkeypatch.setenv("KALEYRA_SID", SID)
+    assert main(["limit", "5000"]) == 0
+    assert main(["limit"]) == 0
+    assert main(["limit", "lots"]) == 2
+    assert main(["limit", "off"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"account {SID}: 5000 messages per second"] * 2 + [
+        f"account {SID}: no rate limit"
+    ]
+    assert err == "campaign: refused: limit 'lots' is not a number of messages per second (or off)\n"
