@@ -1,9 +1,13 @@
-"""One rate limit per Kaleyra account, shared by every worker process on every host through Redis.
+"""One rate limit per Kaleyra account, shared by every worker process on every host through Redis,
+and an adaptive pace under it that E403 bursts cut and time restores (AIMD).
 
 A reservation scheme (GCRA): each request reserves its messages' share of the account's time
 line in one Lua script, on Redis's clock, and sleeps until its turn, so workers never poll and
-the event loop is never blocked. The limit is read at each reservation: `campaign limit SET`
-takes effect for the next request on every worker.
+the event loop is never blocked. The pace is the lower of `campaign limit` and the adaptive
+pace: an E403 or 429 halves the pace (at most once per cooldown), and it then grows back
+linearly to where it was, where the adaptive pace ends. Without a limit the cut starts from the
+rate reserved over the last second. Everything is read at each reservation, so a change takes
+effect at every worker's next request.
 """
 
 from __future__ import annotations
@@ -14,27 +18,84 @@ import redis.asyncio as aioredis
 
 from schemas import keys
 
-# KEYS[1]: the account's rate hash. ARGV[1]: messages. Returns {seconds to wait, limit} as strings;
-# without a limit, {"0", "0"}.
-_RESERVE_LUA = """
-local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '0')
-if limit <= 0 then return {'0', '0'} end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local start = math.max(tonumber(redis.call('HGET', KEYS[1], 'tat') or '0'), now)
-redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', start + tonumber(ARGV[1]) / limit))
-return {string.format('%.6f', start - now), tostring(limit)}
-"""
-
 # A chunk is at most this share of a second's budget, so that no one-second window can hold
 # much more than the limit.
 MAX_CHUNK_SHARE = 0.05
+# AIMD: an E403 burst multiplies the pace by this; it grows back to where it was in RECOVERY_S.
+DECREASE = 0.5
+RECOVERY_S = 10.0
+COOLDOWN_S = 1.0  # one burst is one cut, however many requests saw it
+FLOOR = 1.0  # messages per second
+
+_NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+"""
+
+# KEYS[1]: the account's rate hash. ARGV[1]: messages. Returns {seconds to wait, pace} as strings;
+# {"0", "0"} when nothing limits the account.
+_RESERVE_LUA = (
+    _NOW
+    + """
+local key, n = KEYS[1], tonumber(ARGV[1])
+local f = redis.call('HMGET', key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from', 'seen')
+local limit, pace = tonumber(f[1] or '0'), tonumber(f[2] or '0')
+if pace > 0 then  -- additive increase, by the time since the last reservation
+  pace = pace + tonumber(f[4]) * (now - tonumber(f[3]))
+  if pace >= tonumber(f[5]) then
+    redis.call('HDEL', key, 'pace', 'pace_at', 'step', 'ceiling')
+    pace = 0
+  else
+    redis.call('HSET', key, 'pace', tostring(pace), 'pace_at', tostring(now))
+  end
+end
+-- What was reserved over about the last second: where a cut starts when there is no limit.
+local seen_from = tonumber(f[7] or '0')
+if now - seen_from >= 1 then
+  if seen_from > 0 then
+    redis.call('HSET', key, 'seen_rate', tostring(tonumber(f[8] or '0') / (now - seen_from)))
+  end
+  redis.call('HSET', key, 'seen_from', tostring(now), 'seen', n)
+else
+  redis.call('HINCRBY', key, 'seen', n)
+end
+local rate = limit
+if pace > 0 and (rate <= 0 or pace < rate) then rate = pace end
+if rate <= 0 then return {'0', '0'} end
+local start = math.max(tonumber(f[6] or '0'), now)
+redis.call('HSET', key, 'tat', string.format('%.6f', start + n / rate))
+return {string.format('%.6f', start - now), tostring(rate)}
+"""
+)
+
+# KEYS[1]: the account's rate hash. ARGV: decrease, recovery s, cooldown s, floor.
+# Returns the new pace, or "0" when nothing was cut (in the cooldown, or no rate known).
+_CUT_LUA = (
+    _NOW
+    + """
+local key = KEYS[1]
+local f = redis.call('HMGET', key, 'limit', 'pace', 'cut_at', 'seen_rate', 'ceiling')
+if now - tonumber(f[3] or '0') < tonumber(ARGV[3]) then return '0' end
+local limit, pace, seen = tonumber(f[1] or '0'), tonumber(f[2] or '0'), tonumber(f[4] or '0')
+local base = pace > 0 and pace or limit
+if seen > 0 and (base <= 0 or seen < base) then base = seen end
+if base <= 0 then return '0' end
+local ceiling = tonumber(f[5] or '0')
+if ceiling <= 0 then ceiling = limit > 0 and limit or base end
+local cut = math.max(tonumber(ARGV[4]), base * tonumber(ARGV[1]))
+local step = (ceiling - cut) / tonumber(ARGV[2])
+redis.call('HSET', key, 'pace', tostring(cut), 'pace_at', tostring(now), 'cut_at', tostring(now),
+  'ceiling', tostring(ceiling), 'step', tostring(step))
+return tostring(cut)
+"""
+)
 
 
 class AccountRateLimit:
     def __init__(self, client: aioredis.Redis, sid: str) -> None:
         self._key = keys.account_rate(sid)
         self._reserve = client.register_script(_RESERVE_LUA)
+        self._cut = client.register_script(_CUT_LUA)
         self._client = client
 
     async def limit(self) -> float:
@@ -43,11 +104,16 @@ class AccountRateLimit:
         return float(raw) if raw else 0.0
 
     async def wait_turn(self, messages: int) -> float:
-        """Reserve `messages` and sleep until they may go; returns the limit in force (0: none)."""
-        wait, limit = await self._reserve(keys=[self._key], args=[messages])
+        """Reserve `messages` and sleep until they may go; returns the pace in force (0: none)."""
+        wait, pace = await self._reserve(keys=[self._key], args=[messages])
         if (seconds := float(wait)) > 0:
             await asyncio.sleep(seconds)
-        return float(limit)
+        return float(pace)
+
+    async def back_off(self) -> float:
+        """The gateway pushed back (E403, 429): cut the pace; returns the new pace, 0 if not cut."""
+        cut = await self._cut(keys=[self._key], args=[DECREASE, RECOVERY_S, COOLDOWN_S, FLOOR])
+        return float(cut)
 
 
 def chunk_size_under(limit: float, size: int) -> int:

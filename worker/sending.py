@@ -20,6 +20,8 @@ from worker.rate_limit import chunk_size_under
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
 DROPPED_NODE_CODE = "E406"
+# The gateway asking us to slow down: the account's pace is cut (AIMD).
+PUSHBACK_CODES = frozenset({"E403", "HTTP429"})
 
 
 class ComeBackLater(Exception):
@@ -172,6 +174,8 @@ async def _send_chunk(
         await ledger.release(campaign_id, job_index, owner)
         await ctx.store.count_retry(campaign_id)
         log.info("sms.retry", code=error.code)
+        if error.code in PUSHBACK_CODES and (pace := await ctx.rate_limit.back_off()):
+            log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
 
     try:
         accepted = await ctx.gateway.send(builder.encode(chunk), on_retry=on_retry, before_attempt=reclaim)

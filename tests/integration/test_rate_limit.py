@@ -8,6 +8,7 @@ import pytest
 
 from campaign.cli import main
 from producer.control import account_rate_limit, set_account_rate_limit
+from schemas import keys
 from schemas.errors import InputError
 from worker.rate_limit import AccountRateLimit, chunk_size_under
 
@@ -82,3 +83,51 @@ def test_campaign_limit_sets_shows_and_refuses_in_one_line(real_redis, monkeypat
         f"account {SID}: no rate limit"
     ]
     assert err == "campaign: refused: limit 'lots' is not a number of messages per second (or off)\n"
+
+
+def cut(backend) -> float:
+    async def go():
+        client = backend.async_factory()
+        try:
+            return await AccountRateLimit(client, SID).back_off()
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def field(backend, name: str) -> float | None:
+    raw = backend.client.hget(keys.account_rate(SID), name)
+    return float(raw) if raw is not None else None
+
+
+def test_a_pushback_halves_the_pace_once_per_burst(backend):
+    set_account_rate_limit(backend.client, SID, "1000")
+
+    assert cut(backend) == 500
+    assert cut(backend) == 0  # the same burst, within the cooldown: no second cut
+    [(_, pace)] = reserve(backend, 10)
+    assert 500 <= pace < 510  # requests now go at the cut pace
+    assert (field(backend, "ceiling"), field(backend, "step")) == (1000, 500 / 10)
+
+
+def test_the_pace_grows_back_linearly_and_the_cut_ends_where_it_started(backend):
+    set_account_rate_limit(backend.client, SID, "1000")
+    cut(backend)
+    now = backend.client.time()
+    backend.client.hset(keys.account_rate(SID), "pace_at", now[0] + now[1] / 1e6 - 4)  # 4 s ago
+
+    [(_, pace)] = reserve(backend, 10)
+    assert 700 <= pace < 710  # 500 + 50/s x 4 s
+    backend.client.hset(keys.account_rate(SID), "pace_at", now[0] - 60)
+    [(_, pace)] = reserve(backend, 10)
+    assert pace == 1000 and field(backend, "pace") is None  # back at the limit: the cut is over
+
+
+def test_without_a_limit_a_burst_cuts_from_the_rate_seen_and_nothing_known_is_nothing_cut(backend):
+    assert cut(backend) == 0  # no limit and nothing sent yet: no rate to cut from
+    backend.client.hset(keys.account_rate(SID), "seen_rate", 8000)
+
+    assert cut(backend) == 4000
+    [(_, pace)] = reserve(backend, 10)
+    assert 4000 <= pace < 4100 and field(backend, "ceiling") == 8000
