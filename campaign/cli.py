@@ -297,7 +297,7 @@ def _invalid(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from schemas.keys import BULK_QUEUE
+    from schemas.keys import LANES
 
     Settings.from_environ().require_credentials()  # refuse now, not once per chunk
     command = [
@@ -310,7 +310,7 @@ def _worker(args: argparse.Namespace) -> int:
         "--threads",
         str(args.threads),
         "--queues",
-        BULK_QUEUE,
+        *(lane.queue for lane in LANES),
         # In-flight chunks finish, and their jobs go back to the queue, within this bound.
         "--worker-shutdown-timeout",
         str(WORKER_SHUTDOWN_TIMEOUT_MS),

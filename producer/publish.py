@@ -59,17 +59,20 @@ def publish_campaign(
     except BaseException:
         staging.discard()
         raise
-    enqueue_jobs(broker, spec.campaign_id, range(result.jobs))
+    enqueue_jobs(broker, spec.campaign_id, spec.type, range(result.jobs))
     return result
 
 
-def enqueue_jobs(broker: dramatiq.Broker, campaign_id: str, indices: Iterable[int]) -> None:
-    """One `send_job` message per job, by actor name: the producer never imports worker code."""
+def enqueue_jobs(
+    broker: dramatiq.Broker, campaign_id: str, message_type: str, indices: Iterable[int]
+) -> None:
+    """One message per job, on the lane of the campaign's type, by actor name (never importing the worker)."""
+    lane = keys.lane_of(message_type)
     for index in indices:
         broker.enqueue(
             dramatiq.Message(
-                queue_name=keys.BULK_QUEUE,
-                actor_name=keys.SEND_JOB_ACTOR,
+                queue_name=lane.queue,
+                actor_name=lane.actor,
                 args=(campaign_id, index),
                 kwargs={},
                 options={},

@@ -92,11 +92,12 @@ def resend(
             raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
         if state.decode() == CampaignState.CANCELLED:
             raise InputError(f"campaign {campaign_id!r} is cancelled; nothing of it is sent again")
-        expires_at = _spec_decoder.decode(spec).expires_at
+        decoded = _spec_decoder.decode(spec)
+        expires_at = decoded.expires_at
         if expires_at is not None and time.time() > expires_at:
             when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
             raise InputError(f"campaign {campaign_id!r} expired at {when}; nothing of it is sent late")
-        return _republish(client, broker, settings, campaign_id, wanted, int(first_job))
+        return _republish(client, broker, settings, decoded, wanted, int(first_job))
     finally:
         # Only our own lock: compare and delete in one step.
         client.eval(
@@ -114,10 +115,11 @@ def _republish(
     client: redis.Redis,
     broker: dramatiq.Broker,
     settings: Settings,
-    campaign_id: str,
+    spec: CampaignSpec,
     wanted: set[Outcome],
     first_job: int,
 ) -> ResendResult:
+    campaign_id = spec.campaign_id
     picked = _picked_chunks(client, campaign_id, wanted)
     staged: list[str] = []
     batch: list[Recipient] = []
@@ -142,7 +144,7 @@ def _republish(
         if staged:
             client.hdel(keys.jobs(campaign_id), *staged)
         raise
-    enqueue_jobs(broker, campaign_id, range(first_job, first_job + len(staged)))
+    enqueue_jobs(broker, campaign_id, spec.type, range(first_job, first_job + len(staged)))
     state: bytes | None = client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
     return ResendResult(
         campaign_id=campaign_id,

@@ -6,8 +6,27 @@ slot on a Redis Cluster.
 
 from __future__ import annotations
 
-SEND_JOB_ACTOR = "send_job"
-BULK_QUEUE = "campaigns"
+from typing import NamedTuple
+
+
+class Lane(NamedTuple):
+    """A dramatiq queue and actor of its own, so that OTP and TXN never wait behind a bulk campaign."""
+
+    queue: str
+    actor: str
+    priority: int  # dramatiq's: lower runs first when a worker thread frees up
+    urgent: bool  # jumps the account's rate-limit backlog
+
+
+OTP_LANE = Lane("campaigns.otp", "send_otp_job", 0, True)
+TXN_LANE = Lane("campaigns.txn", "send_txn_job", 10, True)
+BULK_LANE = Lane("campaigns", "send_job", 100, False)
+LANES = (OTP_LANE, TXN_LANE, BULK_LANE)
+
+
+def lane_of(message_type: str) -> Lane:
+    return {"OTP": OTP_LANE, "TXN": TXN_LANE}.get(message_type, BULK_LANE)
+
 
 # Fields of the campaign hash.
 SPEC = "spec"

@@ -64,17 +64,24 @@ class _RecoveringRedisBroker(RedisBroker):
         return super().consume(queue_name, prefetch, timeout)
 
 
-def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq.Actor:
-    """Declare `send_job` on `broker`; its coroutine runs on the AsyncIO middleware's event loop."""
-    settings = context.settings
+def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dict[str, dramatiq.Actor]:
+    """Declare one actor per lane (OTP, TXN, bulk) on `broker`, by queue name; each runs `send_job`'s
+    coroutine on the AsyncIO middleware's event loop."""
     broker.add_middleware(_Lifecycle(context))  # after AsyncIO, so its after-hooks run before the loop stops
+    return {lane.queue: _lane_actor(broker, context, lane) for lane in keys.LANES}
+
+
+def _lane_actor(broker: dramatiq.Broker, context: WorkerContext, lane: keys.Lane) -> dramatiq.Actor:
+    settings = context.settings
 
     def send_job_actor(campaign_id: str, job_index: int) -> None:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else 0
         delivery = message.message_id if message else "direct"
         last_attempt = retries >= settings.job_max_retries
-        coroutine = send_job(context, campaign_id, job_index, delivery=delivery, last_attempt=last_attempt)
+        coroutine = send_job(
+            context, campaign_id, job_index, delivery=delivery, last_attempt=last_attempt, urgent=lane.urgent
+        )
         try:
             _event_loop().run_coroutine(coroutine)
         except ComeBackLater:
@@ -84,9 +91,9 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dramatiq
     actor = dramatiq.Actor(
         send_job_actor,
         broker=broker,
-        actor_name=keys.SEND_JOB_ACTOR,
-        queue_name=keys.BULK_QUEUE,
-        priority=0,
+        actor_name=lane.actor,
+        queue_name=lane.queue,
+        priority=lane.priority,
         options={
             "max_retries": settings.job_max_retries,
             "min_backoff": settings.job_min_backoff_ms,

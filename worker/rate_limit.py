@@ -1,13 +1,13 @@
 """One rate limit per Kaleyra account, shared by every worker process on every host through Redis,
-and an adaptive pace under it that E403 bursts cut and time restores (AIMD).
+and an adaptive pace under it that bursts of E403s cut and time restores (AIMD).
 
 A reservation scheme (GCRA): each request reserves its messages' share of the account's time
 line in one Lua script, on Redis's clock, and sleeps until its turn, so workers never poll and
 the event loop is never blocked. The pace is the lower of `campaign limit` and the adaptive
-pace: an E403 or 429 halves the pace (at most once per cooldown), and it then grows back
-linearly to where it was, where the adaptive pace ends. Without a limit the cut starts from the
-rate reserved over the last second. Everything is read at each reservation, so a change takes
-effect at every worker's next request.
+pace: a burst of E403s or 429s (a quarter of the requests or more) halves the pace, at most
+once per cooldown, and it then grows back linearly to where it was, where the adaptive pace
+ends. Without a limit the cut starts from the rate sent over the last second. Everything is
+read at each reservation, so a change takes effect at every worker's next request.
 """
 
 from __future__ import annotations
@@ -25,20 +25,25 @@ MAX_CHUNK_SHARE = 0.05
 DECREASE = 0.5
 RECOVERY_S = 10.0
 COOLDOWN_S = 1.0  # one burst is one cut, however many requests saw it
-FLOOR = 1.0  # messages per second
+# A burst: at least this share of the last second or two's requests pushed back. A steady few
+# E403s are retried, not read as a signal, or the pace would halve every second toward the floor.
+BURST_SHARE, BURST_MIN_REQUESTS = 0.25, 10
+FLOOR, FLOOR_SHARE = 1.0, 0.05  # messages per second, and share of where the cut started
 
 _NOW = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 """
 
-# KEYS[1]: the account's rate hash. ARGV[1]: messages. Returns {seconds to wait, pace} as strings;
-# {"0", "0"} when nothing limits the account.
+# KEYS[1]: the account's rate hash. ARGV[1]: messages, ARGV[2]: "1" for an urgent request (OTP, TXN),
+# which reserves on a line of its own, ahead of the bulk backlog, and pushes the bulk line back by
+# as much. Returns {seconds to wait, pace, limit} as strings; all "0" when nothing limits the account.
 _RESERVE_LUA = (
     _NOW
     + """
 local key, n = KEYS[1], tonumber(ARGV[1])
-local f = redis.call('HMGET', key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from', 'seen')
+local f = redis.call('HMGET', key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from', 'seen',
+                     'urgent_tat')
 local limit, pace = tonumber(f[1] or '0'), tonumber(f[2] or '0')
 if pace > 0 then  -- additive increase, by the time since the last reservation
   pace = pace + tonumber(f[4]) * (now - tonumber(f[3]))
@@ -49,31 +54,47 @@ if pace > 0 then  -- additive increase, by the time since the last reservation
     redis.call('HSET', key, 'pace', tostring(pace), 'pace_at', tostring(now))
   end
 end
--- What was reserved over about the last second: where a cut starts when there is no limit.
+-- A window of about a second: the messages reserved (where a cut starts when there is no limit),
+-- the requests, and the pushbacks among them (whether E403s are a burst or the usual few).
 local seen_from = tonumber(f[7] or '0')
 if now - seen_from >= 1 then
+  local last = redis.call('HMGET', key, 'requests', 'pushbacks')
   if seen_from > 0 then
     redis.call('HSET', key, 'seen_rate', tostring(tonumber(f[8] or '0') / (now - seen_from)))
   end
-  redis.call('HSET', key, 'seen_from', tostring(now), 'seen', n)
+  redis.call('HSET', key, 'seen_from', tostring(now), 'seen', n, 'requests', 1, 'pushbacks', 0,
+    'prev_requests', last[1] or 0, 'prev_pushbacks', last[2] or 0)
 else
   redis.call('HINCRBY', key, 'seen', n)
+  redis.call('HINCRBY', key, 'requests', 1)
 end
 local rate = limit
 if pace > 0 and (rate <= 0 or pace < rate) then rate = pace end
-if rate <= 0 then return {'0', '0'} end
-local start = math.max(tonumber(f[6] or '0'), now)
-redis.call('HSET', key, 'tat', string.format('%.6f', start + n / rate))
-return {string.format('%.6f', start - now), tostring(rate)}
+if rate <= 0 then return {'0', '0', '0'} end
+local bulk_start = math.max(tonumber(f[6] or '0'), now)
+local start = bulk_start
+if ARGV[2] == '1' then
+  start = math.max(tonumber(f[9] or '0'), now)
+  redis.call('HSET', key, 'urgent_tat', string.format('%.6f', start + n / rate))
+end
+redis.call('HSET', key, 'tat', string.format('%.6f', bulk_start + n / rate))
+return {string.format('%.6f', start - now), tostring(rate), tostring(limit)}
 """
 )
 
-# KEYS[1]: the account's rate hash. ARGV: decrease, recovery s, cooldown s, floor.
-# Returns the new pace, or "0" when nothing was cut (in the cooldown, or no rate known).
+# KEYS[1]: the account's rate hash. ARGV: decrease, recovery s, cooldown s, floor, floor share, burst share,
+# and the fewest requests a burst is judged on.
+# Returns the new pace, or "0" when nothing was cut (not a burst, in the cooldown, or no rate known).
 _CUT_LUA = (
     _NOW
     + """
 local key = KEYS[1]
+local pushbacks = redis.call('HINCRBY', key, 'pushbacks', 1)
+local w = redis.call('HMGET', key, 'requests', 'prev_requests', 'prev_pushbacks')
+local requests = tonumber(w[1] or '0') + tonumber(w[2] or '0')
+if requests < tonumber(ARGV[7]) or (pushbacks + tonumber(w[3] or '0')) / requests < tonumber(ARGV[6]) then
+  return '0'
+end
 local f = redis.call('HMGET', key, 'limit', 'pace', 'cut_at', 'seen_rate', 'ceiling')
 if now - tonumber(f[3] or '0') < tonumber(ARGV[3]) then return '0' end
 local limit, pace, seen = tonumber(f[1] or '0'), tonumber(f[2] or '0'), tonumber(f[4] or '0')
@@ -82,7 +103,7 @@ if seen > 0 and (base <= 0 or seen < base) then base = seen end
 if base <= 0 then return '0' end
 local ceiling = tonumber(f[5] or '0')
 if ceiling <= 0 then ceiling = limit > 0 and limit or base end
-local cut = math.max(tonumber(ARGV[4]), base * tonumber(ARGV[1]))
+local cut = math.max(tonumber(ARGV[4]), ceiling * tonumber(ARGV[5]), base * tonumber(ARGV[1]))
 local step = (ceiling - cut) / tonumber(ARGV[2])
 redis.call('HSET', key, 'pace', tostring(cut), 'pace_at', tostring(now), 'cut_at', tostring(now),
   'ceiling', tostring(ceiling), 'step', tostring(step))
@@ -103,16 +124,17 @@ class AccountRateLimit:
         raw = await self._client.hget(self._key, "limit")  # type: ignore[misc]
         return float(raw) if raw else 0.0
 
-    async def wait_turn(self, messages: int) -> float:
-        """Reserve `messages` and sleep until they may go; returns the pace in force (0: none)."""
-        wait, pace = await self._reserve(keys=[self._key], args=[messages])
+    async def wait_turn(self, messages: int, *, urgent: bool = False) -> float:
+        """Reserve `messages` and sleep until they may go; returns the account's limit (0: none)."""
+        wait, _pace, limit = await self._reserve(keys=[self._key], args=[messages, "1" if urgent else "0"])
         if (seconds := float(wait)) > 0:
             await asyncio.sleep(seconds)
-        return float(pace)
+        return float(limit)
 
     async def back_off(self) -> float:
         """The gateway pushed back (E403, 429): cut the pace; returns the new pace, 0 if not cut."""
-        cut = await self._cut(keys=[self._key], args=[DECREASE, RECOVERY_S, COOLDOWN_S, FLOOR])
+        args = [DECREASE, RECOVERY_S, COOLDOWN_S, FLOOR, FLOOR_SHARE, BURST_SHARE, BURST_MIN_REQUESTS]
+        cut = await self._cut(keys=[self._key], args=args)
         return float(cut)
 
 

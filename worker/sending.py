@@ -33,9 +33,16 @@ class UnsettledChunk(ComeBackLater):
 
 
 async def send_job(
-    ctx: WorkerContext, campaign_id: str, job_index: int, *, delivery: str, last_attempt: bool
+    ctx: WorkerContext,
+    campaign_id: str,
+    job_index: int,
+    *,
+    delivery: str,
+    last_attempt: bool,
+    urgent: bool = False,
 ) -> None:
-    """Send what is left of the job. `delivery` names this delivery of the message in chunk claims."""
+    """Send what is left of the job. `delivery` names this delivery of the message in chunk claims;
+    an `urgent` job (OTP, TXN) goes ahead of the bulk campaigns waiting on the account's rate limit."""
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index)
     start = await ctx.store.begin_job(campaign_id, job_index)
     if start is None:
@@ -47,7 +54,7 @@ async def send_job(
     recipients, spec = start.job.recipients, start.spec
     builder = PayloadBuilder(spec, ctx.settings)
     size = chunk_size(spec, ctx.settings)
-    limit = await ctx.rate_limit.limit()
+    limit = await ctx.rate_limit.limit()  # chunks shrink under a limit; each reservation reports it anew
     # A fresh run id: two runs of one message (a redelivery while the first still runs) never share claims.
     owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
@@ -65,7 +72,7 @@ async def send_job(
             else:
                 chunk = chunk_at(recipients, settled, chunk_size_under(limit, size))
                 # The account's turn before the claim: a claim never waits on the rate limit.
-                limit = await ctx.rate_limit.wait_turn(len(chunk))
+                limit = await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
             policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(
@@ -97,7 +104,7 @@ async def send_job(
                 log.info("job.cancelled", recipients=len(chunk))
                 return
             await _send_chunk(
-                ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt
+                ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt, urgent
             )
             settled += len(chunk)
     except (ComeBackLater, TransientGatewayError):
@@ -155,6 +162,7 @@ async def _send_chunk(
     chunk: Sequence[Recipient],
     policy: str,
     last_attempt: bool,
+    urgent: bool,
 ) -> None:
     """Send `chunk` (the job's recipients from `offset` on, claimed by `owner`) and settle it."""
     ledger = ctx.ledger
@@ -165,7 +173,7 @@ async def _send_chunk(
     async def reclaim(attempt: int) -> None:
         if attempt == 1:
             return
-        await ctx.rate_limit.wait_turn(len(chunk))  # a retry is a request too
+        await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)  # a retry is a request too
         verdict, _ = await ledger.claim(campaign_id, job_index, owner, offset, len(chunk), policy)
         if verdict is not Claim.CLAIMED:
             raise ComeBackLater("another worker took the chunk during the back-off")

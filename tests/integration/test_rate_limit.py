@@ -15,14 +15,18 @@ from worker.rate_limit import AccountRateLimit, chunk_size_under
 SID = "HXLIMIT"
 
 
-def reserve(backend, *sizes: int) -> list[tuple[float, float]]:
-    """Reserve `sizes` one after the other: [(seconds to wait, limit)] as the script answers."""
+def reserve(backend, *sizes: int, urgent: bool = False) -> list[tuple[float, float]]:
+    """Reserve `sizes` one after the other: [(seconds to wait, pace)] as the script answers."""
+    flag = "1" if urgent else "0"
 
     async def go():
         client = backend.async_factory()
         limiter = AccountRateLimit(client, SID)
         try:
-            return [tuple(map(float, await limiter._reserve(keys=[limiter._key], args=[n]))) for n in sizes]
+            return [
+                tuple(map(float, (await limiter._reserve(keys=[limiter._key], args=[n, flag]))[:2]))
+                for n in sizes
+            ]
         finally:
             await client.aclose()
 
@@ -41,6 +45,16 @@ def test_each_request_reserves_its_messages_share_of_the_account_time_line(backe
     assert waits[0] == 0
     for got, due in zip(waits[1:], (0.05, 0.10, 0.20), strict=True):
         assert due - 0.03 < got <= due
+
+
+def test_an_urgent_request_goes_ahead_of_the_bulk_backlog_and_pushes_it_back(backend):
+    set_account_rate_limit(backend.client, SID, "1000")
+    reserve(backend, 500, 500)  # bulk: the line is booked for the next second
+
+    [(urgent_wait, _)] = reserve(backend, 10, urgent=True)
+    [(bulk_wait, _)] = reserve(backend, 10)
+    assert urgent_wait == 0
+    assert 1.0 - 0.03 < bulk_wait <= 1.01  # behind the booked second and the urgent 10 messages
 
 
 def test_a_new_limit_starts_a_fresh_time_line_at_the_new_pace(backend):
@@ -85,7 +99,11 @@ def test_campaign_limit_sets_shows_and_refuses_in_one_line(real_redis, monkeypat
     assert err == "campaign: refused: limit 'lots' is not a number of messages per second (or off)\n"
 
 
-def cut(backend) -> float:
+def cut(backend, *, burst: bool = True) -> float:
+    """A pushback; with `burst`, after a second in which 9 of 10 requests were pushed back."""
+    if burst:
+        backend.client.hset(keys.account_rate(SID), mapping={"prev_requests": 10, "prev_pushbacks": 9})
+
     async def go():
         client = backend.async_factory()
         try:
@@ -122,6 +140,22 @@ def test_the_pace_grows_back_linearly_and_the_cut_ends_where_it_started(backend)
     backend.client.hset(keys.account_rate(SID), "pace_at", now[0] - 60)
     [(_, pace)] = reserve(backend, 10)
     assert pace == 1000 and field(backend, "pace") is None  # back at the limit: the cut is over
+
+
+def test_the_usual_few_e403s_are_not_a_burst_and_cut_nothing(backend):
+    set_account_rate_limit(backend.client, SID, "1000")
+    backend.client.hset(keys.account_rate(SID), mapping={"prev_requests": 100, "prev_pushbacks": 10})
+
+    assert cut(backend, burst=False) == 0  # 11 of 100 requests: retried, not a signal
+    backend.client.hset(keys.account_rate(SID), "prev_pushbacks", 30)
+    assert cut(backend, burst=False) == 500  # 32 of 100: a burst
+
+
+def test_a_handful_of_requests_is_too_few_to_call_a_burst(backend):
+    set_account_rate_limit(backend.client, SID, "1000")
+    backend.client.hset(keys.account_rate(SID), mapping={"prev_requests": 3, "prev_pushbacks": 2})
+
+    assert cut(backend, burst=False) == 0
 
 
 def test_without_a_limit_a_burst_cuts_from_the_rate_seen_and_nothing_known_is_nothing_cut(backend):
