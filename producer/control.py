@@ -153,6 +153,7 @@ def set_account_rate_limit(client: redis.Redis, sid: str, raw: str) -> float | N
         raise InputError(f"limit {raw!r} must be more than 0 messages per second (or off)")
     with client.pipeline(transaction=True) as tx:
         tx.hset(keys.account_rate(sid), "limit", repr(limit))
-        tx.hdel(keys.account_rate(sid), "tat")  # a fresh time line at the new pace
+        # Urgent requests booked at the old pace may lie far ahead; bulk books only a moment ahead.
+        tx.hdel(keys.account_rate(sid), "urgent_tat")
         tx.execute()
     return limit

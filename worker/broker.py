@@ -17,8 +17,6 @@ from schemas.settings import Settings
 from worker.context import WorkerContext
 from worker.sending import ComeBackLater, send_job
 
-COME_BACK_MS = 2000
-
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> RedisBroker:
     """A Redis broker with the middleware our actor needs. `client` lets the demo pass fakeredis.
@@ -84,9 +82,9 @@ def _lane_actor(broker: dramatiq.Broker, context: WorkerContext, lane: keys.Lane
         )
         try:
             _event_loop().run_coroutine(coroutine)
-        except ComeBackLater:
+        except ComeBackLater as later:
             # Not a failure: look again later without spending one of the job's retries.
-            actor.send_with_options(args=(campaign_id, job_index), delay=COME_BACK_MS)
+            actor.send_with_options(args=(campaign_id, job_index), delay=later.delay_ms)
 
     actor = dramatiq.Actor(
         send_job_actor,

@@ -19,8 +19,10 @@ import redis.asyncio as aioredis
 from schemas import keys
 
 # A chunk is at most this share of a second's budget, so that no one-second window can hold
-# much more than the limit.
+# much more than the limit; and bulk books at most this far ahead, so that urgent requests
+# (which go first) and a new limit push the account past its limit for no more than a moment.
 MAX_CHUNK_SHARE = 0.05
+MAX_AHEAD_S = 0.1
 # AIMD: an E403 burst multiplies the pace by this; it grows back to where it was in RECOVERY_S.
 DECREASE = 0.5
 RECOVERY_S = 10.0
@@ -35,9 +37,12 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 """
 
-# KEYS[1]: the account's rate hash. ARGV[1]: messages, ARGV[2]: "1" for an urgent request (OTP, TXN),
-# which reserves on a line of its own, ahead of the bulk backlog, and pushes the bulk line back by
-# as much. Returns {seconds to wait, pace, limit} as strings; all "0" when nothing limits the account.
+# KEYS[1]: the account's rate hash. ARGV: messages wanted, "1" for an urgent request (OTP, TXN), how
+# far ahead (s) bulk may book, the largest share of a second's budget one request may take.
+# Returns {seconds to wait, messages granted} as strings. Granted "0": nothing was booked (the bulk
+# line is booked further ahead than allowed); ask again after the wait. An urgent request books on a
+# line of its own, ahead of the bulk backlog, and pushes the bulk line back by as much; since bulk
+# books at most a moment ahead, the account's limit holds within that moment.
 _RESERVE_LUA = (
     _NOW
     + """
@@ -54,8 +59,17 @@ if pace > 0 then  -- additive increase, by the time since the last reservation
     redis.call('HSET', key, 'pace', tostring(pace), 'pace_at', tostring(now))
   end
 end
--- A window of about a second: the messages reserved (where a cut starts when there is no limit),
--- the requests, and the pushbacks among them (whether E403s are a burst or the usual few).
+local rate = limit
+if pace > 0 and (rate <= 0 or pace < rate) then rate = pace end
+local bulk_start = math.max(tonumber(f[6] or '0'), now)
+if rate > 0 then
+  n = math.max(1, math.min(n, math.floor(rate * tonumber(ARGV[4]))))
+  if ARGV[2] ~= '1' and bulk_start - now > tonumber(ARGV[3]) then
+    return {string.format('%.6f', bulk_start - now - tonumber(ARGV[3])), '0'}
+  end
+end
+-- A window of about a second: the messages sent (where a cut starts when there is no limit), the
+-- requests, and the pushbacks among them (whether E403s are a burst or the usual few).
 local seen_from = tonumber(f[7] or '0')
 if now - seen_from >= 1 then
   local last = redis.call('HMGET', key, 'requests', 'pushbacks')
@@ -68,17 +82,14 @@ else
   redis.call('HINCRBY', key, 'seen', n)
   redis.call('HINCRBY', key, 'requests', 1)
 end
-local rate = limit
-if pace > 0 and (rate <= 0 or pace < rate) then rate = pace end
-if rate <= 0 then return {'0', '0', '0'} end
-local bulk_start = math.max(tonumber(f[6] or '0'), now)
+if rate <= 0 then return {'0', tostring(n)} end
 local start = bulk_start
 if ARGV[2] == '1' then
   start = math.max(tonumber(f[9] or '0'), now)
   redis.call('HSET', key, 'urgent_tat', string.format('%.6f', start + n / rate))
 end
 redis.call('HSET', key, 'tat', string.format('%.6f', bulk_start + n / rate))
-return {string.format('%.6f', start - now), tostring(rate), tostring(limit)}
+return {string.format('%.6f', start - now), tostring(n)}
 """
 )
 
@@ -89,6 +100,8 @@ _CUT_LUA = (
     _NOW
     + """
 local key = KEYS[1]
+-- No request for a while: the window's figures are stale, and a lone pushback is no burst.
+if now - tonumber(redis.call('HGET', key, 'seen_from') or '0') > 2 then return '0' end
 local pushbacks = redis.call('HINCRBY', key, 'pushbacks', 1)
 local w = redis.call('HMGET', key, 'requests', 'prev_requests', 'prev_pushbacks')
 local requests = tonumber(w[1] or '0') + tonumber(w[2] or '0')
@@ -117,29 +130,25 @@ class AccountRateLimit:
         self._key = keys.account_rate(sid)
         self._reserve = client.register_script(_RESERVE_LUA)
         self._cut = client.register_script(_CUT_LUA)
-        self._client = client
 
-    async def limit(self) -> float:
-        """Messages per second; 0 when the account has no limit."""
-        raw = await self._client.hget(self._key, "limit")  # type: ignore[misc]
-        return float(raw) if raw else 0.0
+    async def wait_turn(self, messages: int, *, urgent: bool = False) -> int:
+        """Book up to `messages` (fewer under a limit: a chunk is a small share of a second) and sleep
+        until they may go; returns how many were booked. Without a limit, all of them at once."""
+        args = [messages, "1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE]
+        while True:
+            wait, granted = await self._reserve(keys=[self._key], args=args)
+            if (seconds := float(wait)) > 0:
+                await asyncio.sleep(seconds)
+            if booked := int(granted):
+                return booked
 
-    async def wait_turn(self, messages: int, *, urgent: bool = False) -> float:
-        """Reserve `messages` and sleep until they may go; returns the account's limit (0: none)."""
-        wait, _pace, limit = await self._reserve(keys=[self._key], args=[messages, "1" if urgent else "0"])
-        if (seconds := float(wait)) > 0:
-            await asyncio.sleep(seconds)
-        return float(limit)
+    async def wait_turn_for_all(self, messages: int, *, urgent: bool = False) -> None:
+        """Book exactly `messages` (a retry of a chunk already cut), in as many turns as it takes."""
+        while messages > 0:
+            messages -= await self.wait_turn(messages, urgent=urgent)
 
     async def back_off(self) -> float:
         """The gateway pushed back (E403, 429): cut the pace; returns the new pace, 0 if not cut."""
         args = [DECREASE, RECOVERY_S, COOLDOWN_S, FLOOR, FLOOR_SHARE, BURST_SHARE, BURST_MIN_REQUESTS]
         cut = await self._cut(keys=[self._key], args=args)
         return float(cut)
-
-
-def chunk_size_under(limit: float, size: int) -> int:
-    """The chunk size to use under `limit` messages per second (0: no limit)."""
-    if limit <= 0:
-        return size
-    return max(1, min(size, int(limit * MAX_CHUNK_SHARE)))

@@ -16,16 +16,26 @@ from worker.context import WorkerContext
 from worker.ledger import Claim
 from worker.logging import mask_number
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
-from worker.rate_limit import chunk_size_under
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
 DROPPED_NODE_CODE = "E406"
-# The gateway asking us to slow down: the account's pace is cut (AIMD).
-PUSHBACK_CODES = frozenset({"E403", "HTTP429"})
+# The gateway asking us to slow down (E403, or a 429 whatever its code): the account's pace is cut (AIMD).
+HTTP_TOO_MANY_REQUESTS = 429
+# A bulk job that has slept this long on the rate limit hands its thread over.
+MAKE_WAY_AFTER_S = 1.0
 
 
 class ComeBackLater(Exception):
     """Paused, shutting down, or another worker holds the job's chunk: requeue without spending a retry."""
+
+    delay_ms: int | None = 2000  # before the job is looked at again
+
+
+class MakeWay(ComeBackLater):
+    """A bulk job that has waited on the rate limit a while hands its thread over (to an OTP, say)
+    and goes to the back of its queue."""
+
+    delay_ms = None
 
 
 class UnsettledChunk(ComeBackLater):
@@ -54,7 +64,7 @@ async def send_job(
     recipients, spec = start.job.recipients, start.spec
     builder = PayloadBuilder(spec, ctx.settings)
     size = chunk_size(spec, ctx.settings)
-    limit = await ctx.rate_limit.limit()  # chunks shrink under a limit; each reservation reports it anew
+    waited = 0.0  # seconds this run has slept on the account's rate limit
     # A fresh run id: two runs of one message (a redelivery while the first still runs) never share claims.
     owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
@@ -70,9 +80,16 @@ async def send_job(
             if state == CampaignState.CANCELLED:  # settles the whole rest at once
                 chunk = chunk_at(recipients, settled, len(recipients))
             else:
-                chunk = chunk_at(recipients, settled, chunk_size_under(limit, size))
-                # The account's turn before the claim: a claim never waits on the rate limit.
-                limit = await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)
+                if not urgent and waited > MAKE_WAY_AFTER_S:
+                    raise MakeWay("waited on the rate limit; urgent jobs may be waiting for a thread")
+                # The account's turn before the claim (a claim never waits on the rate limit); under a
+                # limit the chunk is what was booked, a small share of a second's budget.
+                asked = time.monotonic()
+                booked = await ctx.rate_limit.wait_turn(min(size, len(recipients) - settled), urgent=urgent)
+                waited += time.monotonic() - asked
+                if ctx.stopping:
+                    raise ComeBackLater("this worker is shutting down")
+                chunk = chunk_at(recipients, settled, booked)
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
             policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(
@@ -173,7 +190,7 @@ async def _send_chunk(
     async def reclaim(attempt: int) -> None:
         if attempt == 1:
             return
-        await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)  # a retry is a request too
+        await ctx.rate_limit.wait_turn_for_all(len(chunk), urgent=urgent)  # a retry is a request too
         verdict, _ = await ledger.claim(campaign_id, job_index, owner, offset, len(chunk), policy)
         if verdict is not Claim.CLAIMED:
             raise ComeBackLater("another worker took the chunk during the back-off")
@@ -182,7 +199,8 @@ async def _send_chunk(
         await ledger.release(campaign_id, job_index, owner)
         await ctx.store.count_retry(campaign_id)
         log.info("sms.retry", code=error.code)
-        if error.code in PUSHBACK_CODES and (pace := await ctx.rate_limit.back_off()):
+        pushback = error.code == "E403" or error.status == HTTP_TOO_MANY_REQUESTS
+        if pushback and (pace := await ctx.rate_limit.back_off()):
             log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
 
     try:

@@ -23,7 +23,8 @@ from producer.spec import build_spec
 from schemas import keys
 from schemas.settings import Settings
 from tests.chaos.harness import API_KEY, check_invariants, wait_finished, wait_for, worker_env
-from worker.broker import COME_BACK_MS, build_broker
+from worker.broker import build_broker
+from worker.sending import ComeBackLater
 
 pytestmark = pytest.mark.redis
 
@@ -120,7 +121,7 @@ def test_pause_takes_effect_within_one_chunk_on_every_worker(rig):
     after_pause = rig.when_both_workers_send(campaign_id, pause)
 
     held = rig.settled(campaign_id)
-    time.sleep(1.5 * COME_BACK_MS / 1000)  # the paused jobs come back from the queue, and go again
+    time.sleep(1.5 * ComeBackLater.delay_ms / 1000)  # the paused jobs come back from the queue, and go again
 
     assert rig.status(campaign_id) == held
     assert held.state == "paused"

@@ -10,60 +10,61 @@ from campaign.cli import main
 from producer.control import account_rate_limit, set_account_rate_limit
 from schemas import keys
 from schemas.errors import InputError
-from worker.rate_limit import AccountRateLimit, chunk_size_under
+from worker.rate_limit import MAX_AHEAD_S, MAX_CHUNK_SHARE, AccountRateLimit
 
 SID = "HXLIMIT"
 
 
-def reserve(backend, *sizes: int, urgent: bool = False) -> list[tuple[float, float]]:
-    """Reserve `sizes` one after the other: [(seconds to wait, pace)] as the script answers."""
-    flag = "1" if urgent else "0"
+def reserve(backend, *sizes: int, urgent: bool = False) -> list[tuple[float, int]]:
+    """Ask to book `sizes` one after the other: [(seconds to wait, messages booked)] as the script answers."""
+    args = ["1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE]
 
     async def go():
         client = backend.async_factory()
         limiter = AccountRateLimit(client, SID)
         try:
-            return [
-                tuple(map(float, (await limiter._reserve(keys=[limiter._key], args=[n, flag]))[:2]))
-                for n in sizes
-            ]
+            answers = [await limiter._reserve(keys=[limiter._key], args=[n, *args]) for n in sizes]
+            return [(float(wait), int(booked)) for wait, booked in answers]
         finally:
             await client.aclose()
 
     return asyncio.run(go())
 
 
-def test_without_a_limit_nothing_waits(backend):
-    assert reserve(backend, 1000, 1000) == [(0.0, 0.0), (0.0, 0.0)]
+def test_without_a_limit_everything_goes_at_once(backend):
+    assert reserve(backend, 1000, 1000) == [(0.0, 1000), (0.0, 1000)]
 
 
-def test_each_request_reserves_its_messages_share_of_the_account_time_line(backend):
-    set_account_rate_limit(backend.client, SID, "10000")
-    waits = [wait for wait, _ in reserve(backend, 500, 500, 1000, 500)]
+def test_requests_book_a_small_share_of_a_second_each_and_bulk_books_only_a_moment_ahead(backend):
+    set_account_rate_limit(backend.client, SID, "10000")  # 5% of a second: 500 messages a request
+    answers = reserve(backend, 1000, 500, 500, 500)
 
-    # 500 messages at 10,000/s take 50 ms of the line; the calls themselves take a little of it too.
+    assert [booked for _, booked in answers] == [500, 500, 500, 0]
+    waits = [wait for wait, _ in answers]
     assert waits[0] == 0
-    for got, due in zip(waits[1:], (0.05, 0.10, 0.20), strict=True):
+    # 500 messages at 10,000/s take 50 ms of the line; the calls themselves take a little of it too.
+    for got, due in zip(waits[1:3], (0.05, 0.10), strict=True):
         assert due - 0.03 < got <= due
+    assert 0.02 < waits[3] <= 0.05  # booked 150 ms ahead would be too far: come back in ~50 ms
 
 
 def test_an_urgent_request_goes_ahead_of_the_bulk_backlog_and_pushes_it_back(backend):
-    set_account_rate_limit(backend.client, SID, "1000")
-    reserve(backend, 500, 500)  # bulk: the line is booked for the next second
+    set_account_rate_limit(backend.client, SID, "1000")  # 50 messages a request
+    reserve(backend, 50, 50)  # bulk: the next 100 ms are booked
 
-    [(urgent_wait, _)] = reserve(backend, 10, urgent=True)
-    [(bulk_wait, _)] = reserve(backend, 10)
-    assert urgent_wait == 0
-    assert 1.0 - 0.03 < bulk_wait <= 1.01  # behind the booked second and the urgent 10 messages
+    [(urgent_wait, urgent_booked)] = reserve(backend, 10, urgent=True)
+    [(bulk_wait, bulk_booked)] = reserve(backend, 50)
+    assert (urgent_wait, urgent_booked) == (0, 10)
+    assert bulk_booked == 0 and 0 < bulk_wait <= 0.011  # 110 ms booked: 10 ms past the bulk horizon
 
 
-def test_a_new_limit_starts_a_fresh_time_line_at_the_new_pace(backend):
-    set_account_rate_limit(backend.client, SID, "100")
-    reserve(backend, 1000)  # ten seconds of the line at 100/s
+def test_a_new_limit_clears_urgent_bookings_made_at_the_old_pace(backend):
+    set_account_rate_limit(backend.client, SID, "10")
+    reserve(backend, *[1] * 20, urgent=True)  # two seconds of urgent bookings at 10/s
     set_account_rate_limit(backend.client, SID, "100000")
 
-    [(wait, limit)] = reserve(backend, 1000)
-    assert (wait, limit) == (0.0, 100000.0)
+    [(wait, booked)] = reserve(backend, 1, urgent=True)
+    assert (wait, booked) == (0.0, 1)
 
 
 def test_limit_off_removes_it_and_bad_values_are_refused(backend):
@@ -75,14 +76,6 @@ def test_limit_off_removes_it_and_bad_values_are_refused(backend):
     assert account_rate_limit(backend.client, SID) == 2500
     assert set_account_rate_limit(backend.client, SID, "off") is None
     assert account_rate_limit(backend.client, SID) is None
-
-
-@pytest.mark.parametrize(
-    ("limit", "size", "chunk"),
-    [(0, 1000, 1000), (10_000, 1000, 500), (100_000, 1000, 1000), (10, 1000, 1), (1000, 100, 50)],
-)
-def test_chunks_shrink_to_a_small_share_of_a_second_under_a_limit(limit, size, chunk):
-    assert chunk_size_under(limit, size) == chunk
 
 
 def test_campaign_limit_sets_shows_and_refuses_in_one_line(real_redis, monkeypatch, capsys):
@@ -99,10 +92,14 @@ def test_campaign_limit_sets_shows_and_refuses_in_one_line(real_redis, monkeypat
     assert err == "campaign: refused: limit 'lots' is not a number of messages per second (or off)\n"
 
 
-def cut(backend, *, burst: bool = True) -> float:
-    """A pushback; with `burst`, after a second in which 9 of 10 requests were pushed back."""
+def cut(backend, *, burst: bool = True, recent: bool = True) -> float:
+    """A pushback; with `burst`, after a second in which 9 of 10 requests were pushed back; with
+    `recent`, with requests in the last second (else the window's figures are stale)."""
     if burst:
         backend.client.hset(keys.account_rate(SID), mapping={"prev_requests": 10, "prev_pushbacks": 9})
+    if recent:
+        seconds, micros = backend.client.time()
+        backend.client.hset(keys.account_rate(SID), "seen_from", seconds + micros / 1e6)
 
     async def go():
         client = backend.async_factory()
@@ -124,8 +121,8 @@ def test_a_pushback_halves_the_pace_once_per_burst(backend):
 
     assert cut(backend) == 500
     assert cut(backend) == 0  # the same burst, within the cooldown: no second cut
-    [(_, pace)] = reserve(backend, 10)
-    assert 500 <= pace < 510  # requests now go at the cut pace
+    reserve(backend, 10)
+    assert 500 <= field(backend, "pace") < 510  # requests now go at the cut pace
     assert (field(backend, "ceiling"), field(backend, "step")) == (1000, 500 / 10)
 
 
@@ -135,11 +132,11 @@ def test_the_pace_grows_back_linearly_and_the_cut_ends_where_it_started(backend)
     now = backend.client.time()
     backend.client.hset(keys.account_rate(SID), "pace_at", now[0] + now[1] / 1e6 - 4)  # 4 s ago
 
-    [(_, pace)] = reserve(backend, 10)
-    assert 700 <= pace < 710  # 500 + 50/s x 4 s
+    reserve(backend, 10)
+    assert 700 <= field(backend, "pace") < 710  # 500 + 50/s x 4 s
     backend.client.hset(keys.account_rate(SID), "pace_at", now[0] - 60)
-    [(_, pace)] = reserve(backend, 10)
-    assert pace == 1000 and field(backend, "pace") is None  # back at the limit: the cut is over
+    reserve(backend, 10)
+    assert field(backend, "pace") is None  # back at the limit: the cut is over
 
 
 def test_the_usual_few_e403s_are_not_a_burst_and_cut_nothing(backend):
@@ -149,6 +146,11 @@ def test_the_usual_few_e403s_are_not_a_burst_and_cut_nothing(backend):
     assert cut(backend, burst=False) == 0  # 11 of 100 requests: retried, not a signal
     backend.client.hset(keys.account_rate(SID), "prev_pushbacks", 30)
     assert cut(backend, burst=False) == 500  # 32 of 100: a burst
+
+
+def test_figures_from_a_window_long_past_cut_nothing(backend):
+    set_account_rate_limit(backend.client, SID, "1000")
+    assert cut(backend, recent=False) == 0
 
 
 def test_a_handful_of_requests_is_too_few_to_call_a_burst(backend):
@@ -163,5 +165,5 @@ def test_without_a_limit_a_burst_cuts_from_the_rate_seen_and_nothing_known_is_no
     backend.client.hset(keys.account_rate(SID), "seen_rate", 8000)
 
     assert cut(backend) == 4000
-    [(_, pace)] = reserve(backend, 10)
-    assert 4000 <= pace < 4100 and field(backend, "ceiling") == 8000
+    reserve(backend, 10)
+    assert 4000 <= field(backend, "pace") < 4100 and field(backend, "ceiling") == 8000
