@@ -246,11 +246,7 @@ def test_past_its_expiry_what_is_left_is_cancelled_not_sent_late(backend, start_
     with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=50, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, chunk_size=50)
         broker = start_worker(settings, threads=2)
-        spec = build_spec(
-            settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91", expires_in="0.5s"
-        )
-        rows = [(i + 2, f"90000{i:05d}") for i in range(4000)]
-        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+        spec = publish_numbers(backend, broker, settings, 4000, expires_in="0.5s")
         status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
 
         assert status.state == "cancelled"
@@ -268,11 +264,7 @@ def test_a_paused_campaign_past_its_expiry_is_cancelled_without_a_resume(
     with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=30, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, chunk_size=50)
         broker = start_worker(settings, threads=2)
-        spec = build_spec(
-            settings=settings, sender="KLRHXA", type="MKT", body="Hi", prefix="+91", expires_in="1s"
-        )
-        rows = [(i + 2, f"90000{i:05d}") for i in range(4000)]
-        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+        spec = publish_numbers(backend, broker, settings, 4000, expires_in="1s")
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
         pause(backend.client, spec.campaign_id)
         status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
