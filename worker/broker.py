@@ -15,6 +15,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 from schemas import keys
 from schemas.settings import Settings
 from worker.context import WorkerContext
+from worker.logging import flush_events
 from worker.sending import ComeBackLater, send_job
 
 
@@ -118,6 +119,7 @@ class _Lifecycle(Middleware):
         self.context.stopping = True
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        flush_events()
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(self.context.aclose())

@@ -14,7 +14,7 @@ from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, Transie
 from schemas.kaleyra import SubmittedSms
 from worker.context import WorkerContext
 from worker.ledger import Claim
-from worker.logging import mask_number
+from worker.logging import flush_events, mask_number
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
@@ -130,6 +130,8 @@ async def send_job(
         if not last_attempt:
             raise
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
+    finally:
+        flush_events()
 
 
 async def _expire_if_due(
@@ -236,6 +238,7 @@ async def _send_chunk(
             message_ids=message_ids,
             attributed=attributed,
         )
+    flush_events()  # once status shows a chunk settled, its events are written
     try:
         applied = await ledger.settle(campaign_id, job_index, owner, offset, outcome)
     except redis.RedisError as e:
