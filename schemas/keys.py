@@ -97,8 +97,12 @@ def failures(campaign_id: str) -> str:
 
 
 def account_rate(sid: str) -> str:
-    """Hash: `limit` (messages per second for the whole account, every worker on every host) and
-    `tat`, the time (Redis clock, seconds) from which the next request may go."""
+    """Hash: `limit` (messages per second for the whole account, every worker on every host);
+    `tat` and `urgent_tat`, the times (Redis clock, seconds) from which the next bulk and urgent
+    request may go; the adaptive pace (`pace`, `pace_at`, `step`, `ceiling`, `cut_at`); and the
+    last second or two's traffic (`seen_from`, `seen`, `seen_rate`, `requests`, `pushbacks`,
+    `prev_requests`, `prev_pushbacks`). Written only by `worker.rate_limit`'s scripts and
+    `campaign limit`."""
     return f"account:{{{sid}}}:rate"
 
 
