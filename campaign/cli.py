@@ -1,4 +1,4 @@
-"""`campaign send|status|pause|resume|cancel|resend|limit|invalid|worker|simulate|demo`.
+"""`campaign send|estimate|status|pause|resume|cancel|resend|limit|invalid|suppress|worker|simulate|demo`.
 
 Exit codes: 0 done; 2 the input was refused (one line on stderr, nothing published); 1 anything else.
 """
@@ -9,11 +9,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import msgspec
 import redis
 
+from campaign import suppress
 from schemas.errors import InputError, SettingsError
 from schemas.settings import Settings
 
@@ -49,40 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     send = commands.add_parser("send", help="validate and publish a campaign")
+    _add_campaign_options(send)
     send.add_argument(
-        "--recipients",
-        required=True,
-        metavar="PATH|-",
-        help="CSV with a header and a 'to' column, or JSON lines with a 'to' key; - for stdin",
+        "--dry-run",
+        action="store_true",
+        help="read and count everything (recipients, encodings, segments, cost) and publish nothing",
     )
-    send.add_argument("--sender", required=True, help="approved sender ID (the 'from' field)")
-    send.add_argument("--type", required=True, metavar="MKT|TXN|OTP|DEFAULT|TXND", help="Kaleyra route type")
-    send.add_argument("--body", required=True, help="message text, at most 4000 characters")
-    send.add_argument(
-        "--prefix", help="country prefix for numbers without one, e.g. +91 (default: CAMPAIGN_DEFAULT_PREFIX)"
-    )
-    send.add_argument("--unicode", metavar="auto|0|1", help="default: CAMPAIGN_DEFAULT_UNICODE, else auto")
-    send.add_argument("--template-id", help="DLT template ID (India)")
-    send.add_argument("--entity-id", help="DLT entity ID (India)")
-    send.add_argument("--callback-profile-id", help="callback profile for delivery webhooks")
-    send.add_argument(
-        "--at", metavar="ISO8601", help="schedule: 15 minutes to 3 months ahead, with an offset"
-    )
-    send.add_argument("--name", help="a name to recognise the campaign by")
-    send.add_argument(
-        "--expires-in",
-        metavar="DURATION",
-        help="e.g. 30m, 2h, 1d: past it, what is not sent yet is cancelled, not sent late",
-    )
-    send.add_argument(
-        "--on-unknown",
-        default="hold",
-        metavar="hold|resend",
-        help="a chunk whose worker vanished mid-send: report it unknown (hold, the default) "
-        "or send it again, risking duplicates (resend)",
-    )
-    send.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     send.set_defaults(run=_send)
+
+    estimate = commands.add_parser(
+        "estimate", help="what a campaign would cost: recipients, encodings, segments; publishes nothing"
+    )
+    _add_campaign_options(estimate)
+    estimate.set_defaults(run=_send, dry_run=True)
 
     status = commands.add_parser("status", help="show a campaign's state and exact counts")
     status.add_argument("campaign_id")
@@ -125,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     invalid.add_argument("campaign_id")
     invalid.set_defaults(run=_invalid)
+
+    report = commands.add_parser(
+        "report", help="one CSV row per recipient: line, number, outcome, code, message_id (streamed)"
+    )
+    report.add_argument("campaign_id")
+    report.add_argument("--csv", action="store_true", help="CSV on stdout (the default and only format)")
+    report.add_argument(
+        "--full-numbers", action="store_true", help="show numbers in full (masked by default)"
+    )
+    report.set_defaults(run=_report)
+
+    suppress.add_parser(commands)
 
     worker = commands.add_parser("worker", help="run dramatiq workers that send queued campaigns")
     worker.add_argument("--processes", type=_positive, default=os.cpu_count() or 1)
@@ -169,10 +162,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `send`, shared by `estimate`."""
+    parser.add_argument(
+        "--recipients",
+        required=True,
+        metavar="PATH|-",
+        help="CSV with a header and a 'to' column, or JSON lines with a 'to' key; - for stdin",
+    )
+    parser.add_argument("--sender", required=True, help="approved sender ID (the 'from' field)")
+    parser.add_argument(
+        "--type", required=True, metavar="MKT|TXN|OTP|DEFAULT|TXND", help="Kaleyra route type"
+    )
+    parser.add_argument("--body", required=True, help="message text, at most 4000 characters")
+    parser.add_argument(
+        "--prefix", help="country prefix for numbers without one, e.g. +91 (default: CAMPAIGN_DEFAULT_PREFIX)"
+    )
+    parser.add_argument("--unicode", metavar="auto|0|1", help="default: CAMPAIGN_DEFAULT_UNICODE, else auto")
+    parser.add_argument("--template-id", help="DLT template ID (India)")
+    parser.add_argument("--entity-id", help="DLT entity ID (India)")
+    parser.add_argument("--callback-profile-id", help="callback profile for delivery webhooks")
+    parser.add_argument(
+        "--at", metavar="ISO8601", help="schedule: 15 minutes to 3 months ahead, with an offset"
+    )
+    parser.add_argument("--name", help="a name to recognise the campaign by")
+    parser.add_argument(
+        "--expires-in",
+        metavar="DURATION",
+        help="e.g. 30m, 2h, 1d: past it, what is not sent yet is cancelled, not sent late",
+    )
+    parser.add_argument(
+        "--on-unknown",
+        default="hold",
+        metavar="hold|resend",
+        help="a chunk whose worker vanished mid-send: report it unknown (hold, the default) "
+        "or send it again, risking duplicates (resend)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    parser.add_argument(
+        "--price-per-segment",
+        type=_price,
+        metavar="PRICE",
+        help="with --dry-run (or estimate): the cost is segments x PRICE",
+    )
+
+
 def _send(args: argparse.Namespace) -> int:
     from producer.publish import publish_campaign
     from producer.recipients import open_recipients
     from producer.spec import build_spec
+    from schemas.template import Template
     from worker.broker import build_broker
 
     settings = Settings.from_environ()
@@ -191,28 +230,43 @@ def _send(args: argparse.Namespace) -> int:
         on_unknown=args.on_unknown,
         expires_in=args.expires_in,
     )
-    with open_recipients(args.recipients) as rows:
+    dry_run = args.dry_run
+    with open_recipients(args.recipients, Template(spec.body).fields) as rows:
         client = redis.Redis.from_url(settings.redis_url)
+        broker = None if dry_run else build_broker(settings, client)
         result = publish_campaign(
-            spec, rows, client=client, broker=build_broker(settings, client), settings=settings
+            spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run
         )
     for row in result.invalid_rows:
         print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
-    if result.invalid > len(result.invalid_rows):
+    if result.invalid > len(result.invalid_rows) and not dry_run:
         print(
             f"campaign: ... {result.invalid - len(result.invalid_rows)} more; "
             f"see `campaign invalid {result.campaign_id}`",
             file=sys.stderr,
         )
+    price = args.price_per_segment
+    cost = None if price is None else price * result.segments
     if args.json:
-        print(msgspec.json.encode(result).decode())
-    else:
-        print(result.campaign_id)
-        print(
-            f"{result.total} recipients in {result.jobs} jobs ({result.invalid} invalid, "
-            f"{result.duplicates} duplicates), {result.state}",
-            file=sys.stderr,
-        )
+        shown = msgspec.structs.asdict(result) | ({"cost": str(cost)} if cost is not None else {})
+        if dry_run:
+            del shown["campaign_id"]  # nothing was published under it
+        print(msgspec.json.encode(shown).decode())
+        return 0
+    skipped = f"{result.invalid} invalid, {result.duplicates} duplicates, {result.suppressed} suppressed"
+    encodings = ", ".join(f"{n} {name}" for name, n in sorted(result.encodings.items())) or "none"
+    if dry_run:
+        print(f"{result.total} recipients ({skipped}); nothing was published")
+        print(f"encodings: {encodings}; {result.segments} segments")
+        if cost is not None:
+            print(f"cost: {cost} ({result.segments} segments x {price})")
+        return 0
+    print(result.campaign_id)
+    print(
+        f"{result.total} recipients in {result.jobs} jobs ({skipped}), {result.segments} segments, "
+        f"{result.state}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -227,7 +281,11 @@ def _status(args: argparse.Namespace) -> int:
     print(f"campaign {status.campaign_id} ({label}): {status.state}")
     print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
     print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
-    print(f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}")
+    print(
+        f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}, "
+        f"suppressed {status.suppressed}"
+    )
+    print(f"  segments: {status.segments}")
     print(f"  requests retried: {status.retried}; recipients resent after a lost worker: {status.resent}")
     if status.republished:
         print(f"  republished by `campaign resend`: {status.republished}")
@@ -293,6 +351,21 @@ def _invalid(args: argparse.Namespace) -> int:
     print("line,value,reason")
     for row in invalid_rows(client, args.campaign_id):
         print(f"{row.line},{_csv_field(row.value)},{_csv_field(row.reason)}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from producer.control import campaign_status
+    from producer.report import COLUMNS, report_rows
+
+    client = _client()
+    campaign_status(client, args.campaign_id)  # refuses an unknown id
+    out = sys.stdout
+    out.write(",".join(COLUMNS) + "\n")
+    for row in report_rows(client, args.campaign_id, full_numbers=args.full_numbers):
+        out.write(
+            f"{row.line},{_csv_field(row.number)},{row.outcome},{_csv_field(row.code)},{row.message_id}\n"
+        )
     return 0
 
 
@@ -368,6 +441,16 @@ def _positive(raw: str) -> int:
     value = int(raw)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{raw!r} must be at least 1")
+    return value
+
+
+def _price(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a price like 0.25") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be a price of 0 or more")
     return value
 
 

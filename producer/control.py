@@ -19,6 +19,8 @@ _COUNTERS = (
     keys.CANCELLED,
     keys.INVALID,
     keys.DUPLICATES,
+    keys.SUPPRESSED,
+    keys.SEGMENTS,
     keys.RETRIED,
     keys.RESENT,
     keys.REPUBLISHED,
@@ -57,6 +59,8 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     pending: int
     invalid: int
     duplicates: int
+    suppressed: int  # left out at publish: on the account's suppression list
+    segments: int  # SMS segments over all `total` recipients
     retried: int
     resent: int  # recipients whose chunk was sent again after its worker vanished (policy `resend`)
     republished: int  # failed or unknown recipients published again by `campaign resend`

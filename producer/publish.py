@@ -1,24 +1,30 @@
 """Publish a campaign: stage its jobs in Redis while streaming the rows, then commit and enqueue.
 
 Nothing is visible to workers until every row has been read and accepted, so a
-refusal half-way through a file leaves nothing behind. Duplicates are found with a
-Redis set, keeping the producer's memory bounded by one page of rows.
+refusal half-way through a file (a personalised body missing a value, say) leaves nothing
+behind. Duplicates are found with a Redis set, keeping the producer's memory bounded by one
+page of rows; numbers on the account's suppression list are left out and counted. A dry run
+reads and counts everything the same way (segments included) and publishes nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import dramatiq
 import msgspec
 import redis
 
 from producer.numbers import InvalidNumber, NumberNormaliser
+from producer.segments import encoding_of, segments
 from schemas import keys
 from schemas.campaign import CampaignSpec, CampaignState, InvalidRow, Job, MessageType, Recipient
 from schemas.errors import SpecError
+from schemas.gsm7 import GSM7
+from schemas.kaleyra import MAX_BODY_CHARS
 from schemas.settings import Settings
+from schemas.template import Template
 
 SHOWN_INVALID_ROWS = 20
 
@@ -34,32 +40,47 @@ _encode = msgspec.msgpack.Encoder().encode
 
 class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
     campaign_id: str
-    total: int
+    total: int  # recipients to send: after invalid, duplicate and suppressed rows
     invalid: int
     duplicates: int
+    suppressed: int
     jobs: int
-    state: str
+    state: str  # `estimate` for a dry run
+    segments: int  # SMS segments the campaign costs, over all its recipients
+    encodings: dict[str, int]  # messages per encoding (GSM-7, UCS-2)
     invalid_rows: list[InvalidRow] = []  # the first few, for the user to fix
+
+
+# A recipient row: (line, number as given) or (line, number, values of the body's placeholders).
+Row = tuple[int, str] | tuple[int, str, Sequence[str | None]]
 
 
 def publish_campaign(
     spec: CampaignSpec,
-    rows: Iterable[tuple[int, str]],
+    rows: Iterable[Row],
     *,
     client: redis.Redis,
-    broker: dramatiq.Broker,
+    broker: dramatiq.Broker | None,
     settings: Settings,
+    dry_run: bool = False,
 ) -> PublishResult:
-    """Read every row, stage the jobs, commit the campaign and enqueue one message per job."""
-    staging = _Staging(spec, client, settings)
+    """Read every row, stage the jobs, commit the campaign and enqueue one message per job.
+
+    With `dry_run`, count what would be sent and publish nothing (`broker` may be None).
+    """
+    staging = _Staging(spec, client, settings, dry_run=dry_run)
     try:
-        for line, raw in rows:
-            staging.add(line, raw)
+        for row in rows:
+            staging.add(*row)
         result = staging.commit()
     except BaseException:
         staging.discard()
         raise
-    enqueue_jobs(broker, spec.campaign_id, spec.type, range(result.jobs))
+    if dry_run:
+        staging.discard()
+    else:
+        assert broker is not None, "publishing needs a broker"
+        enqueue_jobs(broker, spec.campaign_id, spec.type, range(result.jobs))
     return result
 
 
@@ -81,36 +102,78 @@ def enqueue_jobs(
 
 
 class _Staging:
-    def __init__(self, spec: CampaignSpec, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, spec: CampaignSpec, client: redis.Redis, settings: Settings, *, dry_run: bool) -> None:
         self.spec = spec
         self.client = client
+        self.dry_run = dry_run
         self.page_size = settings.job_size
         self.normaliser = NumberNormaliser(spec.prefix)
         self.first_seen = client.register_script(_FIRST_SEEN_LUA)
+        self.suppression_list = keys.suppression_list(settings.sid)
+        self.template = Template(spec.body)
+        self.unicode = spec.unicode or settings.default_unicode
         self.page: list[Recipient] = []
         self.unique: list[Recipient] = []
         self.invalid_rows: list[InvalidRow] = []
         self.invalid_page: list[bytes] = []
-        self.total = self.invalid = self.duplicates = self.jobs = 0
+        self.suppressed_page: list[bytes] = []
+        self.total = self.invalid = self.duplicates = self.suppressed = self.jobs = 0
+        self.segments = 0
+        self.encodings: dict[str, int] = {}
 
-    def add(self, line: int, raw: str) -> None:
+    def add(self, line: int, raw: str, values: Sequence[str | None] = ()) -> None:
         try:
             number = self.normaliser.normalise(raw)
         except InvalidNumber as e:
             self._skip(line, raw, e.reason)
             return
-        self.page.append(Recipient(number, line))
+        fields = self._fill(line, values) if self.template.personalised else ()
+        self.page.append(Recipient(number, line, fields))
         if len(self.page) >= self.page_size:
             self._flush_page()
+
+    def _fill(self, line: int, values: Sequence[str | None]) -> tuple[str, ...]:
+        """The row's values of the body's placeholders, defaults filled in; refuses a row missing one
+        without a default, or whose message would be too long or outside `unicode 0`'s alphabet."""
+        template, filled = self.template, []
+        for index, name in enumerate(template.fields):
+            value = values[index] if index < len(values) else None
+            if value is None:
+                value = template.defaults.get(name)
+                if value is None:
+                    raise SpecError(
+                        f"recipients line {line}: no value for {{{name}}} in the body; "
+                        f"fill it in or give a default, e.g. {{{name}|there}}"
+                    )
+            filled.append(value)
+        body = template.render(filled)
+        if len(body) > MAX_BODY_CHARS:
+            raise SpecError(
+                f"recipients line {line}: the message has {len(body)} characters once filled in; "
+                f"Kaleyra accepts at most {MAX_BODY_CHARS} (E401)"
+            )
+        if self.unicode == "0" and (outside := next((ch for ch in body if ch not in GSM7), None)):
+            raise SpecError(
+                f"recipients line {line}: unicode 0 cannot carry {outside!r} (not GSM-7); use auto or 1"
+            )
+        return tuple(filled)
 
     def commit(self) -> PublishResult:
         self._flush_page()
         self._write_jobs(final=True)
-        if self.total == 0:
+        if not self.template.personalised and self.total:
+            body = self.template.render(())
+            encoding = encoding_of(body, self.unicode)  # type: ignore[arg-type]
+            self.encodings = {encoding.value: self.total}
+            self.segments = segments(body, encoding) * self.total
+        if self.total == 0 and not self.dry_run:
             raise SpecError(
-                f"no valid recipients: {self.invalid} invalid and {self.duplicates} duplicate rows"
+                f"no valid recipients: {self.invalid} invalid, {self.duplicates} duplicate "
+                f"and {self.suppressed} suppressed rows"
             )
         state = CampaignState.SCHEDULED if self.spec.at else CampaignState.QUEUED
+        if self.dry_run:
+            return self._result("estimate")
         cid = self.spec.campaign_id
         with self.client.pipeline(transaction=True) as tx:
             tx.hset(
@@ -122,6 +185,8 @@ class _Staging:
                     keys.JOBS: self.jobs,
                     keys.INVALID: self.invalid,
                     keys.DUPLICATES: self.duplicates,
+                    keys.SUPPRESSED: self.suppressed,
+                    keys.SEGMENTS: self.segments,
                     keys.SUBMITTED: 0,
                     keys.FAILED: 0,
                     keys.UNKNOWN: 0,
@@ -132,13 +197,19 @@ class _Staging:
             )
             tx.delete(keys.seen(cid))
             tx.execute()
+        return self._result(state.value)
+
+    def _result(self, state: str) -> PublishResult:
         return PublishResult(
-            campaign_id=cid,
+            campaign_id=self.spec.campaign_id,
             total=self.total,
             invalid=self.invalid,
             duplicates=self.duplicates,
+            suppressed=self.suppressed,
             jobs=self.jobs,
-            state=state.value,
+            state=state,
+            segments=self.segments,
+            encodings=self.encodings,
             invalid_rows=self.invalid_rows,
         )
 
@@ -155,24 +226,44 @@ class _Staging:
             self._flush_page()
 
     def _flush_page(self) -> None:
-        if self.invalid_page:
-            self.client.rpush(keys.invalid(self.spec.campaign_id), *self.invalid_page)
-            self.invalid_page = []
+        cid = self.spec.campaign_id
+        if self.invalid_page and not self.dry_run:
+            self.client.rpush(keys.invalid(cid), *self.invalid_page)
+        self.invalid_page = []
         if not self.page:
             return
-        flags = self.first_seen(keys=[keys.seen(self.spec.campaign_id)], args=[r.to for r in self.page])
+        flags = self.first_seen(keys=[keys.seen(cid)], args=[r.to for r in self.page])
         fresh = [r for r, flag in zip(self.page, flags, strict=True) if flag]
         self.duplicates += len(self.page) - len(fresh)
+        self.page = []
+        # The account's list lives outside the campaign's hash slot: a second command, not the script.
+        listed = self.client.smismember(self.suppression_list, [r.to for r in fresh]) if fresh else []
+        if any(listed):
+            left_out = [r for r, on in zip(fresh, listed, strict=True) if on]
+            fresh = [r for r, on in zip(fresh, listed, strict=True) if not on]
+            self.suppressed += len(left_out)
+            if not self.dry_run:
+                self.client.rpush(keys.suppressed(cid), *(_encode(r) for r in left_out))
+        if self.template.personalised:
+            self._count_segments(fresh)
         self.unique.extend(fresh)
         self.total += len(fresh)
-        self.page = []
         if self.spec.type is MessageType.OTP and self.total > 1:
             raise SpecError("type OTP sends to exactly one recipient; the file has more than one")
         self._write_jobs(final=False)
 
+    def _count_segments(self, recipients: list[Recipient]) -> None:
+        render, encodings = self.template.render, self.encodings
+        for r in recipients:
+            body = render(r.fields)
+            encoding = encoding_of(body, self.unicode)  # type: ignore[arg-type]
+            encodings[encoding.value] = encodings.get(encoding.value, 0) + 1
+            self.segments += segments(body, encoding)
+
     def _write_jobs(self, *, final: bool) -> None:
         while len(self.unique) >= self.page_size or (final and self.unique):
             batch, self.unique = self.unique[: self.page_size], self.unique[self.page_size :]
-            job = Job(campaign_id=self.spec.campaign_id, index=self.jobs, recipients=batch)
-            self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
+            if not self.dry_run:
+                job = Job(campaign_id=self.spec.campaign_id, index=self.jobs, recipients=batch)
+                self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
             self.jobs += 1

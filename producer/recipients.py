@@ -1,7 +1,8 @@
-"""Stream recipient rows from CSV or JSON lines, one (line number, number) at a time.
+"""Stream recipient rows from CSV or JSON lines, one `(line number, number, field values)` at a time.
 
 Memory is bounded by one row: the file is never loaded whole. A file that cannot be
 read, looks binary, is not UTF-8 or has no `to` column is refused with `RecipientsError`.
+Only the fields asked for (a body's placeholders) are read; a missing or empty one is None.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,15 +22,18 @@ SNIFF_BYTES = 8192
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _json_line = msgspec.json.Decoder(dict[str, Any])
 
+Row = tuple[int, str, tuple[str | None, ...]]
+
 
 @contextmanager
-def open_recipients(path: str) -> Iterator[Iterator[tuple[int, str]]]:
-    """Yield an iterator of `(line, to)` over `path` (`-` is stdin)."""
+def open_recipients(path: str, fields: Sequence[str] = ()) -> Iterator[Iterator[Row]]:
+    """Yield an iterator of `(line, to, values)` over `path` (`-` is stdin); `values` line up
+    with `fields` (lower-case names)."""
     stream = _open_binary(path)
     text = None
     try:
         # Refuses a binary file or a missing 'to' column before the first row is read.
-        text, rows = _rows(stream, path)
+        text, rows = _rows(stream, path, tuple(fields))
         yield rows
     finally:
         if stream is sys.stdin.buffer:
@@ -50,7 +54,9 @@ def _open_binary(path: str) -> io.BufferedReader:
         raise RecipientsError(f"cannot read recipients file {path!r}: {e.strerror}") from e
 
 
-def _rows(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, Iterator[tuple[int, str]]]:
+def _rows(
+    buffered: io.BufferedReader, path: str, fields: tuple[str, ...]
+) -> tuple[io.TextIOWrapper, Iterator[Row]]:
     """Check the file's head now; the returned iterator reads the rest lazily."""
     head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     if b"\x00" in head:
@@ -61,13 +67,13 @@ def _rows(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, Ite
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     is_json = path.lower().endswith(JSON_SUFFIXES) or first == b"{"
     try:
-        rows = _json_lines(text, path) if is_json else _csv_rows(text, path)
+        rows = _json_lines(text, path, fields) if is_json else _csv_rows(text, path, fields)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
     return text, _utf8_checked(rows, path)
 
 
-def _utf8_checked(rows: Iterator[tuple[int, str]], path: str) -> Iterator[tuple[int, str]]:
+def _utf8_checked(rows: Iterator[Row], path: str) -> Iterator[Row]:
     try:
         yield from rows
     except UnicodeDecodeError as e:
@@ -78,7 +84,7 @@ def _not_utf8(path: str, error: UnicodeDecodeError) -> RecipientsError:
     return RecipientsError(f"recipients file {path!r} is not UTF-8 text ({error.reason})")
 
 
-def _csv_rows(text: io.TextIOWrapper, path: str) -> Iterator[tuple[int, str]]:
+def _csv_rows(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Iterator[Row]:
     """Reads the header now, then returns the lazy row iterator."""
     reader = csv.reader(text)
     try:
@@ -93,20 +99,24 @@ def _csv_rows(text: io.TextIOWrapper, path: str) -> Iterator[tuple[int, str]]:
     if "to" not in names:
         shown = ", ".join(repr(n) for n in header[:5]) or "nothing"
         raise RecipientsError(f"recipients file {path!r} has no 'to' column (header: {shown})")
-    return _csv_body(reader, names.index("to"), path)
+    # A field the header lacks reads as missing on every row (-1 is never a column).
+    columns = tuple(names.index(f) if f in names else -1 for f in fields)
+    return _csv_body(reader, names.index("to"), columns, path)
 
 
-def _csv_body(reader: Any, column: int, path: str) -> Iterator[tuple[int, str]]:
+def _csv_body(reader: Any, column: int, columns: tuple[int, ...], path: str) -> Iterator[Row]:
     try:
         for row in reader:
             if not row:
                 continue  # blank line
-            yield reader.line_num, row[column] if column < len(row) else ""
+            width = len(row)
+            values = tuple(row[c] or None if 0 <= c < width else None for c in columns)
+            yield reader.line_num, row[column] if column < width else "", values
     except csv.Error as e:
         raise RecipientsError(f"recipients file {path!r} line {reader.line_num}: {e}") from e
 
 
-def _json_lines(text: io.TextIOWrapper, path: str) -> Iterator[tuple[int, str]]:
+def _json_lines(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Iterator[Row]:
     for line_number, line in enumerate(text, start=1):
         if not line.strip():
             continue
@@ -119,4 +129,18 @@ def _json_lines(text: io.TextIOWrapper, path: str) -> Iterator[tuple[int, str]]:
         to = row.get("to")
         if to is None:
             raise RecipientsError(f"recipients file {path!r} line {line_number}: no 'to' key")
-        yield line_number, str(to)
+        if fields:
+            lowered = {str(k).lower(): v for k, v in row.items()}
+            values = tuple(_text(lowered.get(f)) for f in fields)
+        else:
+            values = ()
+        yield line_number, str(to), values
+
+
+def _text(value: Any) -> str | None:
+    """A JSON value as message text: null and "" are missing; numbers and booleans as written."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()

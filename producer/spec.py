@@ -47,7 +47,7 @@ def build_spec(
         sender=_sender(sender),
         type=message_type,
         body=_body(body),
-        prefix=_prefix(prefix or settings.default_prefix),
+        prefix=check_prefix(prefix or settings.default_prefix),
         unicode=unicode_flag,
         template_id=_identifier("template-id", template_id),
         entity_id=_identifier("entity-id", entity_id),
@@ -103,7 +103,8 @@ def _unicode(value: str | None, body: str) -> UnicodeFlag | None:
     return "0" if flag == "0" else "1" if flag == "1" else "auto"
 
 
-def _prefix(prefix: str | None) -> str | None:
+def check_prefix(prefix: str | None) -> str | None:
+    """A country calling code such as +91, or `SpecError`."""
     if prefix is None:
         return None
     prefix = prefix.strip()

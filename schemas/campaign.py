@@ -55,10 +55,12 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
 
 class Recipient(msgspec.Struct, frozen=True, array_like=True):
-    """A normalised number and the line of the input it came from."""
+    """A normalised number, the line of the input it came from and, for a personalised body,
+    its values of the body's placeholders (defaults filled in), in `Template.fields` order."""
 
     to: E164
     line: int
+    fields: tuple[str, ...] = ()
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

@@ -39,6 +39,8 @@ UNKNOWN = "unknown"
 CANCELLED = "cancelled"
 INVALID = "invalid"
 DUPLICATES = "duplicates"
+SUPPRESSED = "suppressed"
+SEGMENTS = "segments"
 RETRIED = "retried"
 RESENT = "resent"
 REPUBLISHED = "republished"
@@ -91,6 +93,12 @@ def invalid(campaign_id: str) -> str:
     return f"campaign:{{{campaign_id}}}:invalid"
 
 
+def suppressed(campaign_id: str) -> str:
+    """List: a msgpack-encoded `Recipient` (number and line) for each recipient left out because
+    the account's suppression list holds its number."""
+    return f"campaign:{{{campaign_id}}}:suppressed"
+
+
 def failures(campaign_id: str) -> str:
     """Hash: error code -> recipients failed with it."""
     return f"campaign:{{{campaign_id}}}:failures"
@@ -106,6 +114,11 @@ def account_rate(sid: str) -> str:
     return f"account:{{{sid}}}:rate"
 
 
+def suppression_list(sid: str) -> str:
+    """Set: E.164 numbers the account never sends to (`campaign suppress`); checked at publish."""
+    return f"account:{{{sid or 'default'}}}:suppressed"
+
+
 def all_keys(campaign_id: str) -> tuple[str, ...]:
     return (
         campaign(campaign_id),
@@ -116,5 +129,6 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
         resend_lock(campaign_id),
         seen(campaign_id),
         invalid(campaign_id),
+        suppressed(campaign_id),
         failures(campaign_id),
     )

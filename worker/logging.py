@@ -17,6 +17,10 @@ from typing import Any, BinaryIO
 import msgspec
 import structlog
 
+from schemas.masking import mask_number
+
+__all__ = ["configure_logging", "flush_events", "mask_number"]
+
 
 def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.INFO) -> None:
     """Events go to `stream`, else the process's real stdout.
@@ -76,12 +80,3 @@ def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> byte
 def _timestamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["ts"] = time.time()
     return event
-
-
-def mask_number(number: str) -> str:
-    """`+919876543210` -> `+91******3210`: enough to tell numbers apart in support, not to dial."""
-    keep_head = 3 if number.startswith("+") else 2
-    hidden = len(number) - keep_head - 4
-    if hidden <= 0:
-        return "*" * len(number)
-    return f"{number[:keep_head]}{'*' * hidden}{number[-4:]}"

@@ -10,6 +10,7 @@ from schemas.campaign import CampaignSpec, MessageType, Recipient
 from schemas.gsm7 import needs_ucs2
 from schemas.kaleyra import MAX_NODES_PER_REQUEST, SmsJsonRequest, SmsNode, UnicodeFlag
 from schemas.settings import Settings
+from schemas.template import Template
 
 _encoder = msgspec.json.Encoder()
 
@@ -51,23 +52,36 @@ class PayloadBuilder:
         self.spec = spec
         self.unicode = resolve_unicode(spec, settings)
         self.prefix = spec.prefix or settings.default_prefix
+        self.template = Template(spec.body)
+        # A shared body goes once at the top level; a personalised one in every node.
+        self.shared_body = None if self.template.personalised else self.template.render(())
 
     def request(self, recipients: Sequence[Recipient]) -> SmsJsonRequest:
-        # Every node shares the body, so it goes once at the top level, not per node.
         spec = self.spec
+        if self.shared_body is None:
+            nodes = [self._personalised_node(r) for r in recipients]
+        else:
+            nodes = [SmsNode(to=r.to) for r in recipients]
         return SmsJsonRequest(
-            sms=[SmsNode(to=r.to) for r in recipients],
+            sms=nodes,
             channel="SMS",
             type=spec.type.value,
             prefix=self.prefix,
             time=spec.at,
             from_=spec.sender,
-            body=spec.body,
+            body=self.shared_body,
             template_id=spec.template_id,
             entity_id=spec.entity_id,
             unicode=self.unicode,
             callback_profile_id=spec.callback_profile_id,
         )
+
+    def _personalised_node(self, recipient: Recipient) -> SmsNode:
+        body = self.template.render(recipient.fields)
+        # Under unicode 0, a value outside GSM-7 would be garbled: that node alone goes as UCS-2.
+        if self.unicode == "0" and needs_ucs2(body):
+            return SmsNode(to=recipient.to, body=body, unicode="1")
+        return SmsNode(to=recipient.to, body=body)
 
     def encode(self, recipients: Sequence[Recipient]) -> bytes:
         return _encoder.encode(self.request(recipients))

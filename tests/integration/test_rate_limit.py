@@ -21,7 +21,7 @@ def reserve(backend, *sizes: int, urgent: bool = False) -> list[tuple[float, int
 
 
 def book(backend, *requests: tuple[int, bool]) -> list[tuple[float, int]]:
-    """`reserve` for (size, urgent) requests, in one client and event loop so little time passes between them."""
+    """`reserve` for (size, urgent) requests, in one client and loop: little time passes between them."""
 
     async def go():
         client = backend.async_factory()

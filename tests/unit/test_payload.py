@@ -117,3 +117,26 @@ def test_request_refuses_more_than_1000_nodes():
     nodes = [{"to": r.to} for r in recipients(1001)]
     with pytest.raises(msgspec.ValidationError, match="length <= 1000"):
         msgspec.convert({"sms": nodes}, SmsJsonRequest)
+
+
+def test_a_personalised_body_goes_in_each_node_and_not_at_the_top_level():
+    builder = PayloadBuilder(spec(body="Hi {name|there}, {{{points}}} pts"), Settings())
+    chunk = [Recipient("+919000000001", 2, ("Asha", "12")), Recipient("+919000000002", 3, ("there", "0"))]
+    payload = msgspec.json.decode(builder.encode(chunk))
+    assert "body" not in payload
+    assert payload["sms"] == [
+        {"to": "+919000000001", "body": "Hi Asha, {12} pts"},
+        {"to": "+919000000002", "body": "Hi there, {0} pts"},
+    ]
+
+
+def test_escaped_braces_in_a_shared_body_are_sent_as_single_braces():
+    payload = msgspec.json.decode(PayloadBuilder(spec(body="Use {{code}}"), Settings()).encode(recipients(1)))
+    assert payload["body"] == "Use {code}"
+
+
+def test_under_unicode_0_only_a_node_whose_value_needs_ucs2_is_sent_as_unicode():
+    builder = PayloadBuilder(spec(body="Hi {name}", unicode="0"), Settings())
+    chunk = [Recipient("+919000000001", 2, ("Asha",)), Recipient("+919000000002", 3, ("Зоя",))]
+    nodes = msgspec.json.decode(builder.encode(chunk))["sms"]
+    assert [node.get("unicode") for node in nodes] == [None, "1"]

@@ -4,9 +4,9 @@ from producer.recipients import open_recipients
 from schemas.errors import RecipientsError
 
 
-def read(path) -> list[tuple[int, str]]:
-    with open_recipients(str(path)) as rows:
-        return list(rows)
+def read(path, fields=()) -> list[tuple]:
+    with open_recipients(str(path), fields) as rows:
+        return [row[:2] if not fields else row for row in rows]
 
 
 def test_csv_rows_carry_their_line_numbers(tmp_path):
@@ -64,5 +64,27 @@ def test_rows_are_streamed_not_loaded(tmp_path):
     path = tmp_path / "big.csv"
     path.write_text("to\n" + "".join(f"+9190000{i:05d}\n" for i in range(50_000)))
     with open_recipients(str(path)) as rows:
-        assert next(rows) == (2, "+919000000000")
-        assert next(rows) == (3, "+919000000001")
+        assert next(rows) == (2, "+919000000000", ())
+        assert next(rows) == (3, "+919000000001", ())
+
+
+def test_csv_fields_asked_for_are_read_by_header_name_and_missing_ones_are_none(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("to,Name,city\n+919000000001,Asha,Pune\n+919000000002,,Goa\n+919000000003\n")
+    assert read(path, ("name", "city", "plan")) == [
+        (2, "+919000000001", ("Asha", "Pune", None)),
+        (3, "+919000000002", (None, "Goa", None)),
+        (4, "+919000000003", (None, None, None)),
+    ]
+
+
+def test_json_lines_fields_are_text_and_null_or_empty_ones_are_missing(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        '{"to": "+919000000001", "Name": "Asha", "points": 120}\n'
+        '{"to": "+919000000002", "name": null, "points": ""}\n'
+    )
+    assert read(path, ("name", "points")) == [
+        (1, "+919000000001", ("Asha", "120")),
+        (2, "+919000000002", (None, None)),
+    ]

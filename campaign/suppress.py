@@ -1,0 +1,73 @@
+"""`campaign suppress add|remove|import|export|count`: the account's do-not-send list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import redis
+
+from schemas.settings import Settings
+
+
+def add_parser(commands: Any) -> None:
+    suppress = commands.add_parser(
+        "suppress",
+        help="the account's suppression list: numbers no campaign sends to (applied at publish)",
+        description="Numbers are normalised as in sending; the list belongs to KALEYRA_SID's account.",
+    )
+    actions = suppress.add_subparsers(title="actions", required=True, metavar="ACTION")
+    for name, help_text in (("add", "add numbers"), ("remove", "remove numbers")):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("numbers", nargs="+", metavar="NUMBER")
+        _prefix_option(action)
+        action.set_defaults(run=_run, action=name)
+    imported = actions.add_parser(
+        "import", help="add every number of a CSV ('to' column) or JSON-lines ('to' key) file"
+    )
+    imported.add_argument("path", metavar="PATH|-")
+    _prefix_option(imported)
+    imported.set_defaults(run=_run, action="import")
+    for name, help_text in (("export", "print every listed number, one per line"), ("count", "how many")):
+        actions.add_parser(name, help=help_text).set_defaults(run=_run, action=name)
+
+
+def _prefix_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prefix", help="country prefix for numbers without one, e.g. +91 (default: CAMPAIGN_DEFAULT_PREFIX)"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from producer import suppression
+    from producer.recipients import open_recipients
+    from producer.spec import check_prefix
+
+    settings = Settings.from_environ()
+    client = redis.Redis.from_url(settings.redis_url)
+    account = settings.sid or "default"
+    prefix = check_prefix(getattr(args, "prefix", None) or settings.default_prefix)
+    if args.action == "add":
+        added = suppression.add(client, settings.sid, args.numbers, prefix)
+        print(f"account {account}: {added} added, {suppression.count(client, settings.sid)} suppressed")
+    elif args.action == "remove":
+        removed = suppression.remove(client, settings.sid, args.numbers, prefix)
+        print(f"account {account}: {removed} removed, {suppression.count(client, settings.sid)} suppressed")
+    elif args.action == "import":
+        with open_recipients(args.path) as rows:
+            result = suppression.import_rows(client, settings.sid, rows, prefix)
+        for row in result.invalid_rows:
+            print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
+        print(
+            f"account {account}: {result.added} added from {result.read} numbers "
+            f"({result.invalid} invalid rows skipped), {suppression.count(client, settings.sid)} suppressed"
+        )
+    elif args.action == "export":
+        out = sys.stdout
+        out.write("to\n")
+        for number in suppression.export(client, settings.sid):
+            out.write(number + "\n")
+    else:
+        print(suppression.count(client, settings.sid))
+    return 0

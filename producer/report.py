@@ -1,0 +1,90 @@
+"""`campaign report`: one row per recipient, streamed job by job from the ledger; memory is one job.
+
+Each job's chunks are walked by offset through the outcome records. Recipients that
+`campaign resend` published again are reported where they were sent last, in their new job.
+Invalid and suppressed rows follow, from the lists the producer kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import redis
+
+from schemas import keys
+from schemas.campaign import ChunkOutcome, InvalidRow, Job, Outcome, Recipient
+from schemas.masking import mask_number
+
+COLUMNS = ("line", "number", "outcome", "code", "message_id")
+PENDING = "pending"
+INVALID = "invalid"
+SUPPRESSED = "suppressed"
+# A reply whose numbers could not be matched to the chunk's: which recipient got which id is not known.
+UNATTRIBUTED = "UNATTRIBUTED"
+PAGE = 1000
+
+_job = msgspec.msgpack.Decoder(Job)
+_outcome = msgspec.json.Decoder(ChunkOutcome)
+_invalid_row = msgspec.msgpack.Decoder(InvalidRow)
+_recipient = msgspec.msgpack.Decoder(Recipient)
+
+
+class ReportRow(msgspec.Struct, frozen=True, array_like=True):
+    line: int
+    number: str
+    outcome: str
+    code: str = ""
+    message_id: str = ""
+
+
+def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = False) -> Iterator[ReportRow]:
+    """Every recipient of the campaign as one row; numbers masked unless `full_numbers`."""
+    show = (lambda n: n) if full_numbers else mask_number
+    jobs = int(client.hget(keys.campaign(campaign_id), keys.JOBS) or 0)  # type: ignore[arg-type]
+    for index in range(jobs):
+        raw = client.hget(keys.jobs(campaign_id), str(index))
+        if raw is None:
+            continue
+        for row in _job_rows(client, campaign_id, _job.decode(raw)):  # type: ignore[arg-type]
+            yield ReportRow(row.line, show(row.number), row.outcome, row.code, row.message_id)
+    for item in _list(client, keys.invalid(campaign_id)):
+        invalid = _invalid_row.decode(item)
+        yield ReportRow(invalid.line, show(invalid.value), INVALID, invalid.reason)
+    for item in _list(client, keys.suppressed(campaign_id)):
+        recipient = _recipient.decode(item)
+        yield ReportRow(recipient.line, show(recipient.to), SUPPRESSED)
+
+
+def _job_rows(client: redis.Redis, campaign_id: str, job: Job) -> Iterator[ReportRow]:
+    recipients, offset = job.recipients, 0
+    while offset < len(recipients):
+        raw = client.hget(keys.outcomes(campaign_id), keys.outcome_field(job.index, offset))
+        if raw is None:  # not settled yet: the rest of the job is pending
+            yield from (ReportRow(r.line, r.to, PENDING) for r in recipients[offset:])
+            return
+        outcome = _outcome.decode(raw)  # type: ignore[arg-type]
+        yield from _chunk_rows(recipients[offset : offset + outcome.size], outcome)
+        offset += outcome.size
+
+
+def _chunk_rows(chunk: list[Recipient], outcome: ChunkOutcome) -> Iterator[ReportRow]:
+    if outcome.outcome is not Outcome.SUBMITTED:
+        if not outcome.republished:  # else they are reported from the job that sent them again
+            yield from (ReportRow(r.line, r.to, outcome.outcome.value, outcome.code) for r in chunk)
+        return
+    if not outcome.attributed:
+        yield from (ReportRow(r.line, r.to, Outcome.UNKNOWN.value, UNATTRIBUTED) for r in chunk)
+        return
+    for r, message_id in zip(chunk, outcome.message_ids, strict=True):
+        if message_id:
+            yield ReportRow(r.line, r.to, Outcome.SUBMITTED.value, "", message_id)
+        elif not outcome.republished:  # dropped by the gateway
+            yield ReportRow(r.line, r.to, Outcome.FAILED.value, outcome.code)
+
+
+def _list(client: redis.Redis, key: str) -> Iterator[bytes]:
+    start = 0
+    while page := client.lrange(key, start, start + PAGE - 1):
+        yield from page  # type: ignore[misc]
+        start += PAGE

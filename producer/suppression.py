@@ -1,0 +1,98 @@
+"""The account's suppression list: numbers never sent to, normalised as in sending, applied at publish.
+
+One Redis set per account (`KALEYRA_SID`). An import is staged in a set of its own and
+merged in one command at the end, so a file refused half-way adds nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+
+import msgspec
+import redis
+
+from producer.numbers import InvalidNumber, NumberNormaliser
+from schemas import keys
+from schemas.campaign import InvalidRow
+from schemas.errors import InputError
+
+PAGE = 5000
+SHOWN_INVALID_ROWS = 20
+
+
+class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    read: int  # valid rows
+    added: int  # numbers new to the list
+    invalid: int
+    invalid_rows: list[InvalidRow] = []  # the first few
+
+
+def normalise_all(numbers: Iterable[str], prefix: str | None) -> list[str]:
+    """Every number in E.164, or `InputError` naming the first that is not one."""
+    normaliser = NumberNormaliser(prefix)
+    normalised = []
+    for raw in numbers:
+        try:
+            normalised.append(normaliser.normalise(raw))
+        except InvalidNumber as e:
+            raise InputError(f"number {raw!r} {e.reason}; nothing was changed") from None
+    return normalised
+
+
+def add(client: redis.Redis, sid: str, numbers: Iterable[str], prefix: str | None) -> int:
+    """Numbers added (not already listed)."""
+    normalised = normalise_all(numbers, prefix)
+    return int(client.sadd(keys.suppression_list(sid), *normalised)) if normalised else 0
+
+
+def remove(client: redis.Redis, sid: str, numbers: Iterable[str], prefix: str | None) -> int:
+    """Numbers removed (that were listed)."""
+    normalised = normalise_all(numbers, prefix)
+    return int(client.srem(keys.suppression_list(sid), *normalised)) if normalised else 0
+
+
+def import_rows(
+    client: redis.Redis, sid: str, rows: Iterable[tuple[int, str, object]], prefix: str | None
+) -> ImportResult:
+    """Add every valid number of `rows` (as `producer.recipients` reads them); invalid ones are skipped."""
+    target = keys.suppression_list(sid)
+    staged = f"{target}:import:{uuid.uuid4().hex}"  # same hash tag: one slot with the list
+    normaliser = NumberNormaliser(prefix)
+    page: list[str] = []
+    invalid_rows: list[InvalidRow] = []
+    read = invalid = 0
+    try:
+        for line, raw, _ in rows:
+            try:
+                page.append(normaliser.normalise(raw))
+            except InvalidNumber as e:
+                invalid += 1
+                if len(invalid_rows) < SHOWN_INVALID_ROWS:
+                    invalid_rows.append(InvalidRow(line, raw, e.reason))
+                continue
+            read += 1
+            if len(page) >= PAGE:
+                client.sadd(staged, *page)
+                page = []
+        if page:
+            client.sadd(staged, *page)
+        with client.pipeline(transaction=True) as tx:
+            tx.scard(target)
+            tx.sunionstore(target, [target, staged])
+            tx.delete(staged)
+            before, after, _ = tx.execute()
+    except BaseException:
+        client.delete(staged)
+        raise
+    return ImportResult(read=read, added=int(after) - before, invalid=invalid, invalid_rows=invalid_rows)
+
+
+def export(client: redis.Redis, sid: str) -> Iterator[str]:
+    """Every listed number, in no particular order, without loading the set at once."""
+    for number in client.sscan_iter(keys.suppression_list(sid), count=PAGE):
+        yield number.decode()
+
+
+def count(client: redis.Redis, sid: str) -> int:
+    return int(client.scard(keys.suppression_list(sid)))
