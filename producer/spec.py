@@ -17,6 +17,9 @@ from schemas.settings import UNICODE_FLAGS, Settings
 # An alphanumeric sender ID (up to 11 characters) or a number used as sender.
 SENDER_PATTERN = re.compile(r"^(?:[A-Za-z0-9]{1,11}|\+?[0-9]{3,15})$")
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# India's DLT platform registers entities (principal entity IDs) and templates under numeric IDs,
+# 19 digits today; the documents' samples are masked 14- and 16-character ones.
+DLT_ID_PATTERN = re.compile(r"^[0-9]{12,25}$")
 MIN_SCHEDULE_AHEAD = timedelta(minutes=15)
 MAX_SCHEDULE_MONTHS = 3
 
@@ -42,6 +45,15 @@ def build_spec(
     now = now or datetime.now(UTC)
     message_type = _message_type(type)
     unicode_flag = _unicode(unicode, body)
+    template_id, entity_id = _dlt_id("template-id", template_id), _dlt_id("entity-id", entity_id)
+    if settings.dlt_required and settings.region == "in" and not (template_id and entity_id):
+        missing = " and ".join(
+            option for option, value in (("--template-id", template_id), ("--entity-id", entity_id)) if not value
+        )
+        raise SpecError(
+            f"{missing} required: on the IN pod this account sends only with the template and entity IDs "
+            "registered on the DLT platform (KALEYRA_DLT_REQUIRED=1)"
+        )
     return CampaignSpec(
         campaign_id=uuid.uuid4().hex,
         sender=_sender(sender),
@@ -49,8 +61,8 @@ def build_spec(
         body=_body(body),
         prefix=check_prefix(prefix or settings.default_prefix),
         unicode=unicode_flag,
-        template_id=_identifier("template-id", template_id),
-        entity_id=_identifier("entity-id", entity_id),
+        template_id=template_id,
+        entity_id=entity_id,
         callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
         at=_schedule(at, now),
         name=_name(name),
@@ -119,6 +131,17 @@ def _identifier(option: str, value: str | None) -> str | None:
     value = value.strip()
     if not IDENTIFIER_PATTERN.match(value):
         raise SpecError(f"{option} {value!r} must be 1-64 letters, digits, '_' or '-'")
+    return value
+
+
+def _dlt_id(option: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not DLT_ID_PATTERN.match(value):
+        raise SpecError(
+            f"{option} {value!r} is not a DLT ID: the platform's IDs are 12 to 25 digits, e.g. 1107161234567890123"
+        )
     return value
 
 

@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_prefix: str | None = None
     default_unicode: str = "auto"
     log_full_numbers: bool = False
+    # The account is India-based: campaigns on the IN pod must carry DLT template and entity IDs.
+    dlt_required: bool = False
     chunk_size: int = 1000
     job_size: int = 2000
     http_timeout_s: float = 30.0
@@ -79,6 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if log_numbers not in ("masked", "full"):
             raise SettingsError(f"CAMPAIGN_LOG_NUMBERS={log_numbers!r} must be masked or full")
         chunk_size = _int(env, "CAMPAIGN_CHUNK_SIZE", 1000, low=1, high=1000)
+        dlt_required = env.get("KALEYRA_DLT_REQUIRED", "0").strip().lower() or "0"
+        if dlt_required not in ("0", "1"):
+            raise SettingsError(f"KALEYRA_DLT_REQUIRED={dlt_required!r} must be 0 or 1")
         redis_url = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
         if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
             raise SettingsError(
@@ -93,6 +98,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             default_prefix=prefix,
             default_unicode=unicode,
             log_full_numbers=log_numbers == "full",
+            dlt_required=dlt_required == "1",
             chunk_size=chunk_size,
             job_size=_int(env, "CAMPAIGN_JOB_SIZE", 2000, low=chunk_size, high=100_000),
             http_timeout_s=_int(env, "CAMPAIGN_HTTP_TIMEOUT_MS", 30_000, low=100, high=600_000) / 1000,

@@ -41,6 +41,7 @@ def test_base_url_overrides_the_region():
         ({"CAMPAIGN_DEFAULT_UNICODE": "utf8"}, "CAMPAIGN_DEFAULT_UNICODE='utf8' must be auto, 0 or 1"),
         ({"CAMPAIGN_DEFAULT_PREFIX": "91"}, "CAMPAIGN_DEFAULT_PREFIX='91'"),
         ({"CAMPAIGN_CHUNK_SIZE": "1001"}, "CAMPAIGN_CHUNK_SIZE=1001 must be between 1 and 1000"),
+        ({"KALEYRA_DLT_REQUIRED": "yes"}, "KALEYRA_DLT_REQUIRED='yes' must be 0 or 1"),
         ({"CAMPAIGN_RETRY_ATTEMPTS": "many"}, "CAMPAIGN_RETRY_ATTEMPTS='many' is not a whole number"),
         ({"REDIS_URL": "http://:pw@host:1/0"}, "REDIS_URL='http://:***@host:1/0' must start with redis://"),
     ],
@@ -62,3 +63,8 @@ def test_repr_hides_the_api_key_and_the_redis_password():
 def test_credentials_are_required_to_send():
     with pytest.raises(SettingsError, match="KALEYRA_API_KEY and KALEYRA_SID must be set"):
         Settings.from_environ({}).require_credentials()
+
+
+def test_dlt_requirement_is_read_from_the_environment():
+    assert Settings.from_environ({"KALEYRA_DLT_REQUIRED": "1"}).dlt_required
+    assert not Settings.from_environ({}).dlt_required

@@ -43,7 +43,9 @@ def test_default_prefix_comes_from_settings_when_none_is_given():
         ({"at": "2026-11-24T10:00:00"}, "has no UTC offset"),
         ({"at": (NOW + timedelta(minutes=14)).isoformat()}, "less than 15 minutes ahead"),
         ({"at": (NOW + timedelta(days=93)).isoformat()}, "more than 3 months ahead"),
-        ({"template_id": "12 34"}, "template-id '12 34'"),
+        ({"template_id": "12 34"}, "template-id '12 34' is not a DLT ID"),
+        ({"template_id": "T-1107"}, "template-id 'T-1107' is not a DLT ID"),
+        ({"entity_id": "12345"}, "entity-id '12345' is not a DLT ID: the platform's IDs are 12 to 25 digits"),
     ],
 )
 def test_bad_options_are_refused_naming_the_value(options, reason):
@@ -90,3 +92,27 @@ def test_expiry_is_a_duration_from_now(given, seconds):
 def test_bad_expiry_is_refused(given):
     with pytest.raises(SpecError, match=f"expires-in '{given}' is not a duration"):
         spec(expires_in=given)
+
+
+TEMPLATE_ID, ENTITY_ID = "1107161234567890123", "1201159178483176795"
+
+
+def test_dlt_ids_of_the_platform_shape_are_kept():
+    made = spec(template_id=f" {TEMPLATE_ID} ", entity_id=ENTITY_ID)
+    assert (made.template_id, made.entity_id) == (TEMPLATE_ID, ENTITY_ID)
+
+
+@pytest.mark.parametrize(
+    ("ids", "missing"),
+    [({}, "--template-id and --entity-id"), ({"template_id": TEMPLATE_ID}, "--entity-id")],
+)
+def test_an_account_that_needs_dlt_is_refused_on_the_in_pod_without_both_ids(ids, missing):
+    settings = Settings(dlt_required=True, region="in")
+    with pytest.raises(SpecError) as refused:
+        build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi", **ids)
+    assert str(refused.value).startswith(f"{missing} required: on the IN pod")
+
+
+def test_dlt_ids_are_not_required_on_other_pods_or_when_the_account_does_not_need_them():
+    for settings in (Settings(dlt_required=True, region="sg"), Settings(dlt_required=False, region="in")):
+        assert build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi").template_id is None
