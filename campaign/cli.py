@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
@@ -279,6 +280,9 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     label = f"{status.type}, {status.name}" if status.name else status.type
     print(f"campaign {status.campaign_id} ({label}): {status.state}")
+    if status.scheduled_for and status.release_at:
+        release = datetime.fromtimestamp(status.release_at, UTC).isoformat(timespec="seconds")
+        print(f"  scheduled for {status.scheduled_for}; goes to Kaleyra from {release} (cancel before then)")
     print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
     print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import msgspec
@@ -70,10 +71,14 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float | None
     finished_at: float | None
     expires_at: float | None
+    scheduled_for: str | None  # Kaleyra's `time`, as given with --at
+    release_at: float | None  # when a scheduled campaign's chunks start going to Kaleyra
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
-    fields = (keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, *_COUNTERS)
+    fields = (
+        keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT, *_COUNTERS
+    )  # fmt: skip
     with client.pipeline(transaction=False) as pipe:
         pipe.hmget(keys.campaign(campaign_id), fields)
         pipe.hgetall(keys.failures(campaign_id))
@@ -95,6 +100,8 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         started_at=_float(row[keys.STARTED_AT]),
         finished_at=_float(row[keys.FINISHED_AT]),
         expires_at=spec.expires_at,
+        scheduled_for=spec.at,
+        release_at=_float(row[keys.RELEASE_AT]),
         **count,
     )
 
@@ -104,8 +111,12 @@ def pause(client: redis.Redis, campaign_id: str) -> str:
 
 
 def resume(client: redis.Redis, campaign_id: str) -> str:
-    # Workers set `running` again when they pick the next chunk up; `queued` is honest until then.
-    return _transition(client, campaign_id, CampaignState.QUEUED, (CampaignState.PAUSED,))
+    # Workers set `running` again when they pick the next chunk up; `queued` is honest until then,
+    # or `scheduled` for a campaign still held until its release.
+    release_at = _float(client.hget(keys.campaign(campaign_id), keys.RELEASE_AT))  # type: ignore[arg-type]
+    held = release_at is not None and release_at > time.time()
+    target = CampaignState.SCHEDULED if held else CampaignState.QUEUED
+    return _transition(client, campaign_id, target, (CampaignState.PAUSED,))
 
 
 def cancel(client: redis.Redis, campaign_id: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import dramatiq
 import msgspec
@@ -19,7 +20,15 @@ import redis
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.segments import encoding_of, segments
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState, InvalidRow, Job, MessageType, Recipient
+from schemas.campaign import (
+    SCHEDULE_LEAD_S,
+    CampaignSpec,
+    CampaignState,
+    InvalidRow,
+    Job,
+    MessageType,
+    Recipient,
+)
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS
@@ -82,6 +91,11 @@ def publish_campaign(
         assert broker is not None, "publishing needs a broker"
         enqueue_jobs(broker, spec.campaign_id, spec.type, range(result.jobs))
     return result
+
+
+def release_at(at: str) -> float:
+    """When a campaign scheduled for `at` starts going to Kaleyra (Unix time)."""
+    return datetime.fromisoformat(at).timestamp() - SCHEDULE_LEAD_S
 
 
 def enqueue_jobs(
@@ -193,6 +207,7 @@ class _Staging:
                     keys.CANCELLED: 0,
                     keys.RETRIED: 0,
                     keys.CREATED_AT: time.time(),
+                    **({keys.RELEASE_AT: release_at(self.spec.at)} if self.spec.at else {}),
                 },
             )
             tx.delete(keys.seen(cid))

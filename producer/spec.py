@@ -48,7 +48,9 @@ def build_spec(
     template_id, entity_id = _dlt_id("template-id", template_id), _dlt_id("entity-id", entity_id)
     if settings.dlt_required and settings.region == "in" and not (template_id and entity_id):
         missing = " and ".join(
-            option for option, value in (("--template-id", template_id), ("--entity-id", entity_id)) if not value
+            option
+            for option, value in (("--template-id", template_id), ("--entity-id", entity_id))
+            if not value
         )
         raise SpecError(
             f"{missing} required: on the IN pod this account sends only with the template and entity IDs "
@@ -140,7 +142,8 @@ def _dlt_id(option: str, value: str | None) -> str | None:
     value = value.strip()
     if not DLT_ID_PATTERN.match(value):
         raise SpecError(
-            f"{option} {value!r} is not a DLT ID: the platform's IDs are 12 to 25 digits, e.g. 1107161234567890123"
+            f"{option} {value!r} is not a DLT ID: the platform's IDs are 12 to 25 digits, "
+            "e.g. 1107161234567890123"
         )
     return value
 

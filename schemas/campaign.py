@@ -29,6 +29,13 @@ class CampaignState(enum.StrEnum):
 
 E164 = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
+# A scheduled campaign (Kaleyra's `time`) is held here until this long before its time, so it can be
+# cancelled until then; its chunks then go to Kaleyra, which sends them at the time.
+SCHEDULE_LEAD_S = 20 * 60
+# Kaleyra refuses a `time` less than 15 minutes ahead (E402): a chunk that would go later than this
+# waits for its time and goes without one.
+MIN_TIME_AHEAD_S = 16 * 60
+
 
 class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What to send. Validated by the producer before anything is published.

@@ -45,6 +45,7 @@ RETRIED = "retried"
 RESENT = "resent"
 REPUBLISHED = "republished"
 CREATED_AT = "created_at"
+RELEASE_AT = "release_at"  # a scheduled campaign: when its chunks start going to Kaleyra
 STARTED_AT = "started_at"
 FINISHED_AT = "finished_at"
 

@@ -17,6 +17,11 @@ from schemas.campaign import CampaignSpec, CampaignState, Job
 _BEGIN_JOB_LUA = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
+-- A scheduled campaign is only looked at until its release: it can still be cancelled.
+local release = tonumber(redis.call('HGET', KEYS[1], 'release_at') or '0')
+if (state == 'queued' or state == 'scheduled') and release > tonumber(ARGV[2]) then
+  return {state, redis.call('HGET', KEYS[1], 'spec'), '0', false, tostring(release)}
+end
 if state == 'queued' or state == 'scheduled' then
   state = 'running'
   redis.call('HSET', KEYS[1], 'state', state)
@@ -45,8 +50,9 @@ _spec_decoder = msgspec.json.Decoder(CampaignSpec)
 class JobStart(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     spec: CampaignSpec
-    job: Job | None  # None while the campaign is paused
+    job: Job | None  # None while the campaign is paused or held until its release
     settled: int  # recipients of this job already settled
+    held_until: float | None = None  # a scheduled campaign's release (Unix time), while it is held
 
 
 class CampaignStore:
@@ -63,15 +69,16 @@ class CampaignStore:
         )
         if not found:
             return None
-        state, spec, settled, job = found
+        state, spec, settled, job, *held = found
         state = state.decode()
-        if job is None and state != CampaignState.PAUSED:
+        if job is None and state != CampaignState.PAUSED and not held:
             return None
         return JobStart(
             state=state,
             spec=_spec_decoder.decode(spec),
             job=_job_decoder.decode(job) if job is not None else None,
             settled=int(settled),
+            held_until=float(held[0]) if held else None,
         )
 
     async def state(self, campaign_id: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import msgspec
 
-from schemas.campaign import CampaignSpec, MessageType, Recipient
+from schemas.campaign import MIN_TIME_AHEAD_S, CampaignSpec, MessageType, Recipient
 from schemas.gsm7 import needs_ucs2
 from schemas.kaleyra import MAX_NODES_PER_REQUEST, SmsJsonRequest, SmsNode, UnicodeFlag
 from schemas.settings import Settings
@@ -55,6 +56,17 @@ class PayloadBuilder:
         self.template = Template(spec.body)
         # A shared body goes once at the top level; a personalised one in every node.
         self.shared_body = None if self.template.personalised else self.template.render(())
+        self.at = datetime.fromisoformat(spec.at).timestamp() if spec.at else None
+        self.time = spec.at  # Kaleyra's `time`, while it is far enough ahead
+
+    def schedule(self, now: float) -> float:
+        """Seconds the next chunk must wait (0: send it now). A scheduled chunk goes with Kaleyra's
+        `time` while that is far enough ahead for Kaleyra to take it (E402); closer, it waits for
+        its time and goes without one."""
+        if self.at is None or self.at - now >= MIN_TIME_AHEAD_S:
+            return 0.0
+        self.time = None
+        return max(self.at - now, 0.0)
 
     def request(self, recipients: Sequence[Recipient]) -> SmsJsonRequest:
         spec = self.spec
@@ -67,7 +79,7 @@ class PayloadBuilder:
             channel="SMS",
             type=spec.type.value,
             prefix=self.prefix,
-            time=spec.at,
+            time=self.time,
             from_=spec.sender,
             body=self.shared_body,
             template_id=spec.template_id,

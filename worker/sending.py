@@ -23,12 +23,22 @@ DROPPED_NODE_CODE = "E406"
 HTTP_TOO_MANY_REQUESTS = 429
 # A bulk job that has slept this long on the rate limit hands its thread over.
 MAKE_WAY_AFTER_S = 1.0
+# A job held for a scheduled campaign looks again at least this often (a cancel settles it then).
+HELD_RECHECK_MS = 60_000
 
 
 class ComeBackLater(Exception):
     """Paused, shutting down, or another worker holds the job's chunk: requeue without spending a retry."""
 
     delay_ms: int | None = 2000  # before the job is looked at again
+
+
+class Held(ComeBackLater):
+    """A scheduled campaign before its release, or a chunk waiting for its time: look again then."""
+
+    def __init__(self, reason: str, seconds: float) -> None:
+        super().__init__(reason)
+        self.delay_ms = max(1, min(int(seconds * 1000), HELD_RECHECK_MS))
 
 
 class MakeWay(ComeBackLater):
@@ -58,6 +68,8 @@ async def send_job(
     if start is None:
         log.warning("job.orphaned", reason="the campaign or job is no longer in Redis")
         return
+    if start.held_until is not None:
+        raise Held("scheduled: held until its release", start.held_until - time.time())
     if start.job is None:  # paused: not loaded, but a paused campaign expires too
         await _expire_if_due(ctx, log, campaign_id, start.spec, start.state)
         raise ComeBackLater("paused")
@@ -80,6 +92,8 @@ async def send_job(
             if state == CampaignState.CANCELLED:  # settles the whole rest at once
                 chunk = chunk_at(recipients, settled, len(recipients))
             else:
+                if (wait := builder.schedule(time.time())) > 0:
+                    raise Held("too close to its scheduled time to give Kaleyra one: waits for it", wait)
                 if not urgent and waited > MAKE_WAY_AFTER_S:
                     raise MakeWay("waited on the rate limit; urgent jobs may be waiting for a thread")
                 # The account's turn before the claim (a claim never waits on the rate limit); under a

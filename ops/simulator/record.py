@@ -19,6 +19,7 @@ class AcceptedMessage(msgspec.Struct, frozen=True, gc=False):
     sender: str
     unicode: str
     request_index: int  # the request's 0-based number, also its error `reference`
+    time: str | None = None  # Kaleyra's `time` when the request scheduled it
 
 
 class RecordStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -103,7 +103,9 @@ def accept(
         sender = effective_sender(node, payload) or ""
         sms.append(replies.ReplySms(body, sender, message_id, digits, node.template_id or top_template))
         unicode = effective_unicode(node, payload)
-        accepted.append(AcceptedMessage(message_id, str(node.to), body, sender, unicode, request_index))
+        accepted.append(
+            AcceptedMessage(message_id, str(node.to), body, sender, unicode, request_index, payload.time)
+        )
     reply = replies.SuccessReply(
         body=payload.body,
         createdDateTime=now.strftime("%Y-%m-%d %H:%M:%S+00:00"),

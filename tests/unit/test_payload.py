@@ -140,3 +140,16 @@ def test_under_unicode_0_only_a_node_whose_value_needs_ucs2_is_sent_as_unicode()
     chunk = [Recipient("+919000000001", 2, ("Asha",)), Recipient("+919000000002", 3, ("Зоя",))]
     nodes = msgspec.json.decode(builder.encode(chunk))["sms"]
     assert [node.get("unicode") for node in nodes] == [None, "1"]
+
+
+def test_a_scheduled_chunk_carries_kaleyras_time_while_it_is_far_enough_ahead():
+    at = "2026-12-02T18:00:00+05:30"
+    due = 1796214600.0  # that moment as a Unix time
+    builder = PayloadBuilder(spec(at=at), Settings())
+
+    assert builder.schedule(due - 3600) == 0
+    assert msgspec.json.decode(builder.encode(recipients(1)))["time"] == at
+    # Under 16 minutes ahead Kaleyra could refuse the time (E402): the chunk waits for it instead.
+    assert builder.schedule(due - 600) == 600
+    assert builder.schedule(due + 5) == 0
+    assert "time" not in msgspec.json.decode(builder.encode(recipients(1)))
