@@ -201,6 +201,11 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument(
+        "--flash",
+        action="store_true",
+        help="flash SMS: shown at once and not stored; through Kaleyra's /sms, 100 numbers a request",
+    )
+    parser.add_argument(
         "--price-per-segment",
         type=_price,
         metavar="PRICE",
@@ -230,6 +235,7 @@ def _send(args: argparse.Namespace) -> int:
         name=args.name,
         on_unknown=args.on_unknown,
         expires_in=args.expires_in,
+        flash=args.flash,
     )
     dry_run = args.dry_run
     with open_recipients(args.recipients, Template(spec.body).fields) as rows:

@@ -13,6 +13,7 @@ from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
 from schemas.settings import UNICODE_FLAGS, Settings
+from schemas.template import Template
 
 # An alphanumeric sender ID (up to 11 characters) or a number used as sender.
 SENDER_PATTERN = re.compile(r"^(?:[A-Za-z0-9]{1,11}|\+?[0-9]{3,15})$")
@@ -39,6 +40,7 @@ def build_spec(
     name: str | None = None,
     on_unknown: str = "hold",
     expires_in: str | None = None,
+    flash: bool = False,
     now: datetime | None = None,
 ) -> CampaignSpec:
     """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
@@ -70,6 +72,7 @@ def build_spec(
         name=_name(name),
         on_unknown=_on_unknown(on_unknown),
         expires_at=_expiry(expires_in, now),
+        flash=_flash(flash, body),
     )
 
 
@@ -146,6 +149,15 @@ def _dlt_id(option: str, value: str | None) -> str | None:
             "e.g. 1107161234567890123"
         )
     return value
+
+
+def _flash(flash: bool, body: str) -> bool:
+    if flash and Template(body).personalised:
+        raise SpecError(
+            "flash SMS go through Kaleyra's /sms endpoint, one body for every number of a request; "
+            "a personalised body ({field}) cannot be flashed"
+        )
+    return flash
 
 
 def _name(name: str | None) -> str | None:

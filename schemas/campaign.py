@@ -59,6 +59,8 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     on_unknown: Literal["hold", "resend"] = "hold"
     # Unix time after which unsent chunks are cancelled rather than sent late.
     expires_at: float | None = None
+    # Flash SMS (shown at once, not stored): sent through Kaleyra's `/sms`, 100 numbers a request.
+    flash: bool = False
 
 
 class Recipient(msgspec.Struct, frozen=True, array_like=True):

@@ -12,6 +12,8 @@ import msgspec
 
 MAX_NODES_PER_REQUEST = 1000
 MAX_BODY_CHARS = 4000
+# Flash SMS go through `POST /v1/<SID>/sms` (flash-sms.md), at most 100 numbers a call (E405).
+MAX_FLASH_NUMBERS = 100
 
 UnicodeFlag = Literal["auto", "0", "1"]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BODY_CHARS)]
@@ -43,6 +45,22 @@ class SmsJsonRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     template_id: str | None = None
     entity_id: str | None = None
     unicode: UnicodeFlag | None = None
+    callback_profile_id: str | None = None
+
+
+class FlashSmsRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The body of `POST /v1/<SID>/sms` with `flash=1`: one body for every number of `to`
+    (comma-separated, at most 100)."""
+
+    to: str
+    sender: str
+    type: str
+    body: str
+    flash: int = 1
+    time: str | None = None
+    unicode: UnicodeFlag | None = None
+    template_id: str | None = None
+    entity_id: str | None = None
     callback_profile_id: str | None = None
 
 
@@ -97,13 +115,15 @@ class FlatErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GatewayReply(msgspec.Struct, frozen=True, kw_only=True):
-    """Any reply, decoded once: success, either error shape, or neither.
+    """Any reply, decoded once: success (`sms` from /sms/json, `data` from /sms), either error shape,
+    or neither.
 
     `error` stays raw because it is an object in one error shape and a map of field
     reasons in the other; `worker.gateway.replies` tells them apart.
     """
 
     sms: list[SubmittedSms] | None = None
+    data: list[SubmittedSms] | None = None
     code: str | None = None
     message: str | None = None
-    error: msgspec.Raw = msgspec.Raw()  # empty when absent
+    error: msgspec.Raw = msgspec.Raw()  # empty when absent; `{}` in a flash success

@@ -63,6 +63,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def sms_json_url(self) -> str:
         return f"{self.base_url}/v1/{self.sid}/sms/json"
 
+    @property
+    def sms_url(self) -> str:
+        """Kaleyra's `/sms` endpoint, the one that sends flash SMS."""
+        return f"{self.base_url}/v1/{self.sid}/sms"
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -9,7 +9,14 @@ import msgspec
 
 from schemas.campaign import MIN_TIME_AHEAD_S, CampaignSpec, MessageType, Recipient
 from schemas.gsm7 import needs_ucs2
-from schemas.kaleyra import MAX_NODES_PER_REQUEST, SmsJsonRequest, SmsNode, UnicodeFlag
+from schemas.kaleyra import (
+    MAX_FLASH_NUMBERS,
+    MAX_NODES_PER_REQUEST,
+    FlashSmsRequest,
+    SmsJsonRequest,
+    SmsNode,
+    UnicodeFlag,
+)
 from schemas.settings import Settings
 from schemas.template import Template
 
@@ -21,9 +28,11 @@ MAX_TXN_NODES = 100
 
 
 def chunk_size(spec: CampaignSpec, settings: Settings) -> int:
-    """Nodes per request: one for OTP (E708), at most 100 for TXN (E405), else at most 1000."""
+    """Nodes per request: one for OTP (E708), at most 100 for TXN (E405) and flash SMS, else at most 1000."""
     if spec.type is MessageType.OTP:
         return 1
+    if spec.flash:
+        return min(settings.chunk_size, MAX_FLASH_NUMBERS)
     if spec.type is MessageType.TXN:
         return min(settings.chunk_size, MAX_TXN_NODES)
     return min(settings.chunk_size, MAX_NODES_PER_REQUEST)
@@ -95,5 +104,22 @@ class PayloadBuilder:
             return SmsNode(to=recipient.to, body=body, unicode="1")
         return SmsNode(to=recipient.to, body=body)
 
+    def flash_request(self, recipients: Sequence[Recipient]) -> FlashSmsRequest:
+        """The `/sms` body of a flash campaign (never personalised: the producer refuses that)."""
+        spec = self.spec
+        return FlashSmsRequest(
+            to=",".join(r.to for r in recipients),
+            sender=spec.sender,
+            type=spec.type.value,
+            body=self.shared_body or "",
+            time=self.time,
+            unicode=self.unicode,
+            template_id=spec.template_id,
+            entity_id=spec.entity_id,
+            callback_profile_id=spec.callback_profile_id,
+        )
+
     def encode(self, recipients: Sequence[Recipient]) -> bytes:
+        if self.spec.flash:
+            return _encoder.encode(self.flash_request(recipients))
         return _encoder.encode(self.request(recipients))

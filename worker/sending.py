@@ -220,7 +220,9 @@ async def _send_chunk(
             log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
 
     try:
-        accepted = await ctx.gateway.send(builder.encode(chunk), on_retry=on_retry, before_attempt=reclaim)
+        accepted = await ctx.gateway.send(
+            builder.encode(chunk), flash=builder.spec.flash, on_retry=on_retry, before_attempt=reclaim
+        )
     except TransientGatewayError as e:
         if not last_attempt:
             await ledger.release(campaign_id, job_index, owner)  # nothing was sent: anyone may take it

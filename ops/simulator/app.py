@@ -7,6 +7,7 @@ from aiohttp import web
 from ops.simulator.config import SimulatorConfig
 from ops.simulator.control import ControlEndpoints
 from ops.simulator.faults import Faults
+from ops.simulator.flash_endpoint import FlashEndpoint
 from ops.simulator.record import SimulatorRecord
 from ops.simulator.sms_endpoint import SmsEndpoint
 
@@ -30,5 +31,6 @@ def create_app(config: SimulatorConfig) -> web.Application:
     app[RECORD_KEY] = record
     app[FAULTS_KEY] = faults
     app.router.add_post("/v1/{sid}/sms/json", SmsEndpoint(config.api_key, config.sid, record, faults).handle)
+    app.router.add_post("/v1/{sid}/sms", FlashEndpoint(config.api_key, config.sid, record, faults).handle)
     ControlEndpoints(record, faults).add_routes(app)
     return app

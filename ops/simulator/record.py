@@ -10,7 +10,7 @@ import msgspec
 
 # gc=False: a load test keeps millions of these; they hold only strings and ints (no cycles),
 # so the cyclic GC need not track them (msgspec performance tips).
-class AcceptedMessage(msgspec.Struct, frozen=True, gc=False):
+class AcceptedMessage(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One accepted `sms` node: `to` as the client sent it, body and sender after top-level fallback."""
 
     message_id: str
@@ -20,6 +20,7 @@ class AcceptedMessage(msgspec.Struct, frozen=True, gc=False):
     unicode: str
     request_index: int  # the request's 0-based number, also its error `reference`
     time: str | None = None  # Kaleyra's `time` when the request scheduled it
+    flash: bool = False  # sent through `/sms` with flash=1
 
 
 class RecordStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -20,11 +21,16 @@ from ops.simulator.incoming import (
     effective_unicode,
 )
 from ops.simulator.record import AcceptedMessage, SimulatorRecord
+from ops.simulator.replies import Rejection
 from ops.simulator.validation import recipient_digits, validate
 
 
 class SmsEndpoint:
-    """Holds its state as attributes: one lookup per request instead of `request.app[...]`."""
+    """Holds its state as attributes: one lookup per request instead of `request.app[...]`.
+
+    The checks every endpoint shares (key, SID, injected faults) are here; a subclass for another
+    endpoint replaces `_decode`, `_nodes`, `_validate` and `_accept`.
+    """
 
     __slots__ = ("_api_key", "_faults", "_record", "_sid")
 
@@ -48,28 +54,42 @@ class SmsEndpoint:
             record.reject("NOT_FOUND")
             return _json(404, replies.NOT_FOUND)
         try:
-            payload = DECODER.decode(await request.read())
+            payload = self._decode(await request.read())
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             record.reject("E700")
             return _json(400, replies.ENCODER.encode(replies.invalid_json(error, reference)))
-        if payload.sms is not None and len(payload.sms) > record.max_nodes:
-            record.max_nodes = len(payload.sms)
+        record.max_nodes = max(record.max_nodes, self._nodes(payload))
         if self._faults.inject_e403():
             status, body = replies.e403(record.e403_injected, reference)
             record.e403_injected += 1
             return _json(status, body)
         now = datetime.now(UTC)
-        if rejection := validate(payload, reference, now):
+        if rejection := self._validate(payload, reference, now):
             status, reply = rejection
             record.reject(replies.code_of(reply))
             return _json(status, replies.ENCODER.encode(reply))
-        success, accepted = accept(payload, index, now)
+        success, accepted = self._accept(payload, index, now)
         record.accepted_requests += 1
         record.messages.extend(accepted)
         record.arrivals.append((time.monotonic(), len(accepted)))
         if self._faults.inject_slow_reply():
             await self._hold_reply(record)
         return _json(200, replies.ENCODER.encode(success))
+
+    # The /sms/json endpoint's own parts.
+    def _decode(self, body: bytes) -> Any:
+        return DECODER.decode(body)
+
+    def _nodes(self, payload: Any) -> int:
+        return len(payload.sms) if payload.sms is not None else 0
+
+    def _validate(self, payload: Any, reference: str, now: datetime) -> Rejection | None:
+        return validate(payload, reference, now)
+
+    def _accept(
+        self, payload: Any, index: int, now: datetime
+    ) -> tuple[msgspec.Struct, list[AcceptedMessage]]:
+        return accept(payload, index, now)
 
     async def _hold_reply(self, record: SimulatorRecord) -> None:
         """Kaleyra has processed the request; only its answer is late (a client timeout, or a

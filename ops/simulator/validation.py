@@ -54,7 +54,7 @@ def validate(request: IncomingRequest, reference: str, now: datetime) -> Rejecti
     for index, node in enumerate(nodes):
         if rejection := _check_node(index, node, request):
             return rejection
-    if request.time is not None and not _schedulable(request.time, now):
+    if request.time is not None and not schedulable(request.time, now):
         return 400, flat("E402", E402_MESSAGE, "time", E402_MESSAGE)
     # Invalid numbers are dropped from the reply, not refused, unless none is left.
     if not any(recipient_digits(node.to) for node in nodes):
@@ -82,7 +82,7 @@ def _node_error(code: str, index: int, field: str, reason: str) -> Rejection:
     return 400, flat(code, CATALOGUE[code].description, f"sms[{index}].{field}", reason)
 
 
-def _schedulable(text: str, now: datetime) -> bool:
+def schedulable(text: str, now: datetime) -> bool:
     """`YYYY-MM-DDThh:mm:ss` with an offset (or Z), 15 minutes to 3 months after `now`."""
     if not _SCHEDULE_TIME.fullmatch(text):
         return False

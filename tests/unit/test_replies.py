@@ -81,3 +81,11 @@ def test_catalogue_marks_only_e403_transient_and_the_acceptance_codes_success():
     assert transient == {"E403"}
     assert success == {"E100", "E101", "E620"}
     assert {"E700", "E703", "E708", "E401", "E402", "E604"} <= CATALOGUE.keys()
+
+
+def test_a_flash_success_reads_its_data_and_its_empty_error_object_is_no_error():
+    reply = {"id": "648-1", "sender": "KLRHXA", "type": "MKT", "flash": 1, "body": "Hi", "totalCount": 1,
+             "data": [{"message_id": "648-1:1", "recipient": "919000000001"}],
+             "dlrurl": None, "error": {}}  # fmt: skip
+    [accepted] = parse_reply(200, body(reply))
+    assert (accepted.message_id, accepted.number) == ("648-1:1", "919000000001")

@@ -1,4 +1,4 @@
-"""POST one `/sms/json` request, retrying short blips with tenacity.
+"""POST one `/sms/json` request (or, for flash SMS, one `/sms` request), retrying short blips with tenacity.
 
 One `aiohttp.ClientSession` per process, opened lazily on the worker's event loop
 and closed at shutdown: connections are pooled across every job the process runs.
@@ -23,6 +23,7 @@ BeforeAttempt = Callable[[int], Awaitable[None]]  # called with the attempt numb
 class KaleyraClient:
     def __init__(self, settings: Settings, *, max_connections: int = 64) -> None:
         self._url = settings.sms_json_url
+        self._flash_url = settings.sms_url
         self._headers = {"api-key": settings.api_key, "content-type": "application/json"}
         # A separate connect timeout: failing to connect sent nothing and is safe to retry.
         self._timeout = aiohttp.ClientTimeout(
@@ -35,9 +36,15 @@ class KaleyraClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def send(
-        self, payload: bytes, *, on_retry: OnRetry | None = None, before_attempt: BeforeAttempt | None = None
+        self,
+        payload: bytes,
+        *,
+        flash: bool = False,
+        on_retry: OnRetry | None = None,
+        before_attempt: BeforeAttempt | None = None,
     ) -> list[SubmittedSms]:
-        """POST `payload`; retry transient errors with exponential backoff and jitter, then re-raise.
+        """POST `payload` (to `/sms` when `flash`); retry transient errors with exponential backoff
+        and jitter, then re-raise.
 
         `before_attempt` runs before every attempt (the worker takes its chunk's claim again there).
         """
@@ -59,19 +66,19 @@ class KaleyraClient:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(self._post_once, payload)
+        return await retrying(self._post_once, payload, self._flash_url if flash else self._url)
 
-    async def _post_once(self, payload: bytes) -> list[SubmittedSms]:
+    async def _post_once(self, payload: bytes, url: str) -> list[SubmittedSms]:
         session = self._session_for_loop()
         try:
-            async with session.post(self._url, data=payload, headers=self._headers) as response:
+            async with session.post(url, data=payload, headers=self._headers) as response:
                 body = await response.read()
                 status = response.status
         except aiohttp.ClientConnectorError as e:
             # Refused or unreachable before a byte was sent: nothing can have been delivered.
-            raise TransientGatewayError("CONNECT", f"cannot connect to {self._url}: {e.os_error}") from e
+            raise TransientGatewayError("CONNECT", f"cannot connect to {url}: {e.os_error}") from e
         except aiohttp.ConnectionTimeoutError as e:
-            raise TransientGatewayError("CONNECT", f"no connection to {self._url} within the timeout") from e
+            raise TransientGatewayError("CONNECT", f"no connection to {url} within the timeout") from e
         except TimeoutError as e:
             raise AmbiguousGatewayError("TIMEOUT", f"no reply within {self._timeout.total}s") from e
         except aiohttp.ClientError as e:

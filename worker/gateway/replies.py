@@ -36,8 +36,10 @@ def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
         kind = kind_of(code)
         if kind in _ERROR_BY_KIND:
             raise _ERROR_BY_KIND[kind](code, message or "", status=status)
-    if reply is not None and reply.sms is not None and 200 <= status < 300:
-        return reply.sms
+    if reply is not None and 200 <= status < 300:
+        accepted = reply.sms if reply.sms is not None else reply.data
+        if accepted is not None:
+            return accepted
     # Never echo an unreadable reply: it may hold recipients' numbers.
     raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
 
