@@ -19,6 +19,7 @@ import redis
 from campaign import suppress
 from schemas.errors import InputError, SettingsError
 from schemas.settings import Settings
+from schemas.window import DEFAULT_WINDOW
 
 WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
 EXIT_REFUSED = 2
@@ -201,6 +202,14 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument(
+        "--send-window",
+        nargs="?",
+        const=DEFAULT_WINDOW,
+        metavar="HH:MM-HH:MM",
+        help=f"quiet hours for MKT/DEFAULT: send only inside this daily window of the recipient's local "
+        f"time, its zone inferred from the number (alone: {DEFAULT_WINDOW}); chunks outside it wait",
+    )
+    parser.add_argument(
         "--flash",
         action="store_true",
         help="flash SMS: shown at once and not stored; through Kaleyra's /sms, 100 numbers a request",
@@ -236,6 +245,7 @@ def _send(args: argparse.Namespace) -> int:
         on_unknown=args.on_unknown,
         expires_in=args.expires_in,
         flash=args.flash,
+        send_window=args.send_window,
     )
     dry_run = args.dry_run
     with open_recipients(args.recipients, Template(spec.body).fields) as rows:
@@ -296,6 +306,9 @@ def _status(args: argparse.Namespace) -> int:
         f"suppressed {status.suppressed}"
     )
     print(f"  segments: {status.segments}")
+    if status.waiting_for_window and status.window_opens_at:
+        opens = datetime.fromtimestamp(status.window_opens_at, UTC).isoformat(timespec="minutes")
+        print(f"  waiting for their sending window: {status.waiting_for_window} (next opens {opens})")
     print(f"  requests retried: {status.retried}; recipients resent after a lost worker: {status.resent}")
     if status.republished:
         print(f"  republished by `campaign resend`: {status.republished}")

@@ -71,6 +71,8 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float | None
     finished_at: float | None
     expires_at: float | None
+    waiting_for_window: int  # pending recipients whose job waits for its sending window (quiet hours)
+    window_opens_at: float | None  # the soonest such job may send again
     scheduled_for: str | None  # Kaleyra's `time`, as given with --at
     release_at: float | None  # when a scheduled campaign's chunks start going to Kaleyra
 
@@ -82,13 +84,15 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     with client.pipeline(transaction=False) as pipe:
         pipe.hmget(keys.campaign(campaign_id), fields)
         pipe.hgetall(keys.failures(campaign_id))
-        values, failures = pipe.execute()
+        pipe.hvals(keys.waiting(campaign_id))
+        values, failures, waiting = pipe.execute()
     row = dict(zip(fields, values, strict=True))
     if row[keys.SPEC] is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
     spec = msgspec.json.decode(row[keys.SPEC], type=CampaignSpec)
     count = {name: int(row[name] or 0) for name in _COUNTERS}
     settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
+    waits = [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
     return CampaignStatus(
         campaign_id=campaign_id,
         name=spec.name,
@@ -100,6 +104,8 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         started_at=_float(row[keys.STARTED_AT]),
         finished_at=_float(row[keys.FINISHED_AT]),
         expires_at=spec.expires_at,
+        waiting_for_window=sum(left for _, left in waits),
+        window_opens_at=min((opens for opens, _ in waits), default=None),
         scheduled_for=spec.at,
         release_at=_float(row[keys.RELEASE_AT]),
         **count,

@@ -19,6 +19,7 @@ import redis
 
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.segments import encoding_of, segments
+from producer.timezones import zones_of
 from schemas import keys
 from schemas.campaign import (
     SCHEDULE_LEAD_S,
@@ -127,7 +128,9 @@ class _Staging:
         self.template = Template(spec.body)
         self.unicode = spec.unicode or settings.default_unicode
         self.page: list[Recipient] = []
-        self.unique: list[Recipient] = []
+        # Recipients not in a job yet, by the time zones they may be in when the campaign keeps a
+        # sending window (a job waits for its window as a whole), else all under ().
+        self.unique: dict[tuple[str, ...], list[Recipient]] = {}
         self.invalid_rows: list[InvalidRow] = []
         self.invalid_page: list[bytes] = []
         self.suppressed_page: list[bytes] = []
@@ -261,7 +264,11 @@ class _Staging:
                 self.client.rpush(keys.suppressed(cid), *(_encode(r) for r in left_out))
         if self.template.personalised:
             self._count_segments(fresh)
-        self.unique.extend(fresh)
+        if self.spec.send_window is None:
+            self.unique.setdefault((), []).extend(fresh)
+        else:
+            for r in fresh:
+                self.unique.setdefault(zones_of(r.to), []).append(r)
         self.total += len(fresh)
         if self.spec.type is MessageType.OTP and self.total > 1:
             raise SpecError("type OTP sends to exactly one recipient; the file has more than one")
@@ -276,9 +283,13 @@ class _Staging:
             self.segments += segments(body, encoding)
 
     def _write_jobs(self, *, final: bool) -> None:
-        while len(self.unique) >= self.page_size or (final and self.unique):
-            batch, self.unique = self.unique[: self.page_size], self.unique[self.page_size :]
-            if not self.dry_run:
-                job = Job(campaign_id=self.spec.campaign_id, index=self.jobs, recipients=batch)
-                self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
-            self.jobs += 1
+        size = self.page_size
+        for zones, waiting in self.unique.items():
+            while len(waiting) >= size or (final and waiting):
+                batch, waiting[:] = waiting[:size], waiting[size:]
+                if not self.dry_run:
+                    job = Job(
+                        campaign_id=self.spec.campaign_id, index=self.jobs, recipients=batch, zones=zones
+                    )
+                    self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
+                self.jobs += 1

@@ -14,6 +14,7 @@ from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
 from schemas.settings import UNICODE_FLAGS, Settings
 from schemas.template import Template
+from schemas.window import parse_window
 
 # An alphanumeric sender ID (up to 11 characters) or a number used as sender.
 SENDER_PATTERN = re.compile(r"^(?:[A-Za-z0-9]{1,11}|\+?[0-9]{3,15})$")
@@ -22,6 +23,7 @@ IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # 19 digits today; the documents' samples are masked 14- and 16-character ones.
 DLT_ID_PATTERN = re.compile(r"^[0-9]{12,25}$")
 MIN_SCHEDULE_AHEAD = timedelta(minutes=15)
+MARKETING_TYPES = frozenset({MessageType.MKT, MessageType.DEFAULT})
 MAX_SCHEDULE_MONTHS = 3
 
 
@@ -41,6 +43,7 @@ def build_spec(
     on_unknown: str = "hold",
     expires_in: str | None = None,
     flash: bool = False,
+    send_window: str | None = None,
     now: datetime | None = None,
 ) -> CampaignSpec:
     """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
@@ -73,6 +76,7 @@ def build_spec(
         on_unknown=_on_unknown(on_unknown),
         expires_at=_expiry(expires_in, now),
         flash=_flash(flash, body),
+        send_window=_send_window(send_window, message_type),
     )
 
 
@@ -158,6 +162,20 @@ def _flash(flash: bool, body: str) -> bool:
             "a personalised body ({field}) cannot be flashed"
         )
     return flash
+
+
+def _send_window(window: str | None, message_type: MessageType) -> tuple[int, int] | None:
+    if window is None:
+        return None
+    if message_type not in MARKETING_TYPES:
+        raise SpecError(
+            f"send-window applies to marketing campaigns (MKT, DEFAULT); type {message_type.value} "
+            "is sent whenever it is published"
+        )
+    parsed = parse_window(window)
+    if parsed is None:
+        raise SpecError(f"send-window {window!r} is not a daily window like 09:00-21:00 (24-hour local time)")
+    return parsed
 
 
 def _name(name: str | None) -> str | None:

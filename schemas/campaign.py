@@ -61,6 +61,9 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     expires_at: float | None = None
     # Flash SMS (shown at once, not stored): sent through Kaleyra's `/sms`, 100 numbers a request.
     flash: bool = False
+    # Quiet hours: send only inside this daily window (minutes after midnight, opens and closes) in
+    # the recipients' local time. Marketing types only.
+    send_window: tuple[int, int] | None = None
 
 
 class Recipient(msgspec.Struct, frozen=True, array_like=True):
@@ -78,6 +81,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     campaign_id: str
     index: int
     recipients: list[Recipient]
+    # Under a sending window: the time zones its recipients may be in (all share them).
+    zones: tuple[str, ...] = ()
 
 
 class InvalidRow(msgspec.Struct, frozen=True, array_like=True):

@@ -100,6 +100,11 @@ def suppressed(campaign_id: str) -> str:
     return f"campaign:{{{campaign_id}}}:suppressed"
 
 
+def waiting(campaign_id: str) -> str:
+    """Hash: job index -> `opens at (Unix time)|recipients left` of a job waiting for its sending window."""
+    return f"campaign:{{{campaign_id}}}:waiting"
+
+
 def failures(campaign_id: str) -> str:
     """Hash: error code -> recipients failed with it."""
     return f"campaign:{{{campaign_id}}}:failures"
@@ -131,5 +136,6 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
         seen(campaign_id),
         invalid(campaign_id),
         suppressed(campaign_id),
+        waiting(campaign_id),
         failures(campaign_id),
     )

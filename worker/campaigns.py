@@ -89,5 +89,12 @@ class CampaignStore:
         """Cancel the campaign: its expiry passed. False if it had already finished or been cancelled."""
         return bool(await self._expire(keys=[keys.campaign(campaign_id)]))
 
+    async def mark_waiting(self, campaign_id: str, job_index: int, opens_at: float, recipients: int) -> None:
+        """Shown by `campaign status`: the job waits for its sending window."""
+        await self.client.hset(keys.waiting(campaign_id), str(job_index), f"{opens_at:.0f}|{recipients}")
+
+    async def clear_waiting(self, campaign_id: str, job_index: int) -> None:
+        await self.client.hdel(keys.waiting(campaign_id), str(job_index))
+
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

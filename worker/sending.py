@@ -9,9 +9,10 @@ from typing import Any
 
 import redis
 
-from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Outcome, Recipient
+from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Job, Outcome, Recipient
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
 from schemas.kaleyra import SubmittedSms
+from schemas.window import UNPLACED, seconds_until_open
 from worker.context import WorkerContext
 from worker.ledger import Claim
 from worker.logging import flush_events, mask_number
@@ -80,6 +81,7 @@ async def send_job(
     # A fresh run id: two runs of one message (a redelivery while the first still runs) never share claims.
     owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
+    shown_open = False
     try:
         while settled < len(recipients):
             if settled > start.settled:
@@ -94,6 +96,13 @@ async def send_job(
             else:
                 if (wait := builder.schedule(time.time())) > 0:
                     raise Held("too close to its scheduled time to give Kaleyra one: waits for it", wait)
+                if spec.send_window is not None:
+                    await _keep_window(
+                        ctx, campaign_id, start.job, spec.send_window, len(recipients) - settled
+                    )
+                    if not shown_open:  # a job that waited before is no longer shown waiting
+                        await ctx.store.clear_waiting(campaign_id, job_index)
+                        shown_open = True
                 if not urgent and waited > MAKE_WAY_AFTER_S:
                     raise MakeWay("waited on the rate limit; urgent jobs may be waiting for a thread")
                 # The account's turn before the claim (a claim never waits on the rate limit); under a
@@ -146,6 +155,17 @@ async def send_job(
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
     finally:
         flush_events()
+
+
+async def _keep_window(
+    ctx: WorkerContext, campaign_id: str, job: Job, window: tuple[int, int], left: int
+) -> None:
+    """Quiet hours: outside the window in its recipients' time zones, the job waits (visibly in status)."""
+    now = time.time()
+    wait = seconds_until_open(window, job.zones or UNPLACED, now)
+    if wait > 0:
+        await ctx.store.mark_waiting(campaign_id, job.index, now + wait, left)
+        raise Held("outside its sending window", wait)
 
 
 async def _expire_if_due(

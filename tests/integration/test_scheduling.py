@@ -1,14 +1,18 @@
 """Scheduled campaigns (`--at`): held until 20 minutes before their time, cancellable until then,
-then sent with Kaleyra's `time`; on fakeredis and on a real Redis, against the simulator."""
+then sent with Kaleyra's `time`; quiet hours (`--send-window`); on fakeredis and on a real Redis,
+against the simulator."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import worker.sending
 from producer.control import campaign_status, cancel, pause, resume
+from producer.publish import publish_campaign
+from producer.spec import build_spec
 from schemas import keys
 from schemas.campaign import SCHEDULE_LEAD_S
 from tests.integration.test_campaign_flow import publish_numbers, wait_completed, wait_for
@@ -63,3 +67,38 @@ def test_once_released_a_scheduled_campaign_goes_to_kaleyra_with_its_time(
 
     assert status.submitted == 30
     assert {m.time for m in simulator.record.messages} == {spec.at}
+
+
+def window_around_now(zone: str, hours: int = 1) -> str:
+    """A sending window open now in `zone`, `hours` either side (closed 10+ hours away)."""
+    here = datetime.now(ZoneInfo(zone))
+    opens, closes = here - timedelta(hours=hours), here + timedelta(hours=hours)
+    return f"{opens:%H:%M}-{closes:%H:%M}"
+
+
+def test_recipients_outside_their_sending_window_wait_visibly_while_the_others_are_sent(
+    backend, simulator, start_worker, make_settings
+):
+    settings = make_settings(simulator.base_url)
+    broker = start_worker(settings)
+    india = [f"+9190000{i:05d}" for i in range(5)]
+    new_york = [f"+121255501{i:02d}" for i in range(3)]  # 10.5 hours behind: outside the window
+    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Sale",
+                      send_window=window_around_now("Asia/Kolkata"))  # fmt: skip
+    rows = [(i + 2, n) for i, n in enumerate(india[:3] + new_york + india[3:])]
+    publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+
+    status = wait_for(
+        lambda: (
+            (s := campaign_status(backend.client, spec.campaign_id)).submitted == 5
+            and s.waiting_for_window == 3
+            and s
+        )
+    )
+    assert sorted(m.to for m in simulator.record.messages) == sorted(india)
+    assert (status.pending, status.state) == (3, "running")
+    assert status.window_opens_at > datetime.now(UTC).timestamp() + 8 * 3600
+
+    cancel(backend.client, spec.campaign_id)
+    wait_for(lambda: campaign_status(backend.client, spec.campaign_id).cancelled == 3)
+    assert len(simulator.record.messages) == 5
