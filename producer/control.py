@@ -92,12 +92,16 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     spec = msgspec.json.decode(row[keys.SPEC], type=CampaignSpec)
     count = {name: int(row[name] or 0) for name in _COUNTERS}
     settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
-    waits = [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
+    state = row[keys.STATE].decode()
+    finished = state in (CampaignState.CANCELLED, CampaignState.COMPLETED)  # nothing waits any more
+    waits = (
+        [] if finished else [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
+    )
     return CampaignStatus(
         campaign_id=campaign_id,
         name=spec.name,
         type=spec.type.value,
-        state=row[keys.STATE].decode(),
+        state=state,
         pending=max(count[keys.TOTAL] - settled, 0),
         failures={code.decode(): int(n) for code, n in failures.items()},
         created_at=_float(row[keys.CREATED_AT]),

@@ -19,6 +19,7 @@ import redis
 
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.segments import encoding_of, segments
+from producer.spec import MARKETING_TYPES
 from producer.timezones import zones_of
 from schemas import keys
 from schemas.campaign import (
@@ -164,6 +165,8 @@ class _Staging:
                     )
             filled.append(value)
         body = template.render(filled)
+        if not body.strip():
+            raise SpecError(f"recipients line {line}: the message is empty once filled in (Kaleyra: E601)")
         if len(body) > MAX_BODY_CHARS:
             raise SpecError(
                 f"recipients line {line}: the message has {len(body)} characters once filled in; "
@@ -255,7 +258,9 @@ class _Staging:
         self.duplicates += len(self.page) - len(fresh)
         self.page = []
         # The account's list lives outside the campaign's hash slot: a second command, not the script.
-        listed = self.client.smismember(self.suppression_list, [r.to for r in fresh]) if fresh else []
+        # It holds marketing opt-outs: OTP and transactional messages still go.
+        suppressing = fresh and self.spec.type in MARKETING_TYPES
+        listed = self.client.smismember(self.suppression_list, [r.to for r in fresh]) if suppressing else []
         if any(listed):
             left_out = [r for r, on in zip(fresh, listed, strict=True) if on]
             fresh = [r for r, on in zip(fresh, listed, strict=True) if not on]

@@ -110,7 +110,9 @@ def _csv_body(reader: Any, column: int, columns: tuple[int, ...], path: str) -> 
             if not row:
                 continue  # blank line
             width = len(row)
-            values = tuple(row[c] or None if 0 <= c < width else None for c in columns)
+            values = tuple(
+                row[c] if 0 <= c < width and not row[c].isspace() and row[c] else None for c in columns
+            )
             yield reader.line_num, row[column] if column < width else "", values
     except csv.Error as e:
         raise RecipientsError(f"recipients file {path!r} line {reader.line_num}: {e}") from e
@@ -138,8 +140,8 @@ def _json_lines(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> I
 
 
 def _text(value: Any) -> str | None:
-    """A JSON value as message text: null and "" are missing; numbers and booleans as written."""
-    if value is None or value == "":
+    """A JSON value as message text: null and blank strings are missing; numbers and booleans as written."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -122,21 +122,26 @@ def _republish(
     campaign_id = spec.campaign_id
     picked = _picked_chunks(client, campaign_id, wanted)
     staged: list[str] = []
-    batch: list[Recipient] = []
-    loaded: dict[int, list[Recipient]] = {}
+    # New jobs keep the time zones of the jobs they come from (a sending window holds per job).
+    batches: dict[tuple[str, ...], list[Recipient]] = {}
+    loaded: dict[int, Job] = {}
+    size = settings.job_size
     try:
         for (job, offset), outcome in picked:
             if job not in loaded:  # picked is sorted by job: one job in memory at a time
                 raw = client.hget(keys.jobs(campaign_id), str(job))
-                loaded = {job: _job_decoder.decode(raw).recipients}  # type: ignore[arg-type]
-            batch.extend(_recipients_to_resend(loaded[job][offset : offset + outcome.size], outcome))
-            while len(batch) >= settings.job_size:
+                loaded = {job: _job_decoder.decode(raw)}  # type: ignore[arg-type]
+            source = loaded[job]
+            batch = batches.setdefault(source.zones, [])
+            batch.extend(_recipients_to_resend(source.recipients[offset : offset + outcome.size], outcome))
+            while len(batch) >= size:
                 staged.append(
-                    _stage(client, campaign_id, first_job + len(staged), batch[: settings.job_size])
+                    _stage(client, campaign_id, first_job + len(staged), batch[:size], source.zones)
                 )
-                batch = batch[settings.job_size :]
-        if batch:
-            staged.append(_stage(client, campaign_id, first_job + len(staged), batch))
+                batch[:] = batch[size:]
+        for zones, batch in batches.items():
+            if batch:
+                staged.append(_stage(client, campaign_id, first_job + len(staged), batch, zones))
         tally = _Tally(picked)
         if staged:
             _commit(client, campaign_id, picked, tally, len(staged))
@@ -195,9 +200,11 @@ class _Tally:
                 self.failed_by_code[outcome.code] = self.failed_by_code.get(outcome.code, 0) + failed
 
 
-def _stage(client: redis.Redis, campaign_id: str, index: int, recipients: list[Recipient]) -> str:
+def _stage(
+    client: redis.Redis, campaign_id: str, index: int, recipients: list[Recipient], zones: tuple[str, ...]
+) -> str:
     """Write a job no message points to yet: invisible to workers until the commit and the enqueue."""
-    job = Job(campaign_id=campaign_id, index=index, recipients=recipients)
+    job = Job(campaign_id=campaign_id, index=index, recipients=recipients, zones=zones)
     client.hset(keys.jobs(campaign_id), str(index), _encode_job(job))
     return str(index)
 

@@ -51,6 +51,13 @@ def build_spec(
     message_type = _message_type(type)
     unicode_flag = _unicode(unicode, body)
     template_id, entity_id = _dlt_id("template-id", template_id), _dlt_id("entity-id", entity_id)
+    scheduled, expires_at = _schedule(at, now), _expiry(expires_in, now)
+    if scheduled and message_type is MessageType.OTP:
+        raise SpecError("type OTP cannot be scheduled (Kaleyra's schedule-sms.md); send it without --at")
+    if scheduled and expires_at is not None and expires_at <= datetime.fromisoformat(scheduled).timestamp():
+        raise SpecError(
+            f"expires-in {expires_in!r} ends before the campaign's time {scheduled}: nothing would be sent"
+        )
     if settings.dlt_required and settings.region == "in" and not (template_id and entity_id):
         missing = " and ".join(
             option
@@ -71,10 +78,10 @@ def build_spec(
         template_id=template_id,
         entity_id=entity_id,
         callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
-        at=_schedule(at, now),
+        at=scheduled,
         name=_name(name),
         on_unknown=_on_unknown(on_unknown),
-        expires_at=_expiry(expires_in, now),
+        expires_at=expires_at,
         flash=_flash(flash, body),
         send_window=_send_window(send_window, message_type),
     )

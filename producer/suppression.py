@@ -1,7 +1,8 @@
-"""The account's suppression list: numbers never sent to, normalised as in sending, applied at publish.
+"""The account's suppression list: numbers marketing campaigns never send to, normalised as in
+sending, applied at publish.
 
-One Redis set per account (`KALEYRA_SID`). An import is staged in a set of its own and
-merged in one command at the end, so a file refused half-way adds nothing.
+One Redis set per account (`KALEYRA_SID`). An import is staged in a set of its own and merged
+page by page once the whole file has been read, so a file refused half-way adds nothing.
 """
 
 from __future__ import annotations
@@ -77,19 +78,23 @@ def import_rows(
                 page = []
         if page:
             client.sadd(staged, *page)
-        with client.pipeline(transaction=True) as tx:
-            tx.scard(target)
-            tx.sunionstore(target, [target, staged])
-            tx.delete(staged)
-            before, after, _ = tx.execute()
-    except BaseException:
+        # Page by page rather than SUNIONSTORE, which would rewrite the whole list in one command.
+        added, merge = 0, []
+        for number in client.sscan_iter(staged, count=PAGE):
+            merge.append(number)
+            if len(merge) >= PAGE:
+                added += int(client.sadd(target, *merge))
+                merge = []
+        if merge:
+            added += int(client.sadd(target, *merge))
+    finally:
         client.delete(staged)
-        raise
-    return ImportResult(read=read, added=int(after) - before, invalid=invalid, invalid_rows=invalid_rows)
+    return ImportResult(read=read, added=added, invalid=invalid, invalid_rows=invalid_rows)
 
 
 def export(client: redis.Redis, sid: str) -> Iterator[str]:
-    """Every listed number, in no particular order, without loading the set at once."""
+    """Every listed number, in no particular order, without loading the set at once (Redis may
+    repeat one while it resizes the set; an import of the export is unaffected)."""
     for number in client.sscan_iter(keys.suppression_list(sid), count=PAGE):
         yield number.decode()
 

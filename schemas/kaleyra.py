@@ -56,7 +56,7 @@ class FlashSmsRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     sender: str
     type: str
     body: str
-    flash: int = 1
+    flash: Literal[1]  # no default: omit_defaults would leave it out
     time: str | None = None
     unicode: UnicodeFlag | None = None
     template_id: str | None = None

@@ -68,6 +68,11 @@ class PayloadBuilder:
         self.at = datetime.fromisoformat(spec.at).timestamp() if spec.at else None
         self.time = spec.at  # Kaleyra's `time`, while it is far enough ahead
 
+    @property
+    def due(self) -> float | None:
+        """When Kaleyra will deliver the next chunk, if it goes with a `time`."""
+        return self.at if self.time is not None else None
+
     def schedule(self, now: float) -> float:
         """Seconds the next chunk must wait (0: send it now). A scheduled chunk goes with Kaleyra's
         `time` while that is far enough ahead for Kaleyra to take it (E402); closer, it waits for
@@ -112,6 +117,7 @@ class PayloadBuilder:
             sender=spec.sender,
             type=spec.type.value,
             body=self.shared_body or "",
+            flash=1,
             time=self.time,
             unicode=self.unicode,
             template_id=spec.template_id,

@@ -97,8 +97,9 @@ async def send_job(
                 if (wait := builder.schedule(time.time())) > 0:
                     raise Held("too close to its scheduled time to give Kaleyra one: waits for it", wait)
                 if spec.send_window is not None:
+                    # A chunk given Kaleyra's `time` is delivered then: the window must be open then.
                     await _keep_window(
-                        ctx, campaign_id, start.job, spec.send_window, len(recipients) - settled
+                        ctx, campaign_id, start.job, spec.send_window, len(recipients) - settled, builder.due
                     )
                     if not shown_open:  # a job that waited before is no longer shown waiting
                         await ctx.store.clear_waiting(campaign_id, job_index)
@@ -134,6 +135,8 @@ async def send_job(
                 settled = progress
                 continue
             if state == CampaignState.CANCELLED:
+                if spec.send_window is not None:
+                    await ctx.store.clear_waiting(campaign_id, job_index)
                 await ctx.ledger.settle(
                     campaign_id,
                     job_index,
@@ -158,12 +161,17 @@ async def send_job(
 
 
 async def _keep_window(
-    ctx: WorkerContext, campaign_id: str, job: Job, window: tuple[int, int], left: int
+    ctx: WorkerContext, campaign_id: str, job: Job, window: tuple[int, int], left: int, due: float | None
 ) -> None:
-    """Quiet hours: outside the window in its recipients' time zones, the job waits (visibly in status)."""
+    """Quiet hours: outside the window in its recipients' time zones, the job waits (visibly in status).
+
+    `due` is when Kaleyra will deliver a scheduled chunk (None: now). Closed then, the chunk waits
+    until the window opens after it, and goes without a `time`.
+    """
     now = time.time()
-    wait = seconds_until_open(window, job.zones or UNPLACED, now)
-    if wait > 0:
+    delivered = max(now, due or now)
+    wait = delivered - now + seconds_until_open(window, job.zones or UNPLACED, delivered)
+    if delivered - now < wait:  # closed when it would be delivered
         await ctx.store.mark_waiting(campaign_id, job.index, now + wait, left)
         raise Held("outside its sending window", wait)
 

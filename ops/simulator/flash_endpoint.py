@@ -90,7 +90,7 @@ class FlashEndpoint(SmsEndpoint):
         self, payload: IncomingFlash, index: int, now: datetime
     ) -> tuple[FlashReply, list[AcceptedMessage]]:
         batch = str(uuid.uuid4())
-        flash = payload.flash is None or str(payload.flash) == "1"
+        flash = str(payload.flash) == "1"  # without the flag, /sms sends an ordinary SMS
         body, sender = payload.body or "", payload.sender or ""
         unicode = "auto" if payload.unicode in (None, "") else str(payload.unicode).lower()
         data: list[FlashData] = []

@@ -56,6 +56,25 @@ def test_a_row_missing_a_value_without_a_default_is_refused_with_its_line_and_no
     assert backend.client.keys("campaign:*") == []
 
 
+@pytest.mark.parametrize("body", ["{name|}", "{name| }"])
+def test_a_row_whose_message_is_empty_once_filled_in_is_refused(backend, make_settings, tmp_path, body):
+    path = tmp_path / "r.csv"
+    path.write_text("to,name\n9000000001,Asha\n9000000002,\n")
+    with pytest.raises(SpecError, match=r"line 3: the message is empty once filled in"):
+        publish_file(backend, None, make_settings("http://127.0.0.1:9"), path, body)
+
+
+def test_the_suppression_list_holds_marketing_back_but_not_an_otp(
+    backend, simulator, start_worker, make_settings
+):
+    settings = make_settings(simulator.base_url)
+    broker = start_worker(settings)
+    suppression.add(backend.client, settings.sid, ["+919000000001"], None)
+    spec = build_spec(settings=settings, sender="KLRHXA", type="OTP", body="Code 1234")
+    publish_campaign(spec, [(2, "+919000000001")], client=backend.client, broker=broker, settings=settings)
+    assert wait_completed(backend, spec.campaign_id).submitted == 1
+
+
 def test_suppressed_numbers_are_not_sent_and_are_counted_and_reported(
     backend, simulator, start_worker, make_settings, tmp_path
 ):

@@ -30,6 +30,12 @@ def test_the_simulator_answers_a_flash_request_in_the_documented_shape(simulator
     ]
 
 
+def test_without_the_flag_the_sms_endpoint_sends_an_ordinary_sms(simulator):
+    status, reply = flash(simulator, {"to": "+919000000001", "sender": "KLRHXA", "type": "MKT", "body": "Hi"})
+    assert (status, reply["flash"]) == (200, 0)
+    assert [m.flash for m in simulator.record.messages] == [False]
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [

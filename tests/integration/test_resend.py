@@ -122,3 +122,30 @@ def test_resend_is_refused_with_a_reason(backend, make_settings):
     with pytest.raises(InputError, match="cancelled"):
         resend(backend.client, broker, settings, cid, failed=True, unknown=False)
     assert backend.client.get(keys.resend_lock(cid)) is None  # a refusal leaves no lock behind
+
+
+def test_resent_recipients_keep_their_jobs_time_zones(backend, start_worker, make_settings):
+    from producer.timezones import zones_of
+    from schemas.campaign import Job
+    from tests.integration.test_scheduling import window_around_now
+
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, retry_attempts=1, job_max_retries=0)
+        broker = start_worker(settings)
+        # India and Sri Lanka share an offset, so one window is open in both.
+        spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Hi",
+                          send_window=window_around_now("Asia/Kolkata"))  # fmt: skip
+        numbers = [n for i in range(10) for n in (f"+9190000{i:05d}", f"+947712345{i:02d}")]
+        publish_campaign(
+            spec, list(enumerate(numbers, 2)), client=backend.client, broker=broker, settings=settings
+        )
+        wait_completed(backend, spec.campaign_id)
+
+        simulator.set_faults(e403_rate=0.0)
+        result = resend(backend.client, broker, settings, spec.campaign_id, failed=True, unknown=False)
+        status = wait_completed(backend, spec.campaign_id)
+
+    assert (result.jobs, status.submitted) == (2, 20)
+    for index in (2, 3):  # the two original jobs are 0 and 1
+        job = msgspec.msgpack.decode(backend.client.hget(keys.jobs(spec.campaign_id), str(index)), type=Job)
+        assert {zones_of(r.to) for r in job.recipients} == {job.zones}

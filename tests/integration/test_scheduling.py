@@ -100,5 +100,28 @@ def test_recipients_outside_their_sending_window_wait_visibly_while_the_others_a
     assert status.window_opens_at > datetime.now(UTC).timestamp() + 8 * 3600
 
     cancel(backend.client, spec.campaign_id)
-    wait_for(lambda: campaign_status(backend.client, spec.campaign_id).cancelled == 3)
+    status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).cancelled == 3 and s)
+    assert (status.waiting_for_window, status.window_opens_at) == (0, None)
     assert len(simulator.record.messages) == 5
+
+
+def test_a_scheduled_chunk_waits_when_its_time_falls_outside_the_sending_window(
+    backend, simulator, start_worker, make_settings
+):
+    settings = make_settings(simulator.base_url)
+    broker = start_worker(settings)
+    here = datetime.now(ZoneInfo("Asia/Kolkata"))
+    window = (
+        f"{here - timedelta(hours=1):%H:%M}-{here + timedelta(minutes=20):%H:%M}"  # open now, not at `at`
+    )
+    at = (datetime.now(UTC) + timedelta(minutes=40)).isoformat()
+    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body="Sale", at=at, send_window=window)
+    publish_campaign(spec, [(2, "+919000000001")], client=backend.client, broker=broker, settings=settings)
+
+    backend.client.hset(keys.campaign(spec.campaign_id), keys.RELEASE_AT, datetime.now(UTC).timestamp() - 1)
+    status = wait_for(
+        lambda: (s := campaign_status(backend.client, spec.campaign_id)).waiting_for_window and s
+    )
+
+    assert status.window_opens_at > datetime.fromisoformat(spec.at).timestamp()
+    assert simulator.record.requests == 0

@@ -153,3 +153,9 @@ def test_a_scheduled_chunk_carries_kaleyras_time_while_it_is_far_enough_ahead():
     assert builder.schedule(due - 600) == 600
     assert builder.schedule(due + 5) == 0
     assert "time" not in msgspec.json.decode(builder.encode(recipients(1)))
+
+
+def test_a_flash_request_always_carries_flash_1_and_one_body_for_its_numbers():
+    payload = msgspec.json.decode(PayloadBuilder(spec(flash=True), Settings()).encode(recipients(2)))
+    assert payload == {"to": "+919000000000,+919000000001", "sender": "KLRHXA", "type": "MKT",
+                       "body": "Hello", "flash": 1, "unicode": "auto"}  # fmt: skip

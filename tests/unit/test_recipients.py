@@ -70,11 +70,14 @@ def test_rows_are_streamed_not_loaded(tmp_path):
 
 def test_csv_fields_asked_for_are_read_by_header_name_and_missing_ones_are_none(tmp_path):
     path = tmp_path / "r.csv"
-    path.write_text("to,Name,city\n+919000000001,Asha,Pune\n+919000000002,,Goa\n+919000000003\n")
+    path.write_text(
+        "to,Name,city\n+919000000001,Asha,Pune\n+919000000002,,Goa\n+919000000003\n+919000000004,  ,x\n"
+    )
     assert read(path, ("name", "city", "plan")) == [
         (2, "+919000000001", ("Asha", "Pune", None)),
         (3, "+919000000002", (None, "Goa", None)),
         (4, "+919000000003", (None, None, None)),
+        (5, "+919000000004", (None, "x", None)),  # blank is missing
     ]
 
 

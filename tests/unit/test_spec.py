@@ -45,6 +45,11 @@ def test_default_prefix_comes_from_settings_when_none_is_given():
         ({"at": (NOW + timedelta(days=93)).isoformat()}, "more than 3 months ahead"),
         ({"send_window": "9-21"}, "send-window '9-21' is not a daily window like 09:00-21:00"),
         ({"type": "TXN", "send_window": "09:00-21:00"}, "send-window applies to marketing campaigns"),
+        ({"type": "OTP", "at": (NOW + timedelta(hours=1)).isoformat()}, "type OTP cannot be scheduled"),
+        (
+            {"at": (NOW + timedelta(hours=2)).isoformat(), "expires_in": "1h"},
+            "ends before the campaign's time",
+        ),
         ({"template_id": "12 34"}, "template-id '12 34' is not a DLT ID"),
         ({"template_id": "T-1107"}, "template-id 'T-1107' is not a DLT ID"),
         ({"entity_id": "12345"}, "entity-id '12345' is not a DLT ID: the platform's IDs are 12 to 25 digits"),
