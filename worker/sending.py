@@ -15,7 +15,7 @@ from schemas.kaleyra import SubmittedSms
 from schemas.window import UNPLACED, seconds_until_open
 from worker.context import WorkerContext
 from worker.ledger import Claim
-from worker.logging import flush_events, mask_number
+from worker.logging import flush_events, mask_number, message_events
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
@@ -267,8 +267,9 @@ async def _send_chunk(
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
         show = (lambda n: n) if ctx.settings.log_full_numbers else mask_number
+        events = message_events().bind(campaign_id=campaign_id, job=job_index, offset=offset)
         for sms in accepted:
-            log.info("sms.submitted", message_id=sms.message_id, recipient=show(sms.number))
+            events.info("sms.submitted", message_id=sms.message_id, recipient=show(sms.number))
         dropped = len(chunk) - len(accepted)
         if dropped:
             log.error(
