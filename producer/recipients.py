@@ -110,8 +110,10 @@ def _csv_body(reader: Any, column: int, columns: tuple[int, ...], path: str) -> 
             if not row:
                 continue  # blank line
             width = len(row)
-            values = tuple(
-                row[c] if 0 <= c < width and not row[c].isspace() and row[c] else None for c in columns
+            values = (
+                tuple(row[c] if 0 <= c < width and row[c] and not row[c].isspace() else None for c in columns)
+                if columns
+                else ()
             )
             yield reader.line_num, row[column] if column < width else "", values
     except csv.Error as e:
