@@ -27,3 +27,18 @@ def test_the_benchmark_measures_ceiling_and_pipeline_and_prints_a_summary():
     assert run["ratio"] == pytest.approx(run["pipeline_msgs_per_s"] / run["ceiling_msgs_per_s"])
     assert run["worker_cpu_us_per_msg"] > 0 and run["producer_peak_rss_mb"] > 0
     assert "pipeline msg/s" in done.stderr.decode()  # the table
+
+
+def test_the_chunk_cpu_benchmark_reports_the_worker_path_against_its_baseline():
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.bench.chunk_cpu", "--chunks", "2"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    line = done.stdout.decode().strip()
+    worker, baseline, ratio = (
+        float(part.split()[-2 if "us/msg" in part else -1]) for part in line.split(";")
+    )
+    assert worker > 0 and baseline > 0
+    assert ratio == pytest.approx(worker / baseline, abs=0.02)  # all three printed rounded
