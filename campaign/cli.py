@@ -280,8 +280,9 @@ def _send(args: argparse.Namespace) -> int:
         return 0
     print(result.campaign_id)
     print(
-        f"{result.total} recipients in {result.jobs} jobs ({skipped}), {result.segments} segments, "
-        f"{result.state}",
+        f"{result.total} recipients in {result.jobs} jobs ({skipped}), {result.segments} segments"
+        + (f" costing {cost}" if cost is not None else "")
+        + f", {result.state}",
         file=sys.stderr,
     )
     return 0

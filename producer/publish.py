@@ -166,7 +166,6 @@ class _Staging:
         self.unique: dict[tuple[str, ...], list[Recipient]] = {}
         self.invalid_rows: list[InvalidRow] = []
         self.invalid_page: list[bytes] = []
-        self.suppressed_page: list[bytes] = []
         self.total = self.invalid = self.duplicates = self.suppressed = self.jobs = 0
         self.segments = 0
         self.encodings: dict[str, int] = {}
