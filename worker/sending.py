@@ -24,7 +24,7 @@ DROPPED_NODE_CODE = "E406"
 HTTP_TOO_MANY_REQUESTS = 429
 # A bulk job that has slept this long on the rate limit hands its thread over.
 MAKE_WAY_AFTER_S = 1.0
-# A job held for a scheduled campaign looks again at least this often (a cancel settles it then).
+# A held job (a scheduled campaign, quiet hours) looks again at least this often: a cancel settles it then.
 HELD_RECHECK_MS = 60_000
 
 
