@@ -34,6 +34,7 @@ from schemas.campaign import (
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS
+from schemas.scripts import LISTED_LUA
 from schemas.settings import Settings
 from schemas.template import Template
 
@@ -51,15 +52,7 @@ for number in string.gmatch(ARGV[1], '[^,]+') do
 end
 return seen
 """
-# The same for the account's suppression list (read-only): the positions of listed numbers.
-_LISTED_LUA = """
-local listed, i = {}, 0
-for number in string.gmatch(ARGV[1], '[^,]+') do
-  i = i + 1
-  if redis.call('SISMEMBER', KEYS[1], number) == 1 then listed[#listed + 1] = i end
-end
-return listed
-"""
+
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -153,7 +146,7 @@ class _Staging:
         self.page_size = settings.job_size
         self.normaliser = NumberNormaliser(spec.prefix)
         self.first_seen = client.register_script(_FIRST_SEEN_LUA)
-        self.listed = client.register_script(_LISTED_LUA)
+        self.listed = client.register_script(LISTED_LUA)
         self.suppression_list = keys.suppression_list(settings.sid)
         # Looked up only for marketing, and only when the account lists anyone.
         self.suppressing = spec.type in MARKETING_TYPES and bool(client.exists(self.suppression_list))

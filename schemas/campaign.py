@@ -85,6 +85,11 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     zones: tuple[str, ...] = ()
 
 
+# The failure code of a recipient put on the account's suppression list after its campaign was
+# published: found when its chunk is sent, and not sent.
+SUPPRESSED_CODE = "SUPPRESSED"
+
+
 class InvalidRow(msgspec.Struct, frozen=True, array_like=True):
     """A row skipped at publish: its line, the value as given and why."""
 

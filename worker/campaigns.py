@@ -12,7 +12,8 @@ import msgspec
 import redis.asyncio as aioredis
 
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState, Job
+from schemas.campaign import CampaignSpec, CampaignState, Job, Recipient
+from schemas.scripts import LISTED_LUA
 
 _BEGIN_JOB_LUA = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -60,6 +61,7 @@ class CampaignStore:
         self.client = client
         self._begin = client.register_script(_BEGIN_JOB_LUA)
         self._expire = client.register_script(_EXPIRE_LUA)
+        self._listed = client.register_script(LISTED_LUA)
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running and load what the job needs; None if the campaign or job is gone."""
@@ -95,6 +97,13 @@ class CampaignStore:
 
     async def clear_waiting(self, campaign_id: str, job_index: int) -> None:
         await self.client.hdel(keys.waiting(campaign_id), str(job_index))
+
+    async def suppressed_in(self, sid: str, recipients: list[Recipient]) -> set[str]:
+        """The numbers of `recipients` on the account's suppression list now."""
+        positions = await self._listed(
+            keys=[keys.suppression_list(sid)], args=[",".join(r.to for r in recipients)]
+        )
+        return {recipients[int(i) - 1].to for i in positions}
 
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

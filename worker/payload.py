@@ -63,6 +63,8 @@ class PayloadBuilder:
         self.unicode = resolve_unicode(spec, settings)
         self.prefix = spec.prefix or settings.default_prefix
         self.template = Template(spec.body)
+        # The suppression list holds marketing opt-outs (as at publish, `producer.spec.MARKETING_TYPES`).
+        self.marketing = spec.type in (MessageType.MKT, MessageType.DEFAULT)
         # A shared body goes once at the top level; a personalised one in every node.
         self.shared_body = None if self.template.personalised else self.template.render(())
         self.at = datetime.fromisoformat(spec.at).timestamp() if spec.at else None

@@ -9,7 +9,15 @@ from typing import Any
 
 import redis
 
-from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Job, Outcome, Recipient
+from schemas.campaign import (
+    SUPPRESSED_CODE,
+    CampaignSpec,
+    CampaignState,
+    ChunkOutcome,
+    Job,
+    Outcome,
+    Recipient,
+)
 from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
 from schemas.kaleyra import SubmittedSms
 from schemas.window import UNPLACED, seconds_until_open
@@ -247,9 +255,16 @@ async def _send_chunk(
         if pushback and (pace := await ctx.rate_limit.back_off()):
             log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
 
+    # Numbers put on the suppression list since the campaign was published are not sent now.
+    suppressed = await ctx.store.suppressed_in(ctx.settings.sid, list(chunk)) if builder.marketing else set()
+    sending = [r for r in chunk if r.to not in suppressed] if suppressed else chunk
     try:
-        accepted = await ctx.gateway.send(
-            builder.encode(chunk), flash=builder.spec.flash, on_retry=on_retry, before_attempt=reclaim
+        accepted = (
+            await ctx.gateway.send(
+                builder.encode(sending), flash=builder.spec.flash, on_retry=on_retry, before_attempt=reclaim
+            )
+            if sending
+            else []
         )
     except TransientGatewayError as e:
         if not last_attempt:
@@ -270,16 +285,22 @@ async def _send_chunk(
         events = message_events().bind(campaign_id=campaign_id, job=job_index, offset=offset)
         for sms in accepted:
             events.info("sms.submitted", message_id=sms.message_id, recipient=show(sms.number))
-        dropped = len(chunk) - len(accepted)
+        dropped = len(sending) - len(accepted)
         if dropped:
             log.error(
                 "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
             )
+        if suppressed:
+            log.warning(
+                "sms.failed", code=SUPPRESSED_CODE, recipients=len(suppressed),
+                reason="put on the suppression list after the campaign was published",
+            )  # fmt: skip
         message_ids, attributed = message_ids_by_recipient(chunk, accepted)
         outcome = ChunkOutcome(
             outcome=Outcome.SUBMITTED,
             size=len(chunk),
-            code=DROPPED_NODE_CODE if dropped else "",
+            # One code a chunk: the gateway's drops win over the (rarer) late suppressions.
+            code=DROPPED_NODE_CODE if dropped else SUPPRESSED_CODE if suppressed else "",
             message_ids=message_ids,
             attributed=attributed,
         )

@@ -14,6 +14,7 @@ from schemas import keys
 from schemas.errors import SpecError
 from schemas.template import Template
 from tests.integration.test_campaign_flow import wait_completed
+from worker.broker import build_broker
 
 
 def publish_file(backend, broker, settings, path, body, *, dry_run=False):
@@ -100,6 +101,34 @@ def test_suppressed_numbers_are_not_sent_and_are_counted_and_reported(
         "+919000000004": "suppressed",
     }
     assert rows["+919000000004"].line == 5
+
+
+def test_numbers_suppressed_after_publishing_are_not_sent_and_fail_with_a_code_of_their_own(
+    backend, simulator, start_worker, make_settings, tmp_path
+):
+    settings = make_settings(simulator.base_url)
+    path = tmp_path / "r.csv"
+    path.write_text("to\n" + "".join(f"900000000{i}\n" for i in range(1, 6)))
+    spec, _ = publish_file(backend, build_broker(settings, backend.client), settings, path, "Sale today")
+
+    suppression.add(backend.client, settings.sid, ["+919000000002", "+919000000005"], None)  # opted out since
+    start_worker(settings)
+    status = wait_completed(backend, spec.campaign_id)
+
+    assert (status.submitted, status.failed, status.failures, status.suppressed) == (
+        3,
+        2,
+        {"SUPPRESSED": 2},
+        0,
+    )
+    assert sorted(m.to for m in simulator.record.messages) == [
+        "+919000000001",
+        "+919000000003",
+        "+919000000004",
+    ]
+    late = {r.number: r.code for r in report_rows(backend.client, spec.campaign_id, full_numbers=True)
+            if r.outcome == "failed"}  # fmt: skip
+    assert late == {"+919000000002": "SUPPRESSED", "+919000000005": "SUPPRESSED"}
 
 
 def test_the_report_has_one_row_per_recipient_with_the_message_ids_the_gateway_gave(
