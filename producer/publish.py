@@ -19,10 +19,10 @@ import redis
 
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.segments import encoding_of, segments
-from producer.spec import MARKETING_TYPES
 from producer.timezones import zones_of
 from schemas import keys
 from schemas.campaign import (
+    MARKETING_TYPES,
     SCHEDULE_LEAD_S,
     CampaignSpec,
     CampaignState,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from producer.numbers import is_country_code
-from schemas.campaign import CampaignSpec, MessageType
+from schemas.campaign import MARKETING_TYPES, CampaignSpec, MessageType
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
@@ -23,7 +23,6 @@ IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # 19 digits today; the documents' samples are masked 14- and 16-character ones.
 DLT_ID_PATTERN = re.compile(r"^[0-9]{12,25}$")
 MIN_SCHEDULE_AHEAD = timedelta(minutes=15)
-MARKETING_TYPES = frozenset({MessageType.MKT, MessageType.DEFAULT})
 MAX_SCHEDULE_MONTHS = 3
 
 

@@ -18,6 +18,10 @@ class MessageType(enum.StrEnum):
     TXND = "TXND"
 
 
+# The types a suppression list and a sending window apply to: marketing, not OTP or transactional.
+MARKETING_TYPES = frozenset({MessageType.MKT, MessageType.DEFAULT})
+
+
 class CampaignState(enum.StrEnum):
     QUEUED = "queued"
     SCHEDULED = "scheduled"

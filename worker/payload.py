@@ -7,7 +7,7 @@ from datetime import datetime
 
 import msgspec
 
-from schemas.campaign import MIN_TIME_AHEAD_S, CampaignSpec, MessageType, Recipient
+from schemas.campaign import MARKETING_TYPES, MIN_TIME_AHEAD_S, CampaignSpec, MessageType, Recipient
 from schemas.gsm7 import needs_ucs2
 from schemas.kaleyra import (
     MAX_FLASH_NUMBERS,
@@ -63,8 +63,7 @@ class PayloadBuilder:
         self.unicode = resolve_unicode(spec, settings)
         self.prefix = spec.prefix or settings.default_prefix
         self.template = Template(spec.body)
-        # The suppression list holds marketing opt-outs (as at publish, `producer.spec.MARKETING_TYPES`).
-        self.marketing = spec.type in (MessageType.MKT, MessageType.DEFAULT)
+        self.marketing = spec.type in MARKETING_TYPES  # the suppression list holds marketing opt-outs
         # A shared body goes once at the top level; a personalised one in every node.
         self.shared_body = None if self.template.personalised else self.template.render(())
         self.at = datetime.fromisoformat(spec.at).timestamp() if spec.at else None
