@@ -218,7 +218,7 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
         "--price-per-segment",
         type=_price,
         metavar="PRICE",
-        help="with --dry-run (or estimate): the cost is segments x PRICE",
+        help="show the cost, segments x PRICE (with --dry-run, estimate or a real send)",
     )
 
 

@@ -32,15 +32,14 @@ from schemas.campaign import (
     Recipient,
 )
 from schemas.errors import SpecError
-from schemas.gsm7 import GSM7
+from schemas.gsm7 import GSM7, needs_ucs2
 from schemas.kaleyra import MAX_BODY_CHARS
-from schemas.scripts import LISTED_LUA
+from schemas.scripts import LISTED_LUA, joined_numbers
 from schemas.settings import Settings
 from schemas.template import Template
 
 SHOWN_INVALID_ROWS = 20
 
-# Returns, for each number, 1 when it is new to the campaign and 0 for a duplicate.
 # ARGV[1] is a page of numbers joined by commas: one argument for the client to pack, and a short
 # reply (usually empty), since packing and parsing per number was most of the producer's time.
 # Returns the 1-based positions of the numbers already in the set (duplicates).
@@ -125,10 +124,6 @@ def enqueue_jobs(
         )
 
 
-def _joined(recipients: list[Recipient]) -> str:
-    return ",".join(r.to for r in recipients)
-
-
 def _split(recipients: list[Recipient], positions: list[int]) -> tuple[list[Recipient], list[Recipient]]:
     """(those not at the 1-based `positions`, those at them)."""
     if not positions:
@@ -151,7 +146,7 @@ class _Staging:
         # Looked up only for marketing, and only when the account lists anyone.
         self.suppressing = spec.type in MARKETING_TYPES and bool(client.exists(self.suppression_list))
         self.template = Template(spec.body)
-        self.personalised = self.template.personalised
+        self.personalised = self.template.personalised  # read once per row
         self.unicode = spec.unicode or settings.default_unicode
         self.page: list[Recipient] = []
         # Recipients not in a job yet, by the time zones they may be in when the campaign keeps a
@@ -196,7 +191,8 @@ class _Staging:
                 f"recipients line {line}: the message has {len(body)} characters once filled in; "
                 f"Kaleyra accepts at most {MAX_BODY_CHARS} (E401)"
             )
-        if self.unicode == "0" and (outside := next((ch for ch in body if ch not in GSM7), None)):
+        if self.unicode == "0" and needs_ucs2(body):
+            outside = next(ch for ch in body if ch not in GSM7)
             raise SpecError(
                 f"recipients line {line}: unicode 0 cannot carry {outside!r} (not GSM-7); use auto or 1"
             )
@@ -277,13 +273,15 @@ class _Staging:
         self.invalid_page = []
         if not self.page:
             return
-        fresh, _ = _split(self.page, self.first_seen(keys=[keys.seen(cid)], args=[_joined(self.page)]))
+        fresh, _ = _split(self.page, self.first_seen(keys=[keys.seen(cid)], args=[joined_numbers(self.page)]))
         self.duplicates += len(self.page) - len(fresh)
         self.page = []
         # The account's list lives outside the campaign's hash slot: a second script, not the first.
         # It holds marketing opt-outs: OTP and transactional messages still go.
         if fresh and self.suppressing:
-            fresh, left_out = _split(fresh, self.listed(keys=[self.suppression_list], args=[_joined(fresh)]))
+            fresh, left_out = _split(
+                fresh, self.listed(keys=[self.suppression_list], args=[joined_numbers(fresh)])
+            )
             self.suppressed += len(left_out)
             if left_out and not self.dry_run:
                 self.client.rpush(keys.suppressed(cid), *(_encode(r) for r in left_out))

@@ -20,7 +20,15 @@ import redis
 from producer.outcomes import chunk_outcomes
 from producer.publish import enqueue_jobs
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState, ChunkOutcome, Job, Outcome, Recipient
+from schemas.campaign import (
+    SUPPRESSED_CODE,
+    CampaignSpec,
+    CampaignState,
+    ChunkOutcome,
+    Job,
+    Outcome,
+    Recipient,
+)
 from schemas.errors import InputError, UnknownCampaignError
 from schemas.settings import Settings
 
@@ -166,7 +174,7 @@ def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) 
     """Chunks not republished yet that hold a recipient in a wanted outcome, by job and offset."""
 
     def wants(outcome: ChunkOutcome) -> bool:
-        if outcome.republished:
+        if outcome.republished or outcome.code == SUPPRESSED_CODE:  # opted out: never sent again
             return False
         # Dropped nodes are resent only when the ledger knows which recipients they were.
         dropped = outcome.outcome is Outcome.SUBMITTED and outcome.attributed and "" in outcome.message_ids

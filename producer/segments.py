@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-from schemas.gsm7 import GSM7_BASIC, GSM7_EXTENSION
+from schemas.gsm7 import GSM7_EXTENSION, needs_ucs2
 from schemas.kaleyra import UnicodeFlag
 
 
@@ -25,7 +25,7 @@ _CAPACITY = {Encoding.GSM7: (160, 153), Encoding.UCS2: (70, 67)}
 def encoding_of(text: str, unicode: UnicodeFlag = "auto") -> Encoding:
     """`unicode` 1 asks for UCS-2; auto (and 0, which the producer refuses outside GSM-7) picks
     GSM-7 whenever the text fits it."""
-    if unicode == "1" or not (GSM7_BASIC | GSM7_EXTENSION).issuperset(text):
+    if unicode == "1" or needs_ucs2(text):
         return Encoding.UCS2
     return Encoding.GSM7
 

@@ -121,7 +121,8 @@ def account_rate(sid: str) -> str:
 
 
 def suppression_list(sid: str) -> str:
-    """Set: E.164 numbers the account never sends to (`campaign suppress`); checked at publish."""
+    """Set: E.164 numbers the account's marketing never sends to (`campaign suppress`); checked at
+    publish and again as each chunk is sent."""
     return f"account:{{{sid or 'default'}}}:suppressed"
 
 

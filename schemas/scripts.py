@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class _Numbered(Protocol):
+    @property
+    def to(self) -> str: ...
+
+
+def joined_numbers(recipients: Sequence[_Numbered]) -> str:
+    """The scripts' ARGV[1]: E.164 numbers (never a comma in them) joined by commas."""
+    return ",".join(r.to for r in recipients)
+
+
 # KEYS[1] an account's suppression list; ARGV[1] numbers joined by commas (one argument to pack,
 # a short reply). Returns the 1-based positions of the listed numbers; at once when none is listed.
 LISTED_LUA = """

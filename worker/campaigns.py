@@ -7,13 +7,14 @@ differently); `worker.ledger` moves it forward.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import msgspec
 import redis.asyncio as aioredis
 
 from schemas import keys
 from schemas.campaign import CampaignSpec, CampaignState, Job, Recipient
-from schemas.scripts import LISTED_LUA
+from schemas.scripts import LISTED_LUA, joined_numbers
 
 _BEGIN_JOB_LUA = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -98,12 +99,10 @@ class CampaignStore:
     async def clear_waiting(self, campaign_id: str, job_index: int) -> None:
         await self.client.hdel(keys.waiting(campaign_id), str(job_index))
 
-    async def suppressed_in(self, sid: str, recipients: list[Recipient]) -> set[str]:
-        """The numbers of `recipients` on the account's suppression list now."""
-        positions = await self._listed(
-            keys=[keys.suppression_list(sid)], args=[",".join(r.to for r in recipients)]
-        )
-        return {recipients[int(i) - 1].to for i in positions}
+    async def suppressed_positions(self, sid: str, recipients: Sequence[Recipient]) -> list[int]:
+        """The 0-based positions in `recipients` of numbers on the account's suppression list now."""
+        listed = await self._listed(keys=[keys.suppression_list(sid)], args=[joined_numbers(recipients)])
+        return [int(i) - 1 for i in listed]
 
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

@@ -99,6 +99,7 @@ async def send_job(
                 raise ComeBackLater("paused")
             if ctx.stopping:
                 raise ComeBackLater("this worker is shutting down")
+            opted_out = False
             if state == CampaignState.CANCELLED:  # settles the whole rest at once
                 chunk = chunk_at(recipients, settled, len(recipients))
             else:
@@ -122,6 +123,8 @@ async def send_job(
                 if ctx.stopping:
                     raise ComeBackLater("this worker is shutting down")
                 chunk = chunk_at(recipients, settled, booked)
+                if builder.marketing:  # before the claim: a Redis error here leaves nothing claimed
+                    chunk, opted_out = await _cut_at_opt_outs(ctx, chunk)
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
             policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(
@@ -141,6 +144,13 @@ async def send_job(
                         reason="its sender vanished",
                     )
                 settled = progress
+                continue
+            if opted_out:
+                failed = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=SUPPRESSED_CODE)
+                await ctx.ledger.settle(campaign_id, job_index, owner, settled, failed)
+                log.warning("sms.failed", offset=settled, code=SUPPRESSED_CODE, recipients=len(chunk),
+                            reason="on the suppression list since the campaign was published")  # fmt: skip
+                settled += len(chunk)
                 continue
             if state == CampaignState.CANCELLED:
                 if spec.send_window is not None:
@@ -166,6 +176,23 @@ async def send_job(
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
     finally:
         flush_events()
+
+
+async def _cut_at_opt_outs(
+    ctx: WorkerContext, chunk: Sequence[Recipient]
+) -> tuple[Sequence[Recipient], bool]:
+    """Numbers put on the suppression list since the campaign was published are not sent. The chunk
+    is cut so that each outcome stays whole: (the leading run of opted-out numbers, True), else
+    (the recipients before the first of them, False)."""
+    listed = await ctx.store.suppressed_positions(ctx.settings.sid, chunk)
+    if not listed:
+        return chunk, False
+    if listed[0] > 0:
+        return chunk[: listed[0]], False
+    run = 1
+    while run < len(listed) and listed[run] == run:
+        run += 1
+    return chunk[:run], True
 
 
 async def _keep_window(
@@ -255,16 +282,9 @@ async def _send_chunk(
         if pushback and (pace := await ctx.rate_limit.back_off()):
             log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
 
-    # Numbers put on the suppression list since the campaign was published are not sent now.
-    suppressed = await ctx.store.suppressed_in(ctx.settings.sid, list(chunk)) if builder.marketing else set()
-    sending = [r for r in chunk if r.to not in suppressed] if suppressed else chunk
     try:
-        accepted = (
-            await ctx.gateway.send(
-                builder.encode(sending), flash=builder.spec.flash, on_retry=on_retry, before_attempt=reclaim
-            )
-            if sending
-            else []
+        accepted = await ctx.gateway.send(
+            builder.encode(chunk), flash=builder.spec.flash, on_retry=on_retry, before_attempt=reclaim
         )
     except TransientGatewayError as e:
         if not last_attempt:
@@ -285,22 +305,16 @@ async def _send_chunk(
         events = message_events().bind(campaign_id=campaign_id, job=job_index, offset=offset)
         for sms in accepted:
             events.info("sms.submitted", message_id=sms.message_id, recipient=show(sms.number))
-        dropped = len(sending) - len(accepted)
+        dropped = len(chunk) - len(accepted)
         if dropped:
             log.error(
                 "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
             )
-        if suppressed:
-            log.warning(
-                "sms.failed", code=SUPPRESSED_CODE, recipients=len(suppressed),
-                reason="put on the suppression list after the campaign was published",
-            )  # fmt: skip
         message_ids, attributed = message_ids_by_recipient(chunk, accepted)
         outcome = ChunkOutcome(
             outcome=Outcome.SUBMITTED,
             size=len(chunk),
-            # One code a chunk: the gateway's drops win over the (rarer) late suppressions.
-            code=DROPPED_NODE_CODE if dropped else SUPPRESSED_CODE if suppressed else "",
+            code=DROPPED_NODE_CODE if dropped else "",
             message_ids=message_ids,
             attributed=attributed,
         )

@@ -9,6 +9,7 @@ from producer import suppression
 from producer.publish import publish_campaign
 from producer.recipients import open_recipients
 from producer.report import report_rows
+from producer.resend import resend
 from producer.spec import build_spec
 from schemas import keys
 from schemas.errors import SpecError
@@ -129,6 +130,10 @@ def test_numbers_suppressed_after_publishing_are_not_sent_and_fail_with_a_code_o
     late = {r.number: r.code for r in report_rows(backend.client, spec.campaign_id, full_numbers=True)
             if r.outcome == "failed"}  # fmt: skip
     assert late == {"+919000000002": "SUPPRESSED", "+919000000005": "SUPPRESSED"}
+    # Opted out is not a failure to retry.
+    again = resend(backend.client, build_broker(settings, backend.client), settings, spec.campaign_id,
+                   failed=True, unknown=False)  # fmt: skip
+    assert again.republished == 0
 
 
 def test_the_report_has_one_row_per_recipient_with_the_message_ids_the_gateway_gave(
