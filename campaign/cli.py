@@ -22,6 +22,9 @@ from schemas.settings import Settings
 from schemas.window import DEFAULT_WINDOW
 
 WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
+# An idle queue is polled at least this often (dramatiq backs off to 1 s by default): an OTP, or a
+# campaign published to idle workers, waits at most this long to be picked up.
+IDLE_POLL_MS = 100
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
 
@@ -412,6 +415,7 @@ def _worker(args: argparse.Namespace) -> int:
         "--worker-shutdown-timeout",
         str(WORKER_SHUTDOWN_TIMEOUT_MS),
     ]
+    os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
     sys.stdout.flush()
     os.execv(sys.executable, command)
 

@@ -17,7 +17,7 @@ from phonenumbers import PhoneMetadata
 from schemas.errors import CampaignError
 
 MAX_DIGITS = 15  # E.164, country code included
-MIN_DIGITS = 7  # the shortest real numbers (+290 XXXX); also the floor of schemas.campaign.E164
+MIN_DIGITS = 7  # the shortest real numbers (+290 XXXX); also the floor of E.164 in schemas.campaign.Recipient
 
 
 class InvalidNumber(CampaignError, ValueError):

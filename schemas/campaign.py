@@ -31,8 +31,6 @@ class CampaignState(enum.StrEnum):
     COMPLETED = "completed"
 
 
-E164 = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$")]
-
 # A scheduled campaign (Kaleyra's `time`) is held here until this long before its time, so it can be
 # cancelled until then; its chunks then go to Kaleyra, which sends them at the time.
 SCHEDULE_LEAD_S = 20 * 60
@@ -74,7 +72,9 @@ class Recipient(msgspec.Struct, frozen=True, array_like=True):
     """A normalised number, the line of the input it came from and, for a personalised body,
     its values of the body's placeholders (defaults filled in), in `Template.fields` order."""
 
-    to: E164
+    # E.164 (`+` and 7 to 15 digits), as producer.numbers normalises it. Not checked again when a
+    # worker decodes a job: a pattern there cost a worker 0.3 us per message, 4% of its CPU.
+    to: str
     line: int
     fields: tuple[str, ...] = ()
 

@@ -3,11 +3,14 @@
 One `sms.submitted` event is written per accepted message, so this is the hot path:
 msgspec serialises straight to bytes, a float timestamp avoids date formatting, and events
 are buffered rather than flushed one by one (a write system call per event was a fifth of
-a worker's CPU); `flush_events()` pushes them out once per chunk, before its settlement.
+a worker's CPU), in a buffer that holds a chunk's events (one write per chunk, not one per 8 KiB);
+`flush_events()` pushes them out once per chunk, before its settlement.
 """
 
 from __future__ import annotations
 
+import atexit
+import io
 import logging
 import sys
 import time
@@ -21,6 +24,9 @@ from schemas.masking import mask_number
 
 __all__ = ["configure_logging", "flush_events", "mask_number", "message_events"]
 
+# A 1000-message chunk's events are about 200 KB: a buffer that holds them is written in one go.
+EVENT_BUFFER_BYTES = 1 << 20
+
 
 def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.INFO) -> None:
     """Events go to `stream`, else the process's real stdout.
@@ -28,7 +34,7 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
     dramatiq points `sys.stdout` of its worker processes at a pipe into the parent's
     stderr; `sys.__stdout__` is still the stdout the operator gave the worker.
     """
-    out: BinaryIO = stream if stream is not None else sys.__stdout__.buffer  # type: ignore[union-attr,assignment]
+    out: BinaryIO = stream if stream is not None else _stdout()
     wrapper = structlog.make_filtering_bound_logger(level)
     structlog.configure(
         processors=[
@@ -55,6 +61,15 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
 
 _stream: BinaryIO | None = None
 _message_events: Any = structlog.get_logger("worker")  # until configure_logging
+
+
+def _stdout() -> BinaryIO:
+    """The process's stdout behind a buffer of our own size, flushed at exit as well."""
+    sys.__stdout__.flush()  # type: ignore[union-attr]
+    raw = io.FileIO(sys.__stdout__.fileno(), "wb", closefd=False)  # type: ignore[union-attr]
+    out = io.BufferedWriter(raw, buffer_size=EVENT_BUFFER_BYTES)
+    atexit.register(out.flush)
+    return out
 
 
 def message_events() -> Any:

@@ -154,6 +154,6 @@ def test_normalisation_is_idempotent(prefix, raw):
 
 @given(prefix=st.sampled_from(PREFIXES), raw=st.one_of(phone_like, st.text()))
 def test_any_output_is_e164(prefix, raw):
-    """Anything that normalises matches the E164 type of schemas.campaign; the rest raise InvalidNumber."""
+    """Anything that normalises is E.164, as Recipient.to expects; the rest raise InvalidNumber."""
     once = _normalise_or_none(prefix, raw)
     assert once is None or E164.match(once)
