@@ -226,10 +226,8 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from producer.publish import publish_campaign
-    from producer.recipients import open_recipients
+    from producer.publish import publish_file
     from producer.spec import build_spec
-    from schemas.template import Template
     from worker.broker import build_broker
 
     settings = Settings.from_environ()
@@ -251,12 +249,11 @@ def _send(args: argparse.Namespace) -> int:
         send_window=args.send_window,
     )
     dry_run = args.dry_run
-    with open_recipients(args.recipients, Template(spec.body).fields) as rows:
-        client = redis.Redis.from_url(settings.redis_url)
-        broker = None if dry_run else build_broker(settings, client)
-        result = publish_campaign(
-            spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run
-        )
+    client = redis.Redis.from_url(settings.redis_url)
+    broker = None if dry_run else build_broker(settings, client)
+    result = publish_file(
+        spec, args.recipients, client=client, broker=broker, settings=settings, dry_run=dry_run
+    )
     for row in result.invalid_rows:
         print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
     if result.invalid > len(result.invalid_rows) and not dry_run:
@@ -303,6 +300,10 @@ def _status(args: argparse.Namespace) -> int:
     if status.scheduled_for and status.release_at:
         release = datetime.fromtimestamp(status.release_at, UTC).isoformat(timespec="seconds")
         print(f"  scheduled for {status.scheduled_for}; goes to Kaleyra from {release} (cancel before then)")
+    if status.publishing:
+        print("  still publishing: the total grows as the file is read")
+    elif status.publisher_lost:
+        print("  its producer stopped before the end of the file: the rest was not published")
     print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
     print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
     print(

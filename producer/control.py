@@ -75,11 +75,16 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     window_opens_at: float | None  # the soonest such job may send again
     scheduled_for: str | None  # Kaleyra's `time`, as given with --at
     release_at: float | None  # when a scheduled campaign's chunks start going to Kaleyra
+    # The producer is still reading the file: total and jobs grow, and sending has begun.
+    publishing: bool = False
+    # It stopped mid-file without finishing (killed): what it published is sent; cancel to end it.
+    publisher_lost: bool = False
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     fields = (
-        keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT, *_COUNTERS
+        keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,
+        keys.PUBLISHING, *_COUNTERS,
     )  # fmt: skip
     with client.pipeline(transaction=False) as pipe:
         pipe.hmget(keys.campaign(campaign_id), fields)
@@ -94,6 +99,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
     state = row[keys.STATE].decode()
     finished = state in (CampaignState.CANCELLED, CampaignState.COMPLETED)  # nothing waits any more
+    lease = _float(row[keys.PUBLISHING])
     waits = (
         [] if finished else [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
     )
@@ -112,6 +118,8 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         window_opens_at=min((opens for opens, _ in waits), default=None),
         scheduled_for=spec.at,
         release_at=_float(row[keys.RELEASE_AT]),
+        publishing=lease is not None and lease > time.time(),
+        publisher_lost=lease is not None and lease <= time.time(),
         **count,
     )
 

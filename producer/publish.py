@@ -1,14 +1,19 @@
-"""Publish a campaign: stage its jobs in Redis while streaming the rows, then commit and enqueue.
+"""Publish a campaign: stream the rows into jobs in Redis and enqueue one message per job.
 
-Nothing is visible to workers until every row has been read and accepted, so a
-refusal half-way through a file (a personalised body missing a value, say) leaves nothing
-behind. Duplicates are found with a Redis set, keeping the producer's memory bounded by one
-page of rows; numbers on the account's suppression list are left out and counted. A dry run
-reads and counts everything the same way (segments included) and publishes nothing.
+Nothing is half-published: a refusal half-way through the rows (a personalised body missing a
+value, a line that is not UTF-8) leaves nothing behind. Rows that can only be read once (stdin,
+a generator) are staged, and the jobs become visible to workers after the last row. A file is
+read twice (`publish_file`): a first pass finds any refusal, then each job goes to the workers
+as soon as it is written, so sending starts within a page of the file; the campaign's
+`publishing` lease keeps it from completing before the last row. Duplicates are found with a
+Redis set, keeping the producer's memory bounded by one page of rows; numbers on the account's
+suppression list are left out and counted. A dry run reads and counts everything the same way
+(segments included) and publishes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -16,8 +21,11 @@ from datetime import datetime
 import dramatiq
 import msgspec
 import redis
+from redis.typing import EncodableT, FieldT
 
+from producer.control import cancel
 from producer.numbers import InvalidNumber, NumberNormaliser
+from producer.recipients import open_recipients
 from producer.segments import encoding_of, segments
 from producer.timezones import zones_of
 from schemas import keys
@@ -31,10 +39,10 @@ from schemas.campaign import (
     MessageType,
     Recipient,
 )
-from schemas.errors import SpecError
+from schemas.errors import InputError, SpecError
 from schemas.gsm7 import GSM7, needs_ucs2
 from schemas.kaleyra import MAX_BODY_CHARS
-from schemas.scripts import LISTED_LUA, joined_numbers
+from schemas.scripts import COMPLETE_IF_DONE_LUA, LISTED_LUA, joined_numbers
 from schemas.settings import Settings
 from schemas.template import Template
 
@@ -52,6 +60,24 @@ end
 return seen
 """
 
+
+# KEYS: campaign, seen set. ARGV: now, then the (field, value) pairs publishing counted. Ends the
+# publishing: the counts are written, the lease is dropped, and a campaign whose workers settled
+# everything already completes. Returns the campaign's state.
+_FINISH_LUA = (
+    COMPLETE_IF_DONE_LUA
+    + """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HDEL', KEYS[1], 'publishing')
+redis.call('DEL', KEYS[2])
+complete_if_done(ARGV[1])
+return redis.call('HGET', KEYS[1], 'state')
+"""
+)
+
+# A producer publishing jobs as it reads renews this lease with every page of rows; one that died
+# mid-file lets it lapse, and what it published can complete.
+PUBLISH_LEASE_S = 30.0
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -73,6 +99,44 @@ class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
 Row = tuple[int, str] | tuple[int, str, Sequence[str | None]]
 
 
+def publish_file(
+    spec: CampaignSpec,
+    path: str,
+    *,
+    client: redis.Redis,
+    broker: dramatiq.Broker | None,
+    settings: Settings,
+    dry_run: bool = False,
+) -> PublishResult:
+    """Publish the recipients file at `path` (`-`: stdin). A file is read twice: through once for
+    any refusal, then published with each job going to the workers as soon as it is written."""
+    fields = Template(spec.body).fields
+    once = path == "-" or dry_run or spec.type is MessageType.OTP  # OTP: a single recipient anyway
+    if not once:
+        with open_recipients(path, fields) as rows:
+            check_rows(spec, rows, settings)
+    with open_recipients(path, fields) as rows:
+        return publish_campaign(
+            spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run, checked=not once
+        )
+
+
+def check_rows(spec: CampaignSpec, rows: Iterable[Row], settings: Settings) -> None:
+    """Read every row as publishing would and raise what it would refuse; touches nothing."""
+    template = Template(spec.body)
+    if not template.personalised:
+        for _ in rows:  # the reader's own refusals: a line that is not UTF-8, a broken CSV or JSON line
+            pass
+        return
+    normaliser, unicode = NumberNormaliser(spec.prefix), spec.unicode or settings.default_unicode
+    for line, raw, *values in rows:
+        try:
+            normaliser.normalise(raw)
+        except InvalidNumber:
+            continue  # skipped, not refused
+        fill_placeholders(template, unicode, line, values[0] if values else ())
+
+
 def publish_campaign(
     spec: CampaignSpec,
     rows: Iterable[Row],
@@ -81,22 +145,28 @@ def publish_campaign(
     broker: dramatiq.Broker | None,
     settings: Settings,
     dry_run: bool = False,
+    checked: bool = False,
 ) -> PublishResult:
-    """Read every row, stage the jobs, commit the campaign and enqueue one message per job.
+    """Read every row, write the jobs, commit the campaign and enqueue one message per job.
 
-    With `dry_run`, count what would be sent and publish nothing (`broker` may be None).
+    `checked`: the same rows were read through by `check_rows` without a refusal, so each job is
+    enqueued as soon as it is written; otherwise all of them after the last row. A campaign
+    cancelled meanwhile stops the reading. With `dry_run`, count what would be sent and publish
+    nothing (`broker` may be None).
     """
-    staging = _Staging(spec, client, settings, dry_run=dry_run)
+    staging = _Staging(spec, client, settings, broker=broker, dry_run=dry_run, progressive=checked)
     try:
         for row in rows:
             staging.add(*row)
+            if staging.cancelled:
+                break
         result = staging.commit()
-    except BaseException:
-        staging.discard()
+    except BaseException as e:
+        staging.abandon(e)
         raise
     if dry_run:
         staging.discard()
-    else:
+    elif not checked:
         assert broker is not None, "publishing needs a broker"
         enqueue_jobs(broker, spec.campaign_id, spec.type, range(result.jobs))
     return result
@@ -133,11 +203,58 @@ def _split(recipients: list[Recipient], positions: list[int]) -> tuple[list[Reci
     return kept, [recipients[i - 1] for i in positions]
 
 
+def fill_placeholders(
+    template: Template, unicode: str, line: int, values: Sequence[str | None]
+) -> tuple[str, ...]:
+    """The row's values of the body's placeholders, defaults filled in; refuses a row missing one
+    without a default, or whose message would be too long or outside `unicode 0`'s alphabet."""
+    filled = []
+    for index, name in enumerate(template.fields):
+        value = values[index] if index < len(values) else None
+        if value is None:
+            value = template.defaults.get(name)
+            if value is None:
+                raise SpecError(
+                    f"recipients line {line}: no value for {{{name}}} in the body; "
+                    f"fill it in or give a default, e.g. {{{name}|there}}"
+                )
+        filled.append(value)
+    body = template.render(filled)
+    if not body.strip():
+        raise SpecError(f"recipients line {line}: the message is empty once filled in (Kaleyra: E601)")
+    if len(body) > MAX_BODY_CHARS:
+        raise SpecError(
+            f"recipients line {line}: the message has {len(body)} characters once filled in; "
+            f"Kaleyra accepts at most {MAX_BODY_CHARS} (E401)"
+        )
+    if unicode == "0" and needs_ucs2(body):
+        outside = next(ch for ch in body if ch not in GSM7)
+        raise SpecError(
+            f"recipients line {line}: unicode 0 cannot carry {outside!r} (not GSM-7); use auto or 1"
+        )
+    return tuple(filled)
+
+
 class _Staging:
-    def __init__(self, spec: CampaignSpec, client: redis.Redis, settings: Settings, *, dry_run: bool) -> None:
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        client: redis.Redis,
+        settings: Settings,
+        *,
+        broker: dramatiq.Broker | None,
+        dry_run: bool,
+        progressive: bool,
+    ) -> None:
         self.spec = spec
         self.client = client
+        self.broker = broker
         self.dry_run = dry_run
+        self.progressive = progressive and not dry_run  # each job enqueued as soon as it is written
+        self.announced = False  # the campaign is visible in Redis (progressive: from its first job)
+        self.cancelled = False  # by its owner while publishing: the rest of the rows are not read
+        self.state = CampaignState.SCHEDULED if spec.at else CampaignState.QUEUED
+        self.finish = client.register_script(_FINISH_LUA)
         self.page_size = settings.job_size
         self.normaliser = NumberNormaliser(spec.prefix)
         self.first_seen = client.register_script(_FIRST_SEEN_LUA)
@@ -155,6 +272,7 @@ class _Staging:
         self.invalid_rows: list[InvalidRow] = []
         self.invalid_page: list[bytes] = []
         self.total = self.invalid = self.duplicates = self.suppressed = self.jobs = 0
+        self.published = 0  # recipients in jobs written so far
         self.segments = 0
         self.encodings: dict[str, int] = {}
 
@@ -164,86 +282,77 @@ class _Staging:
         except InvalidNumber as e:
             self._skip(line, raw, e.reason)
             return
-        fields = self._fill(line, values) if self.personalised else ()
+        fields = fill_placeholders(self.template, self.unicode, line, values) if self.personalised else ()
         self.page.append(Recipient(number, line, fields))
         if len(self.page) >= self.page_size:
             self._flush_page()
 
-    def _fill(self, line: int, values: Sequence[str | None]) -> tuple[str, ...]:
-        """The row's values of the body's placeholders, defaults filled in; refuses a row missing one
-        without a default, or whose message would be too long or outside `unicode 0`'s alphabet."""
-        template, filled = self.template, []
-        for index, name in enumerate(template.fields):
-            value = values[index] if index < len(values) else None
-            if value is None:
-                value = template.defaults.get(name)
-                if value is None:
-                    raise SpecError(
-                        f"recipients line {line}: no value for {{{name}}} in the body; "
-                        f"fill it in or give a default, e.g. {{{name}|there}}"
-                    )
-            filled.append(value)
-        body = template.render(filled)
-        if not body.strip():
-            raise SpecError(f"recipients line {line}: the message is empty once filled in (Kaleyra: E601)")
-        if len(body) > MAX_BODY_CHARS:
-            raise SpecError(
-                f"recipients line {line}: the message has {len(body)} characters once filled in; "
-                f"Kaleyra accepts at most {MAX_BODY_CHARS} (E401)"
-            )
-        if self.unicode == "0" and needs_ucs2(body):
-            outside = next(ch for ch in body if ch not in GSM7)
-            raise SpecError(
-                f"recipients line {line}: unicode 0 cannot carry {outside!r} (not GSM-7); use auto or 1"
-            )
-        return tuple(filled)
-
     def commit(self) -> PublishResult:
-        self._flush_page()
-        self._write_jobs(final=True)
-        if not self.template.personalised and self.total:
+        if not self.cancelled:
+            self._flush_page()
+            self._write_jobs(final=True)
+        if not self.template.personalised and self.published:
             body = self.template.render(())
             encoding = encoding_of(body, self.unicode)  # type: ignore[arg-type]
-            self.encodings = {encoding.value: self.total}
-            self.segments = segments(body, encoding) * self.total
-        if self.total == 0 and not self.dry_run:
+            self.encodings = {encoding.value: self.published}
+            self.segments = segments(body, encoding) * self.published
+        if self.published == 0 and not self.dry_run:
             raise SpecError(
                 f"no valid recipients: {self.invalid} invalid, {self.duplicates} duplicate "
                 f"and {self.suppressed} suppressed rows"
             )
-        state = CampaignState.SCHEDULED if self.spec.at else CampaignState.QUEUED
         if self.dry_run:
             return self._result("estimate")
-        cid = self.spec.campaign_id
         with self.client.pipeline(transaction=True) as tx:
-            tx.hset(
-                keys.campaign(cid),
-                mapping={
-                    keys.SPEC: msgspec.json.encode(self.spec),
-                    keys.STATE: state.value,
-                    keys.TOTAL: self.total,
-                    keys.JOBS: self.jobs,
-                    keys.INVALID: self.invalid,
-                    keys.DUPLICATES: self.duplicates,
-                    keys.SUPPRESSED: self.suppressed,
-                    keys.SEGMENTS: self.segments,
-                    keys.SUBMITTED: 0,
-                    keys.FAILED: 0,
-                    keys.UNKNOWN: 0,
-                    keys.CANCELLED: 0,
-                    keys.RETRIED: 0,
-                    keys.CREATED_AT: time.time(),
-                    **({keys.RELEASE_AT: release_at(self.spec.at)} if self.spec.at else {}),
-                },
-            )
-            tx.delete(keys.seen(cid))
-            tx.execute()
-        return self._result(state.value)
+            if not self.announced:
+                tx.hset(keys.campaign(self.spec.campaign_id), mapping=self._header())
+            self._finish(tx)
+            *_, state = tx.execute()
+        self.announced = True
+        return self._result(state.decode())
+
+    def _header(self) -> dict[FieldT, EncodableT]:
+        """What the campaign hash starts with: the spec, the state and counters at zero."""
+        return {
+            keys.SPEC: msgspec.json.encode(self.spec),
+            keys.STATE: self.state.value,
+            **dict.fromkeys((keys.TOTAL, keys.JOBS, keys.SUBMITTED, keys.FAILED, keys.UNKNOWN), 0),
+            **dict.fromkeys((keys.CANCELLED, keys.RETRIED), 0),
+            keys.CREATED_AT: time.time(),
+            **({keys.RELEASE_AT: release_at(self.spec.at)} if self.spec.at else {}),
+        }
+
+    def _finish(self, client: redis.Redis) -> None:
+        """Write what publishing counted and end it (on `client`, a transaction, or not)."""
+        counted = {
+            keys.TOTAL: self.published, keys.JOBS: self.jobs, keys.INVALID: self.invalid,
+            keys.DUPLICATES: self.duplicates, keys.SUPPRESSED: self.suppressed, keys.SEGMENTS: self.segments,
+        }  # fmt: skip
+        cid = self.spec.campaign_id
+        pairs = [item for pair in counted.items() for item in pair]
+        self.finish(keys=[keys.campaign(cid), keys.seen(cid)], args=[time.time(), *pairs], client=client)
+
+    def abandon(self, error: BaseException) -> None:
+        """The rows could not be read to the end. Nothing visible yet: nothing is left behind. Jobs
+        already enqueued (the file changed after it was checked, or the producer was interrupted):
+        the campaign is cancelled, so that no more of it goes out, and the user told so."""
+        if not self.announced:
+            self.discard()
+            return
+        cid = self.spec.campaign_id
+        with contextlib.suppress(InputError):  # finished already
+            cancel(self.client, cid)
+        self._finish(self.client)
+        if isinstance(error, InputError):
+            raise SpecError(
+                f"{error}; campaign {cid} was cancelled: the file changed after it was checked, and "
+                f"{self.published} of its recipients had been queued (see `campaign status {cid}`)"
+            ) from error
 
     def _result(self, state: str) -> PublishResult:
         return PublishResult(
             campaign_id=self.spec.campaign_id,
-            total=self.total,
+            total=self.published,
             invalid=self.invalid,
             duplicates=self.duplicates,
             suppressed=self.suppressed,
@@ -308,11 +417,38 @@ class _Staging:
     def _write_jobs(self, *, final: bool) -> None:
         size = self.page_size
         for zones, waiting in self.unique.items():
-            while len(waiting) >= size or (final and waiting):
+            while (len(waiting) >= size or (final and waiting)) and not self.cancelled:
                 batch, waiting[:] = waiting[:size], waiting[size:]
                 if not self.dry_run:
                     job = Job(
                         campaign_id=self.spec.campaign_id, index=self.jobs, recipients=batch, zones=zones
                     )
-                    self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
+                    if self.progressive:
+                        self._publish_job(job)
+                    else:
+                        self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
                 self.jobs += 1
+                self.published += len(batch)
+        if self.announced and not self.cancelled:
+            self.client.hset(
+                keys.campaign(self.spec.campaign_id), keys.PUBLISHING, time.time() + PUBLISH_LEASE_S
+            )
+
+    def _publish_job(self, job: Job) -> None:
+        """Write the job, count its recipients in the campaign and enqueue it: workers may start on it
+        now. The first job makes the campaign visible, under the producer's publishing lease."""
+        cid = self.spec.campaign_id
+        with self.client.pipeline(transaction=True) as tx:
+            tx.hset(keys.jobs(cid), str(job.index), _encode(job))
+            if not self.announced:
+                header = self._header() | {keys.PUBLISHING: time.time() + PUBLISH_LEASE_S}
+                tx.hset(keys.campaign(cid), mapping=header)
+            tx.hincrby(keys.campaign(cid), keys.TOTAL, len(job.recipients))
+            tx.hset(keys.campaign(cid), keys.JOBS, job.index + 1)
+            tx.hget(keys.campaign(cid), keys.STATE)
+            *_, state = tx.execute()
+        self.announced = True
+        if state == CampaignState.CANCELLED.value.encode():
+            self.cancelled = True  # by its owner: this job is settled as cancelled, no more are written
+        assert self.broker is not None, "publishing needs a broker"
+        enqueue_jobs(self.broker, cid, self.spec.type, [job.index])

@@ -93,13 +93,15 @@ def resend(
         raise InputError(f"another resend of campaign {campaign_id!r} is running; try again when it ends")
     try:
         # Read under the lock: the job count is where our new jobs start.
-        fields = [keys.STATE, keys.JOBS, keys.SPEC]
+        fields = [keys.STATE, keys.JOBS, keys.SPEC, keys.PUBLISHING]
         found: list[bytes | None] = client.hmget(keys.campaign(campaign_id), fields)  # type: ignore[assignment]
-        state, first_job, spec = found
+        state, first_job, spec, publishing = found
         if state is None or first_job is None or spec is None:
             raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
         if state.decode() == CampaignState.CANCELLED:
             raise InputError(f"campaign {campaign_id!r} is cancelled; nothing of it is sent again")
+        if publishing is not None and float(publishing) > time.time():  # its producer is adding jobs
+            raise InputError(f"campaign {campaign_id!r} is still being published; resend once it is")
         decoded = _spec_decoder.decode(spec)
         expires_at = decoded.expires_at
         if expires_at is not None and time.time() > expires_at:

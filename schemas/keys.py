@@ -48,6 +48,8 @@ CREATED_AT = "created_at"
 RELEASE_AT = "release_at"  # a scheduled campaign: when its chunks start going to Kaleyra
 STARTED_AT = "started_at"
 FINISHED_AT = "finished_at"
+# While the producer is still reading the file: its lease (Unix time), renewed as it writes jobs.
+PUBLISHING = "publishing"
 
 
 def campaign(campaign_id: str) -> str:

@@ -27,3 +27,22 @@ for number in string.gmatch(ARGV[1], '[^,]+') do
 end
 return listed
 """
+
+
+# `complete_if_done(now)`: sets state `completed` (unless cancelled) once every recipient is settled,
+# but not while the producer is still publishing (KEYS[1]'s `publishing` holds its lease: until then
+# the total grows; a lapsed lease is a producer that died, and what it published completes).
+# KEYS[1] is the campaign; `now` is Unix time in seconds.
+COMPLETE_IF_DONE_LUA = """
+local function complete_if_done(now)
+  local c = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'failed', 'unknown', 'cancelled', 'state',
+                       'publishing')
+  if not c[1] or tonumber(c[7] or '0') > tonumber(now) then return end
+  local settled = 0
+  for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
+  if settled >= tonumber(c[1]) then
+    if c[6] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'state', 'completed') end
+    redis.call('HSETNX', KEYS[1], 'finished_at', now)
+  end
+end
+"""

@@ -21,28 +21,16 @@ import tenacity
 
 from schemas import keys
 from schemas.campaign import ChunkOutcome
+from schemas.scripts import COMPLETE_IF_DONE_LUA
 
 SETTLE_PATIENCE_S = 60
 
 _outcome_encoder = msgspec.json.Encoder()
 
-# Sets state `completed` (unless cancelled) once every recipient is settled. KEYS[1] is the campaign.
-_COMPLETE_IF_DONE = """
-local function complete_if_done(now)
-  local c = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'failed', 'unknown', 'cancelled', 'state')
-  if not c[1] then return end
-  local settled = 0
-  for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
-  if settled >= tonumber(c[1]) then
-    if c[6] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'state', 'completed') end
-    redis.call('HSETNX', KEYS[1], 'finished_at', now)
-  end
-end
-"""
 
 # KEYS: campaign, progress, claims, outcomes. ARGV: job, owner, now ms, lease ms, offset, size, policy.
 _CLAIM_LUA = (
-    _COMPLETE_IF_DONE
+    COMPLETE_IF_DONE_LUA
     + """
 if not redis.call('HEXISTS', KEYS[1], 'total') then return {'settled', 0} end
 local settled = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
@@ -76,7 +64,7 @@ return {'claimed', settled}
 # KEYS: campaign, progress, claims, failures, outcomes.
 # ARGV: job, owner, settled after, now, code, settled before, the outcome's JSON, then (counter, n) pairs.
 _SETTLE_LUA = (
-    _COMPLETE_IF_DONE
+    COMPLETE_IF_DONE_LUA
     + """
 local claim = redis.call('HGET', KEYS[3], ARGV[1])
 if not claim or string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end

@@ -1,4 +1,4 @@
-"""`python -m ops.bench.publisher CSV`: publish a benchmark campaign from a CSV, as `campaign send` would,
+"""`python -m ops.bench.publisher CSV`: publish a benchmark campaign from a CSV, as `campaign send` does,
 and print one JSON line: the campaign id, rows, seconds spent and this process's peak RSS.
 
 A process of its own, so that its peak RSS is the producer's alone: VmHWM, since getrusage's
@@ -15,8 +15,7 @@ import msgspec
 import redis
 
 from ops.services import peak_rss_mb
-from producer.publish import publish_campaign
-from producer.recipients import open_recipients
+from producer.publish import publish_file
 from producer.spec import build_spec
 from schemas.settings import Settings
 from worker.broker import build_broker
@@ -30,10 +29,7 @@ def main(path: str) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     started_at = time.time()
     started = time.perf_counter()
-    with open_recipients(path) as rows:
-        result = publish_campaign(
-            spec, rows, client=client, broker=build_broker(settings, client), settings=settings
-        )
+    result = publish_file(spec, path, client=client, broker=build_broker(settings, client), settings=settings)
     seconds = time.perf_counter() - started
     report = {"campaign_id": result.campaign_id, "rows": result.total, "seconds": seconds,
               "started_at": started_at, "peak_rss_mb": peak_rss_mb(os.getpid())}  # fmt: skip

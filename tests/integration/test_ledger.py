@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -193,3 +194,22 @@ def test_a_stale_claim_whose_progress_was_lost_is_held_up_to_its_end(backend, ca
     assert run(backend, steps) == (Claim.HELD, 200)
     status = campaign_status(backend.client, cid)
     assert (status.unknown, status.pending) == (200, 100)
+
+
+@pytest.mark.parametrize(("lease_from_now", "state"), [(60.0, "queued"), (-1.0, "completed")])
+def test_a_campaign_still_being_published_does_not_complete_until_its_producer_lets_go(
+    backend, campaign, lease_from_now, state
+):
+    """A live publishing lease: more jobs are coming. A lapsed one: the producer died mid-file, and
+    what it published completes (status shows it lost)."""
+    cid = campaign()
+    backend.client.hset(keys.campaign(cid), keys.PUBLISHING, time.time() + lease_from_now)
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 300, "hold", now_ms=T0)
+        return await ledger.settle(cid, 0, "A", 0, submitted(300))
+
+    assert run(backend, steps) is True
+    status = campaign_status(backend.client, cid)
+    assert (status.state, status.pending) == (state, 0)
+    assert (status.publishing, status.publisher_lost) == (lease_from_now > 0, lease_from_now < 0)

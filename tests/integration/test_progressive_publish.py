@@ -1,0 +1,173 @@
+"""A file is checked through first, then its jobs go to the workers as they are written: sending
+starts before the last row, the campaign completes only after it, and steering works meanwhile."""
+
+from __future__ import annotations
+
+import pytest
+
+from producer.control import campaign_status, cancel
+from producer.publish import publish_campaign, publish_file
+from producer.resend import resend
+from producer.spec import build_spec
+from schemas.errors import InputError, RecipientsError, SpecError
+from tests.integration.test_campaign_flow import wait_completed, wait_for
+from worker.broker import build_broker
+
+JOB_SIZE = 1000
+
+
+def numbers(start: int, count: int) -> list[tuple[int, str]]:
+    return [(start + i + 2, f"90000{start + i:05d}") for i in range(count)]
+
+
+def publish_checked(backend, broker, settings, spec, rows):
+    """As `publish_file` does once the file passed its check."""
+    return publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings, checked=True)
+
+
+def mkt_spec(settings, body: str = "Hi"):
+    return build_spec(settings=settings, sender="KLRHXA", type="MKT", body=body, prefix="+91")
+
+
+def test_jobs_are_sent_while_the_rest_is_read_and_the_campaign_completes_after_the_last_row(
+    backend, start_worker, make_settings, simulator
+):
+    settings = make_settings(simulator.base_url, job_size=JOB_SIZE)
+    broker = start_worker(settings)
+    spec = mkt_spec(settings)
+    seen_mid_file = []
+
+    def current():
+        return campaign_status(backend.client, spec.campaign_id)
+
+    def rows():
+        yield from numbers(0, 2 * JOB_SIZE)
+        yield from numbers(2 * JOB_SIZE, 1)  # the third job is still being filled
+        # Both full jobs reach the gateway before the producer reads on.
+        seen_mid_file.append(wait_for(lambda: (s := current()).submitted == 2000 and s))
+        yield from numbers(2 * JOB_SIZE + 1, 499)
+
+    result = publish_checked(backend, broker, settings, spec, rows())
+    status = wait_completed(backend, spec.campaign_id)
+
+    (mid,) = seen_mid_file
+    assert mid.publishing and not mid.publisher_lost
+    assert mid.state == "running"  # every published recipient settled, yet not completed
+    assert (mid.total, mid.jobs, mid.pending) == (2000, 2, 0)
+    assert (result.total, result.jobs) == (2500, 3)
+    assert (status.total, status.submitted, status.pending, status.publishing) == (2500, 2500, 0, False)
+    assert simulator.record.counts_by_number() == {f"+9190000{i:05d}": 1 for i in range(2500)}
+
+
+def test_a_campaign_settled_before_its_last_rows_completes_when_they_are_read(
+    backend, start_worker, make_settings, simulator
+):
+    settings = make_settings(simulator.base_url, job_size=JOB_SIZE)
+    broker = start_worker(settings)
+    spec = mkt_spec(settings)
+
+    def rows():
+        yield from numbers(0, JOB_SIZE)
+        wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted == JOB_SIZE)
+        yield from numbers(0, 10)  # duplicates only: no job follows
+        yield (JOB_SIZE + 20, "not a number")
+
+    result = publish_checked(backend, broker, settings, spec, rows())
+
+    status = campaign_status(backend.client, spec.campaign_id)
+    assert result.state == status.state == "completed"  # by the producer's finish, not a worker
+    assert (status.total, status.submitted, status.duplicates, status.invalid) == (JOB_SIZE, JOB_SIZE, 10, 1)
+    assert status.finished_at is not None and not status.publishing
+
+
+def test_cancelling_while_publishing_stops_the_reading(backend, start_worker, make_settings, simulator):
+    settings = make_settings(simulator.base_url, job_size=JOB_SIZE)
+    broker = start_worker(settings)
+    spec = mkt_spec(settings)
+    read = []
+
+    def rows():
+        for row in numbers(0, 10 * JOB_SIZE):
+            if row[0] == JOB_SIZE + 2:  # the first job is out
+                cancel(backend.client, spec.campaign_id)
+            read.append(row)
+            yield row
+
+    result = publish_checked(backend, broker, settings, spec, rows())
+    status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
+
+    assert result.state == status.state == "cancelled"
+    assert len(read) < 3 * JOB_SIZE  # the producer stopped soon after the cancel, not at the end
+    assert result.total == status.total == status.submitted + status.cancelled
+    assert status.cancelled >= JOB_SIZE  # the job written after the cancel went nowhere
+    assert len(simulator.record.messages) == status.submitted
+
+
+def test_a_refusal_after_the_check_cancels_what_was_queued_and_says_so(backend, make_settings):
+    settings = make_settings("http://127.0.0.1:9", job_size=JOB_SIZE)
+    broker = build_broker(settings, backend.client)
+    spec = mkt_spec(settings, body="Hi {name}")
+
+    def rows():  # as if the file changed between the check and the publishing
+        yield from ((line, number, ("Asha",)) for line, number in numbers(0, JOB_SIZE))
+        yield (JOB_SIZE + 2, "9876543210", (None,))
+
+    refusal = rf"line {JOB_SIZE + 2}: no value for \{{name\}}.*was cancelled.* {JOB_SIZE} of its"
+    with pytest.raises(SpecError, match=refusal):
+        publish_checked(backend, broker, settings, spec, rows())
+    status = campaign_status(backend.client, spec.campaign_id)
+    assert (status.state, status.total, status.publishing) == ("cancelled", JOB_SIZE, False)
+
+
+@pytest.mark.parametrize(
+    ("tail", "refusal"),
+    [
+        (b"9000000002,\n", r"line 1003: no value for \{name\}"),
+        (b"9000000002,Ravi\xff\n", "not UTF-8"),
+    ],
+)
+def test_a_file_is_refused_by_its_check_before_anything_is_published(
+    backend, make_settings, tmp_path, tail, refusal
+):
+    settings = make_settings("http://127.0.0.1:9", job_size=JOB_SIZE)
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"to,name\n" + b"".join(b"9%09d,Asha\n" % i for i in range(1001)) + tail)
+    spec = mkt_spec(settings, body="Hi {name}")
+
+    with pytest.raises((SpecError, RecipientsError), match=refusal):
+        publish_file(spec, str(path), client=backend.client, broker=build_broker(settings, backend.client),
+                     settings=settings)  # fmt: skip
+    assert backend.client.keys("*") == []  # no campaign, no job, no message
+
+
+def test_a_file_published_progressively_adds_up(backend, start_worker, make_settings, simulator, tmp_path):
+    settings = make_settings(simulator.base_url, job_size=JOB_SIZE)
+    broker = start_worker(settings)
+    path = tmp_path / "r.csv"
+    path.write_text("to\n" + "".join(f"9{i:09d}\n" for i in range(2500)) + "9000000001\nnope\n")
+    spec = mkt_spec(settings)
+
+    result = publish_file(spec, str(path), client=backend.client, broker=broker, settings=settings)
+    status = wait_completed(backend, spec.campaign_id)
+
+    assert (result.total, result.jobs, result.duplicates, result.invalid) == (2500, 3, 1, 1)
+    assert (status.total, status.submitted, status.duplicates, status.invalid) == (2500, 2500, 1, 1)
+    assert status.segments == 2500
+    assert len(simulator.record.messages) == 2500
+
+
+def test_resend_waits_for_the_publishing_to_end(backend, make_settings):
+    settings = make_settings("http://127.0.0.1:9", job_size=JOB_SIZE)
+    broker = build_broker(settings, backend.client)
+    spec = mkt_spec(settings)
+    refusals = []
+
+    def rows():
+        yield from numbers(0, JOB_SIZE + 1)
+        with pytest.raises(InputError) as refused:
+            resend(backend.client, broker, settings, spec.campaign_id, failed=True, unknown=True)
+        refusals.append(str(refused.value))
+        yield from numbers(JOB_SIZE + 1, 1)
+
+    publish_checked(backend, broker, settings, spec, rows())
+    assert refusals == [f"campaign {spec.campaign_id!r} is still being published; resend once it is"]
