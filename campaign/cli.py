@@ -251,9 +251,16 @@ def _send(args: argparse.Namespace) -> int:
     dry_run = args.dry_run
     client = redis.Redis.from_url(settings.redis_url)
     broker = None if dry_run else build_broker(settings, client)
+    cid = spec.campaign_id
+
+    def tell_sending() -> None:  # the id, so the campaign can be watched or cancelled while it is read
+        print(f"campaign {cid}: sending while the rest of the file is read (`campaign status {cid}`)",
+              file=sys.stderr)  # fmt: skip
+
     result = publish_file(
-        spec, args.recipients, client=client, broker=broker, settings=settings, dry_run=dry_run
-    )
+        spec, args.recipients, client=client, broker=broker, settings=settings, dry_run=dry_run,
+        on_visible=tell_sending,
+    )  # fmt: skip
     for row in result.invalid_rows:
         print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
     if result.invalid > len(result.invalid_rows) and not dry_run:

@@ -11,6 +11,7 @@ import redis
 from schemas import keys
 from schemas.campaign import CampaignSpec, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
+from schemas.scripts import END_PUBLISHING_LUA
 
 _COUNTERS = (
     keys.TOTAL,
@@ -90,7 +91,9 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         pipe.hmget(keys.campaign(campaign_id), fields)
         pipe.hgetall(keys.failures(campaign_id))
         pipe.hvals(keys.waiting(campaign_id))
-        values, failures, waiting = pipe.execute()
+        pipe.time()  # the clock the producer's publishing lease is set on
+        values, failures, waiting, (seconds, micros) = pipe.execute()
+    now = seconds + micros / 1e6
     row = dict(zip(fields, values, strict=True))
     if row[keys.SPEC] is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
@@ -118,8 +121,8 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         window_opens_at=min((opens for opens, _ in waits), default=None),
         scheduled_for=spec.at,
         release_at=_float(row[keys.RELEASE_AT]),
-        publishing=lease is not None and lease > time.time(),
-        publisher_lost=lease is not None and lease <= time.time(),
+        publishing=lease is not None and lease > now,
+        publisher_lost=lease is not None and lease <= now and not finished,
         **count,
     )
 
@@ -138,7 +141,9 @@ def resume(client: redis.Redis, campaign_id: str) -> str:
 
 
 def cancel(client: redis.Redis, campaign_id: str) -> str:
-    return _transition(client, campaign_id, CampaignState.CANCELLED, (*_ACTIVE, CampaignState.PAUSED))
+    state = _transition(client, campaign_id, CampaignState.CANCELLED, (*_ACTIVE, CampaignState.PAUSED))
+    client.register_script(END_PUBLISHING_LUA)(keys=[keys.campaign(campaign_id)], args=[time.time()])
+    return state
 
 
 def _transition(

@@ -14,8 +14,9 @@ suppression list are left out and counted. A dry run reads and counts everything
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import dramatiq
@@ -75,8 +76,16 @@ return redis.call('HGET', KEYS[1], 'state')
 """
 )
 
-# A producer publishing jobs as it reads renews this lease with every page of rows; one that died
-# mid-file lets it lapse, and what it published can complete.
+# KEYS[1]: the campaign. ARGV[1]: the lease in seconds. Renews the publishing lease on Redis's clock
+# (status compares it with the same clock); returns the state, so that a cancel stops the reading.
+_RENEW_LUA = """
+local clock = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'publishing', tostring(tonumber(clock[1]) + tonumber(ARGV[1])))
+return redis.call('HGET', KEYS[1], 'state')
+"""
+
+# A producer publishing jobs as it reads renews this lease with every page of rows; status shows
+# one that let it lapse (it died mid-file) as lost, and `campaign cancel` ends its campaign.
 PUBLISH_LEASE_S = 30.0
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -107,18 +116,22 @@ def publish_file(
     broker: dramatiq.Broker | None,
     settings: Settings,
     dry_run: bool = False,
+    on_visible: Callable[[], None] | None = None,
 ) -> PublishResult:
-    """Publish the recipients file at `path` (`-`: stdin). A file is read twice: through once for
-    any refusal, then published with each job going to the workers as soon as it is written."""
+    """Publish the recipients file at `path` (`-`: stdin). A regular file is read twice: through once
+    for any refusal, then published with each job going to the workers as soon as it is written
+    (`on_visible` is called when the first one is). Stdin, a pipe or a FIFO is read once, staged."""
     fields = Template(spec.body).fields
-    once = path == "-" or dry_run or spec.type is MessageType.OTP  # OTP: a single recipient anyway
+    # OTP: a single recipient anyway. os.path.isfile is False for "-", pipes and FIFOs.
+    once = dry_run or spec.type is MessageType.OTP or not os.path.isfile(path)
     if not once:
         with open_recipients(path, fields) as rows:
             check_rows(spec, rows, settings)
     with open_recipients(path, fields) as rows:
         return publish_campaign(
-            spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run, checked=not once
-        )
+            spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run, checked=not once,
+            on_visible=on_visible,
+        )  # fmt: skip
 
 
 def check_rows(spec: CampaignSpec, rows: Iterable[Row], settings: Settings) -> None:
@@ -146,6 +159,7 @@ def publish_campaign(
     settings: Settings,
     dry_run: bool = False,
     checked: bool = False,
+    on_visible: Callable[[], None] | None = None,
 ) -> PublishResult:
     """Read every row, write the jobs, commit the campaign and enqueue one message per job.
 
@@ -154,7 +168,9 @@ def publish_campaign(
     cancelled meanwhile stops the reading. With `dry_run`, count what would be sent and publish
     nothing (`broker` may be None).
     """
-    staging = _Staging(spec, client, settings, broker=broker, dry_run=dry_run, progressive=checked)
+    staging = _Staging(
+        spec, client, settings, broker=broker, dry_run=dry_run, progressive=checked, on_visible=on_visible
+    )
     try:
         for row in rows:
             staging.add(*row)
@@ -245,6 +261,7 @@ class _Staging:
         broker: dramatiq.Broker | None,
         dry_run: bool,
         progressive: bool,
+        on_visible: Callable[[], None] | None = None,  # told when the first job is enqueued
     ) -> None:
         self.spec = spec
         self.client = client
@@ -255,6 +272,8 @@ class _Staging:
         self.cancelled = False  # by its owner while publishing: the rest of the rows are not read
         self.state = CampaignState.SCHEDULED if spec.at else CampaignState.QUEUED
         self.finish = client.register_script(_FINISH_LUA)
+        self.renew = client.register_script(_RENEW_LUA)
+        self.on_visible = on_visible
         self.page_size = settings.job_size
         self.normaliser = NumberNormaliser(spec.prefix)
         self.first_seen = client.register_script(_FIRST_SEEN_LUA)
@@ -288,9 +307,10 @@ class _Staging:
             self._flush_page()
 
     def commit(self) -> PublishResult:
-        if not self.cancelled:
-            self._flush_page()
-            self._write_jobs(final=True)
+        if self.cancelled:
+            self.page = []  # never put in a job; its invalid rows are still recorded
+        self._flush_page()
+        self._write_jobs(final=True)
         if not self.template.personalised and self.published:
             body = self.template.render(())
             encoding = encoding_of(body, self.unicode)  # type: ignore[arg-type]
@@ -324,10 +344,12 @@ class _Staging:
 
     def _finish(self, client: redis.Redis) -> None:
         """Write what publishing counted and end it (on `client`, a transaction, or not)."""
-        counted = {
-            keys.TOTAL: self.published, keys.JOBS: self.jobs, keys.INVALID: self.invalid,
-            keys.DUPLICATES: self.duplicates, keys.SUPPRESSED: self.suppressed, keys.SEGMENTS: self.segments,
+        counted: dict[str, int] = {
+            keys.INVALID: self.invalid, keys.DUPLICATES: self.duplicates, keys.SUPPRESSED: self.suppressed,
+            keys.SEGMENTS: self.segments,
         }  # fmt: skip
+        if not self.progressive:  # else counted in Redis with each job, interrupted or not
+            counted |= {keys.TOTAL: self.published, keys.JOBS: self.jobs}
         cid = self.spec.campaign_id
         pairs = [item for pair in counted.items() for item in pair]
         self.finish(keys=[keys.campaign(cid), keys.seen(cid)], args=[time.time(), *pairs], client=client)
@@ -340,9 +362,12 @@ class _Staging:
             self.discard()
             return
         cid = self.spec.campaign_id
-        with contextlib.suppress(InputError):  # finished already
-            cancel(self.client, cid)
-        self._finish(self.client)
+        try:
+            with contextlib.suppress(InputError):  # finished already
+                cancel(self.client, cid)
+            self._finish(self.client)
+        except redis.RedisError:
+            return  # the error that stopped the reading says more
         if isinstance(error, InputError):
             raise SpecError(
                 f"{error}; campaign {cid} was cancelled: the file changed after it was checked, and "
@@ -429,10 +454,9 @@ class _Staging:
                         self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
                 self.jobs += 1
                 self.published += len(batch)
-        if self.announced and not self.cancelled:
-            self.client.hset(
-                keys.campaign(self.spec.campaign_id), keys.PUBLISHING, time.time() + PUBLISH_LEASE_S
-            )
+        if self.announced and not self.cancelled:  # with every page of rows
+            state = self.renew(keys=[keys.campaign(self.spec.campaign_id)], args=[PUBLISH_LEASE_S])
+            self.cancelled = state == CampaignState.CANCELLED.value.encode()
 
     def _publish_job(self, job: Job) -> None:
         """Write the job, count its recipients in the campaign and enqueue it: workers may start on it
@@ -452,3 +476,5 @@ class _Staging:
             self.cancelled = True  # by its owner: this job is settled as cancelled, no more are written
         assert self.broker is not None, "publishing needs a broker"
         enqueue_jobs(self.broker, cid, self.spec.type, [job.index])
+        if job.index == 0 and self.on_visible is not None:
+            self.on_visible()

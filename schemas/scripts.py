@@ -30,14 +30,14 @@ return listed
 
 
 # `complete_if_done(now)`: sets state `completed` (unless cancelled) once every recipient is settled,
-# but not while the producer is still publishing (KEYS[1]'s `publishing` holds its lease: until then
-# the total grows; a lapsed lease is a producer that died, and what it published completes).
+# but never while KEYS[1] has `publishing` (the producer's lease: the total may still grow). Only the
+# producer's finish or a cancel removes it; a lapsed lease is a producer that died, which status shows.
 # KEYS[1] is the campaign; `now` is Unix time in seconds.
 COMPLETE_IF_DONE_LUA = """
 local function complete_if_done(now)
   local c = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'failed', 'unknown', 'cancelled', 'state',
                        'publishing')
-  if not c[1] or tonumber(c[7] or '0') > tonumber(now) then return end
+  if not c[1] or c[7] then return end
   local settled = 0
   for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
   if settled >= tonumber(c[1]) then
@@ -46,3 +46,13 @@ local function complete_if_done(now)
   end
 end
 """
+
+
+# KEYS[1] a campaign that was just cancelled: a producer still publishing it stops at its next page,
+# and one that died mid-file ends here, so the campaign can finish. ARGV[1]: now.
+END_PUBLISHING_LUA = (
+    COMPLETE_IF_DONE_LUA
+    + """
+if redis.call('HDEL', KEYS[1], 'publishing') == 1 then complete_if_done(ARGV[1]) end
+"""
+)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from producer.control import campaign_status
+from producer.control import campaign_status, cancel
 from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.spec import build_spec
@@ -196,12 +196,12 @@ def test_a_stale_claim_whose_progress_was_lost_is_held_up_to_its_end(backend, ca
     assert (status.unknown, status.pending) == (200, 100)
 
 
-@pytest.mark.parametrize(("lease_from_now", "state"), [(60.0, "queued"), (-1.0, "completed")])
-def test_a_campaign_still_being_published_does_not_complete_until_its_producer_lets_go(
-    backend, campaign, lease_from_now, state
+@pytest.mark.parametrize("lease_from_now", [60.0, -1.0])
+def test_a_campaign_still_being_published_completes_only_when_its_producer_or_a_cancel_ends_it(
+    backend, campaign, lease_from_now
 ):
-    """A live publishing lease: more jobs are coming. A lapsed one: the producer died mid-file, and
-    what it published completes (status shows it lost)."""
+    """A live publishing lease: more jobs are coming. A lapsed one: the producer died mid-file;
+    status shows it lost, and `campaign cancel` ends the campaign."""
     cid = campaign()
     backend.client.hset(keys.campaign(cid), keys.PUBLISHING, time.time() + lease_from_now)
 
@@ -211,5 +211,10 @@ def test_a_campaign_still_being_published_does_not_complete_until_its_producer_l
 
     assert run(backend, steps) is True
     status = campaign_status(backend.client, cid)
-    assert (status.state, status.pending) == (state, 0)
+    assert (status.state, status.pending, status.finished_at) == ("queued", 0, None)
     assert (status.publishing, status.publisher_lost) == (lease_from_now > 0, lease_from_now < 0)
+
+    cancel(backend.client, cid)
+    status = campaign_status(backend.client, cid)
+    assert (status.state, status.publishing, status.publisher_lost) == ("cancelled", False, False)
+    assert status.finished_at is not None

@@ -3,6 +3,9 @@ starts before the last row, the campaign completes only after it, and steering w
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 
 from producer.control import campaign_status, cancel
@@ -171,3 +174,40 @@ def test_resend_waits_for_the_publishing_to_end(backend, make_settings):
 
     publish_checked(backend, broker, settings, spec, rows())
     assert refusals == [f"campaign {spec.campaign_id!r} is still being published; resend once it is"]
+
+
+def test_a_cancel_is_noticed_within_a_page_even_when_no_job_follows(backend, make_settings):
+    settings = make_settings("http://127.0.0.1:9", job_size=JOB_SIZE)
+    broker = build_broker(settings, backend.client)
+    spec = mkt_spec(settings)
+    read = 0
+
+    def rows():
+        nonlocal read
+        yield from numbers(0, JOB_SIZE)
+        cancel(backend.client, spec.campaign_id)
+        for row in numbers(0, 20 * JOB_SIZE):  # duplicates of the first job only: no job is written
+            read += 1
+            yield (row[0], numbers(0, JOB_SIZE)[row[0] % JOB_SIZE][1])
+
+    result = publish_checked(backend, broker, settings, spec, rows())
+    assert result.state == "cancelled"
+    assert read <= JOB_SIZE + 1  # the page being read when the lease was renewed, not the 20 after it
+
+
+def test_a_fifo_is_read_once_and_staged(backend, start_worker, make_settings, simulator, tmp_path):
+    settings = make_settings(simulator.base_url, job_size=JOB_SIZE)
+    broker = start_worker(settings)
+    fifo = tmp_path / "recipients"
+    os.mkfifo(fifo)
+    writer = threading.Thread(
+        target=lambda: fifo.write_text("to\n" + "".join(f"9{i:09d}\n" for i in range(1500)))
+    )
+    writer.start()
+    spec = mkt_spec(settings)
+
+    result = publish_file(spec, str(fifo), client=backend.client, broker=broker, settings=settings)
+    writer.join()
+
+    assert (result.total, result.jobs) == (1500, 2)
+    assert wait_completed(backend, spec.campaign_id).submitted == 1500
