@@ -2,7 +2,8 @@
 
 Starts a redis-server with `ops/redis.conf` on a free port, the gateway simulator in its own process,
 and for each gateway latency: the ceiling (pre-encoded POSTs, no queue, no state, no logging), then the
-pipeline (a producer process publishing a CSV, `campaign worker` processes, the ledger, the events).
+pipeline (a producer process publishing a CSV, `campaign worker` processes, the ledger, the events),
+then on the same workers a 200,000-recipient bulk campaign with 100 OTP campaigns sent during it.
 Prints one table and, on the last line, a JSON summary. Ratios, not seconds, are what to compare:
 the machine is shared and noisy.
 """
