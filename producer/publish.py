@@ -64,13 +64,14 @@ return seen
 
 # KEYS: campaign, seen set. ARGV: now, then the (field, value) pairs publishing counted. Ends the
 # publishing: the counts are written, the lease is dropped, and a campaign whose workers settled
-# everything already completes. Returns the campaign's state.
+# everything already completes. Returns the campaign's state. The seen set (a million numbers
+# takes Redis a tenth of a second to free) is unlinked: freed off Redis's main thread.
 _FINISH_LUA = (
     COMPLETE_IF_DONE_LUA
     + """
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('HDEL', KEYS[1], 'publishing')
-redis.call('DEL', KEYS[2])
+redis.call('UNLINK', KEYS[2])
 complete_if_done(ARGV[1])
 return redis.call('HGET', KEYS[1], 'state')
 """
@@ -389,7 +390,7 @@ class _Staging:
         )
 
     def discard(self) -> None:
-        self.client.delete(*keys.all_keys(self.spec.campaign_id))
+        self.client.unlink(*keys.all_keys(self.spec.campaign_id))
 
     def _skip(self, line: int, raw: str, reason: str) -> None:
         self.invalid += 1

@@ -64,15 +64,14 @@ class FlashSmsRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     callback_profile_id: str | None = None
 
 
-class SubmittedSms(msgspec.Struct, frozen=True, kw_only=True):
-    """One accepted message. Kaleyra spells the number's key `recepient`; `recipient` is accepted too."""
+class SubmittedSms(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One accepted message. Kaleyra spells the number's key `recepient`; `recipient` is accepted too.
+    The node's echo of the body, sender and template is skipped, not decoded: a third of the reply's
+    decoding, a thousand times per chunk."""
 
     message_id: str
     recepient: str | None = None
     recipient: str | None = None
-    body: str | None = None
-    from_: str | None = msgspec.field(default=None, name="from")
-    template_id: str | None = None
 
     @property
     def number(self) -> str:

@@ -1,20 +1,23 @@
 """structlog set up once per process: JSON lines on stdout, cached loggers, bytes all the way.
 
-One `sms.submitted` event is written per accepted message, so this is the hot path:
-msgspec serialises straight to bytes, a float timestamp avoids date formatting, and events
-are buffered rather than flushed one by one (a write system call per event was a fifth of
-a worker's CPU), in a buffer that holds a chunk's events (one write per chunk, not one per 8 KiB);
-`flush_events()` pushes them out once per chunk, before its settlement.
+One `sms.submitted` event is written per accepted message, so this is the hot path. A chunk's
+events go through structlog in one call (`log_submitted`): the processors run once per chunk
+and the renderer writes one line per message id with msgspec, a quarter of the CPU of a call
+per event. A float timestamp avoids date formatting, and events are buffered rather than
+flushed one by one (a write system call per event was a fifth of a worker's CPU), in a buffer
+that holds a chunk's events (one write per chunk, not one per 8 KiB); `flush_events()` pushes
+them out once per chunk, before its settlement.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import io
 import logging
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any, BinaryIO
 
 import msgspec
@@ -22,7 +25,7 @@ import structlog
 
 from schemas.masking import mask_number
 
-__all__ = ["configure_logging", "flush_events", "mask_number", "message_events"]
+__all__ = ["configure_logging", "flush_events", "log_submitted", "mask_number"]
 
 # A 1000-message chunk's events are about 200 KB: a buffer that holds them is written in one go.
 EVENT_BUFFER_BYTES = 1 << 20
@@ -49,11 +52,11 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
     )
     global _stream, _message_events
     _stream = out
-    # One event per accepted message: a logger of its own with the shortest chain that writes the
-    # same line (no exceptions to format, the level set with the time): a third less per event.
+    # A chunk's `sms.submitted` events: a logger of its own with the shortest chain (no exceptions to
+    # format, the level set with the time), whose renderer writes a line per message.
     _message_events = structlog.wrap_logger(
         _BufferedLogger(out),
-        processors=[_level_and_timestamp, _render],
+        processors=[_level_and_timestamp, _render_each_message],
         wrapper_class=wrapper,
         cache_logger_on_first_use=True,
     )
@@ -72,9 +75,12 @@ def _stdout() -> BinaryIO:
     return out
 
 
-def message_events() -> Any:
-    """The logger for `sms.submitted`, one event per message id; bind the chunk's context once."""
-    return _message_events
+def log_submitted(message_ids: Sequence[str], recipients: Sequence[str], **context: Any) -> None:
+    """One `sms.submitted` event per message id, with its recipient (as it is to be shown) and
+    `context` (the chunk's campaign, job and offset). The events of a chunk share its timestamp."""
+    if message_ids:
+        messages = zip(message_ids, recipients, strict=True)
+        _message_events.info("sms.submitted", **context, **{_EACH_MESSAGE: messages})
 
 
 def flush_events() -> None:
@@ -104,6 +110,30 @@ _encoder = msgspec.json.Encoder(enc_hook=str)
 
 def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> bytes:
     return _encoder.encode(event)
+
+
+# The key under which `log_submitted` hands its messages to the renderer: no event field's name.
+_EACH_MESSAGE = "__each_message"
+
+
+def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> bytes:
+    """The lines of `log_submitted`: each is the event with the message's id and recipient put in
+    after the context, before `event`, as a call per message would have placed them."""
+    messages = event.pop(_EACH_MESSAGE)
+    names = tuple(event)
+    split = names.index("event")
+    values = tuple(event.values())
+    head, tail = values[:split], values[split:]
+    line = _line_type((*names[:split], "message_id", "recipient", *names[split:]))
+    lines = [line(*head, message_id, recipient, *tail) for message_id, recipient in messages]
+    return _encoder.encode_lines(lines)[:-1]  # the logger ends the last line
+
+
+@functools.lru_cache(maxsize=16)
+def _line_type(names: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A struct whose fields encode as `names`, in order: msgspec's fastest way to a JSON object."""
+    fields = [f"f{i}" for i in range(len(names))]
+    return msgspec.defstruct("SubmittedLine", fields, rename=dict(zip(fields, names, strict=True)), gc=False)
 
 
 def _timestamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

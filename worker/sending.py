@@ -23,7 +23,7 @@ from schemas.kaleyra import SubmittedSms
 from schemas.window import UNPLACED, seconds_until_open
 from worker.context import WorkerContext
 from worker.ledger import Claim
-from worker.logging import flush_events, mask_number, message_events
+from worker.logging import flush_events, log_submitted, mask_number
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
@@ -301,10 +301,12 @@ async def _send_chunk(
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
-        show = (lambda n: n) if ctx.settings.log_full_numbers else mask_number
-        events = message_events().bind(campaign_id=campaign_id, job=job_index, offset=offset)
-        for sms in accepted:
-            events.info("sms.submitted", message_id=sms.message_id, recipient=show(sms.number))
+        numbers = [sms.number for sms in accepted]
+        log_submitted(
+            [sms.message_id for sms in accepted],
+            numbers if ctx.settings.log_full_numbers else [mask_number(n) for n in numbers],
+            campaign_id=campaign_id, job=job_index, offset=offset,
+        )  # fmt: skip
         dropped = len(chunk) - len(accepted)
         if dropped:
             log.error(

@@ -19,7 +19,7 @@ import msgspec
 from schemas.campaign import CampaignSpec, ChunkOutcome, MessageType, Outcome, Recipient
 from schemas.settings import Settings
 from worker.gateway.replies import parse_reply
-from worker.logging import configure_logging, flush_events, mask_number, message_events
+from worker.logging import configure_logging, flush_events, log_submitted, mask_number
 from worker.payload import PayloadBuilder
 from worker.sending import message_ids_by_recipient
 
@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         def worker_chunk() -> None:
             builder.encode(chunk)
             accepted = parse_reply(200, reply)
-            events = message_events().bind(campaign_id=spec.campaign_id, job=0, offset=0)
-            for sms in accepted:
-                events.info("sms.submitted", message_id=sms.message_id, recipient=mask_number(sms.number))
+            log_submitted(
+                [sms.message_id for sms in accepted], [mask_number(sms.number) for sms in accepted],
+                campaign_id=spec.campaign_id, job=0, offset=0,
+            )  # fmt: skip
             flush_events()
             ids, _ = message_ids_by_recipient(chunk, accepted)
             outcome_encoder.encode(ChunkOutcome(outcome=Outcome.SUBMITTED, size=CHUNK, message_ids=ids))
