@@ -1,4 +1,4 @@
-"""Campaign state as workers see it: start a job, read the control state, count retries.
+"""Campaign state as workers see it: start a job, expire a campaign, count retries.
 
 A job's progress is the number of its recipients settled (so workers may chunk
 differently); `worker.ledger` moves it forward.
@@ -83,10 +83,6 @@ class CampaignStore:
             settled=int(settled),
             held_until=float(held[0]) if held else None,
         )
-
-    async def state(self, campaign_id: str) -> str:
-        raw: bytes | None = await self.client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
-        return raw.decode() if raw else ""
 
     async def expire(self, campaign_id: str) -> bool:
         """Cancel the campaign: its expiry passed. False if it had already finished or been cancelled."""

@@ -28,14 +28,20 @@ SETTLE_PATIENCE_S = 60
 _outcome_encoder = msgspec.json.Encoder()
 
 
-# KEYS: campaign, progress, claims, outcomes. ARGV: job, owner, now ms, lease ms, offset, size, policy.
+# KEYS: campaign, progress, claims, outcomes. ARGV: job, owner, now ms, lease ms, offset, size, policy,
+# "1" to claim only while the campaign is neither paused nor cancelled (else its state is returned).
 _CLAIM_LUA = (
     COMPLETE_IF_DONE_LUA
     + """
-if not redis.call('HEXISTS', KEYS[1], 'total') then return {'settled', 0} end
+local campaign = redis.call('HMGET', KEYS[1], 'total', 'state')
+if not campaign[1] then return {'settled', 0} end
 local settled = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 -- Claims follow the job's progress exactly: a worker elsewhere resyncs from it.
 if settled ~= tonumber(ARGV[5]) then return {'settled', settled} end
+-- Pause and cancel take effect at the next claim, whoever steered the campaign.
+if ARGV[8] == '1' and (campaign[2] == 'paused' or campaign[2] == 'cancelled') then
+  return {campaign[2], settled}
+end
 local claim = redis.call('HGET', KEYS[3], ARGV[1])
 if claim then
   local owner, deadline, offset, size = string.match(claim, '^(.*)|(%d+)|(%d+)|(%d+)$')
@@ -96,6 +102,8 @@ class Claim(enum.Enum):
     BUSY = "busy"  # another live worker is sending this job's chunk: come back later
     HELD = "held"  # an abandoned chunk was settled `unknown`: continue from the new progress
     SETTLED = "settled"  # already done: continue from the progress
+    PAUSED = "paused"  # nothing claimed (asked `while_running`): come back later
+    CANCELLED = "cancelled"  # nothing claimed (asked `while_running`): settle the rest as cancelled
 
 
 class ChunkLedger:
@@ -115,9 +123,13 @@ class ChunkLedger:
         size: int,
         policy: str,
         *,
+        while_running: bool = False,
         now_ms: int | None = None,
     ) -> tuple[Claim, int]:
-        """Claim the job's recipients [offset, offset + size); returns the verdict and the job's progress."""
+        """Claim the job's recipients [offset, offset + size); returns the verdict and the job's progress.
+
+        `while_running`: a paused or cancelled campaign is not claimed from (the verdict says which),
+        so the claim that starts a chunk reads the campaign's state in the same round trip."""
         verdict, settled = await self._claim(
             keys=[
                 keys.campaign(campaign_id),
@@ -133,6 +145,7 @@ class ChunkLedger:
                 offset,
                 size,
                 policy,
+                "1" if while_running else "0",
             ],
         )
         return Claim(verdict.decode()), int(settled)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -92,8 +93,6 @@ async def send_job(
     shown_open = False
     try:
         while settled < len(recipients):
-            if settled > start.settled:
-                state = await ctx.store.state(campaign_id)  # pause and cancel take effect within one chunk
             state = await _expire_if_due(ctx, log, campaign_id, spec, state)
             if state == CampaignState.PAUSED:
                 raise ComeBackLater("paused")
@@ -118,18 +117,25 @@ async def send_job(
                 # The account's turn before the claim (a claim never waits on the rate limit); under a
                 # limit the chunk is what was booked, a small share of a second's budget.
                 asked = time.monotonic()
-                booked = await ctx.rate_limit.wait_turn(min(size, len(recipients) - settled), urgent=urgent)
+                chunk = chunk_at(recipients, settled, size)
+                booked, listed = await _book_and_look_up(
+                    ctx, chunk, urgent=urgent, marketing=builder.marketing
+                )
                 waited += time.monotonic() - asked
                 if ctx.stopping:
                     raise ComeBackLater("this worker is shutting down")
-                chunk = chunk_at(recipients, settled, booked)
-                if builder.marketing:  # before the claim: a Redis error here leaves nothing claimed
-                    chunk, opted_out = await _cut_at_opt_outs(ctx, chunk)
+                chunk, opted_out = _cut_at_opt_outs(chunk[:booked], listed)
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
-            policy = "hold" if state == CampaignState.CANCELLED else spec.on_unknown
+            cancelling = state == CampaignState.CANCELLED
+            policy = "hold" if cancelling else spec.on_unknown
             verdict, progress = await ctx.ledger.claim(
-                campaign_id, job_index, owner, settled, len(chunk), policy
+                campaign_id, job_index, owner, settled, len(chunk), policy, while_running=not cancelling
             )
+            if verdict is Claim.PAUSED:
+                raise ComeBackLater("paused")
+            if verdict is Claim.CANCELLED:
+                state = CampaignState.CANCELLED  # the next turn settles the rest as cancelled
+                continue
             if verdict is Claim.BUSY:
                 raise ComeBackLater("another worker holds this job's chunk")
             if verdict is Claim.SETTLED and progress == settled:
@@ -178,13 +184,24 @@ async def send_job(
         flush_events()
 
 
-async def _cut_at_opt_outs(
-    ctx: WorkerContext, chunk: Sequence[Recipient]
-) -> tuple[Sequence[Recipient], bool]:
+async def _book_and_look_up(
+    ctx: WorkerContext, chunk: Sequence[Recipient], *, urgent: bool, marketing: bool
+) -> tuple[int, list[int]]:
+    """The account's turn for up to the chunk's messages (a limit may grant fewer): how many were
+    booked; and for marketing, the positions in the chunk of numbers on the suppression list now.
+    Both before the claim (a Redis error here leaves nothing claimed), in one round trip's time."""
+    booking = ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)
+    if not marketing:
+        return await booking, []
+    return await asyncio.gather(booking, ctx.store.suppressed_positions(ctx.settings.sid, chunk))
+
+
+def _cut_at_opt_outs(chunk: Sequence[Recipient], listed: list[int]) -> tuple[Sequence[Recipient], bool]:
     """Numbers put on the suppression list since the campaign was published are not sent. The chunk
     is cut so that each outcome stays whole: (the leading run of opted-out numbers, True), else
-    (the recipients before the first of them, False)."""
-    listed = await ctx.store.suppressed_positions(ctx.settings.sid, chunk)
+    (the recipients before the first of them, False). `listed`: their positions, ascending, some
+    perhaps past the chunk's end (it was cut to what the rate limit booked)."""
+    listed = [i for i in listed if i < len(chunk)]
     if not listed:
         return chunk, False
     if listed[0] > 0:

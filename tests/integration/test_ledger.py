@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from producer.control import campaign_status, cancel
+from producer.control import campaign_status, cancel, pause
 from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.spec import build_spec
@@ -137,6 +137,32 @@ def test_only_the_owner_releases(backend, campaign):
         return await ledger.release(cid, 0, "B"), await ledger.release(cid, 0, "A")
 
     assert run(backend, steps) == (False, True)
+
+
+@pytest.mark.parametrize("steer", ["pause", "cancel"])
+def test_a_claim_that_starts_a_chunk_reads_the_campaigns_state_and_claims_nothing_once_steered(
+    backend, campaign, steer
+):
+    cid = campaign()
+    (pause if steer == "pause" else cancel)(backend.client, cid)
+
+    async def steps(ledger):
+        steered = await ledger.claim(cid, 0, "A", 0, 100, "hold", while_running=True, now_ms=T0)
+        # Nothing was claimed: another worker's claim is not kept waiting on a lease.
+        settling_the_cancel = await ledger.claim(cid, 0, "B", 0, 300, "hold", now_ms=T0)
+        return steered, settling_the_cancel
+
+    verdict = Claim.PAUSED if steer == "pause" else Claim.CANCELLED
+    assert run(backend, steps) == ((verdict, 0), (Claim.CLAIMED, 0))
+
+
+def test_a_running_campaign_is_claimed_from_while_running(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        return await ledger.claim(cid, 0, "A", 0, 100, "hold", while_running=True, now_ms=T0)
+
+    assert run(backend, steps) == (Claim.CLAIMED, 0)
 
 
 def test_the_last_settlement_completes_the_campaign(backend, campaign):
