@@ -51,13 +51,31 @@ SHOWN_INVALID_ROWS = 20
 
 # ARGV[1] is a page of numbers joined by commas: one argument for the client to pack, and a short
 # reply (usually empty), since packing and parsing per number was most of the producer's time.
-# Returns the 1-based positions of the numbers already in the set (duplicates).
+# Returns the 1-based positions of the numbers already in the set or earlier in the page (duplicates),
+# ascending. The set is asked and added to a thousand numbers per command, not one: with AOF, every
+# write command of a script is appended, and a SADD per number cost Redis a third more CPU.
 _FIRST_SEEN_LUA = """
-local seen, i = {}, 0
+local fresh, positions, in_page, seen = {}, {}, {}, {}
+local i = 0
 for number in string.gmatch(ARGV[1], '[^,]+') do
   i = i + 1
-  if redis.call('SADD', KEYS[1], number) == 0 then seen[#seen + 1] = i end
+  if in_page[number] then
+    seen[#seen + 1] = i
+  else
+    in_page[number] = true
+    fresh[#fresh + 1] = number
+    positions[#positions + 1] = i
+  end
 end
+for first = 1, #fresh, 1000 do
+  local last = math.min(first + 999, #fresh)
+  local known = redis.call('SMISMEMBER', KEYS[1], unpack(fresh, first, last))
+  redis.call('SADD', KEYS[1], unpack(fresh, first, last))
+  for j = 1, #known do
+    if known[j] == 1 then seen[#seen + 1] = positions[first + j - 1] end
+  end
+end
+table.sort(seen)
 return seen
 """
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import threading
 
+import msgspec
 import pytest
 
 from producer.control import campaign_status, cancel
 from producer.publish import publish_campaign, publish_file
 from producer.resend import resend
 from producer.spec import build_spec
+from schemas import keys
+from schemas.campaign import Job
 from schemas.errors import InputError, RecipientsError, SpecError
 from tests.integration.test_campaign_flow import wait_completed, wait_for
 from worker.broker import build_broker
@@ -211,3 +214,24 @@ def test_a_fifo_is_read_once_and_staged(backend, start_worker, make_settings, si
 
     assert (result.total, result.jobs) == (1500, 2)
     assert wait_completed(backend, spec.campaign_id).submitted == 1500
+
+
+def test_duplicates_are_found_within_a_page_across_pages_and_past_a_thousand_numbers(backend, make_settings):
+    """The dedupe script asks the seen set a thousand numbers at a time: the first occurrence of
+    each number is kept, in file order, wherever its repeats fall."""
+    settings = make_settings("http://127.0.0.1:9", job_size=2500)
+    spec = mkt_spec(settings)
+    first = numbers(0, 2500)  # one page: 2500 fresh numbers, three batches of the set
+    repeats = [(3000, "9000000007"), (3001, "9000002400"), (3002, "9000002400"), (3003, "9000001500")]
+    rows = [*first[:1200], (1500, "9000000003"), *first[1200:], *repeats, *numbers(2600, 10)]
+    result = publish_checked(backend, build_broker(settings, backend.client), settings, spec, rows)
+    assert (result.total, result.duplicates) == (2510, 5)
+    jobs = [job.recipients for job in jobs_of(backend, spec.campaign_id, result.jobs)]
+    published = [r.to for job in jobs for r in job]
+    assert published == [f"+9190000{i:05d}" for i in [*range(2500), *range(2600, 2610)]]
+    assert [r.line for r in jobs[0][1199:1202]] == [1201, 1202, 1203]  # the repeat in the page left out
+
+
+def jobs_of(backend, campaign_id: str, count: int) -> list[Job]:
+    raw = backend.client.hmget(keys.jobs(campaign_id), [str(i) for i in range(count)])
+    return [msgspec.msgpack.decode(job, type=Job) for job in raw]
