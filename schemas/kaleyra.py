@@ -19,7 +19,7 @@ UnicodeFlag = Literal["auto", "0", "1"]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BODY_CHARS)]
 
 
-class SmsNode(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class SmsNode(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One element of the `sms` array; its fields override the top-level ones."""
 
     to: str

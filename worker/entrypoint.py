@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import dramatiq
 
 from schemas.settings import Settings
@@ -17,3 +19,5 @@ configure_logging()
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
 register_actors(broker, WorkerContext(settings))
+# What is loaded by now lives as long as the process: the collector's full passes skip it.
+gc.freeze()
