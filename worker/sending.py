@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import redis
@@ -91,6 +91,7 @@ async def send_job(
     owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
     shown_open = False
+    ahead = _TurnAhead()
     try:
         while settled < len(recipients):
             state = await _expire_if_due(ctx, log, campaign_id, spec, state)
@@ -118,7 +119,7 @@ async def send_job(
                 # limit the chunk is what was booked, a small share of a second's budget.
                 asked = time.monotonic()
                 chunk = chunk_at(recipients, settled, size)
-                booked, listed = await _book_and_look_up(
+                booked, listed = await ahead.take(settled) or await _book_and_look_up(
                     ctx, chunk, urgent=urgent, marketing=builder.marketing
                 )
                 waited += time.monotonic() - asked
@@ -170,6 +171,9 @@ async def send_job(
                 )
                 log.info("job.cancelled", recipients=len(chunk))
                 return
+            if following := chunk_at(recipients, settled + len(chunk), size):
+                ahead.ask(settled + len(chunk), _book_and_look_up(
+                    ctx, following, urgent=urgent, marketing=builder.marketing))  # fmt: skip
             await _send_chunk(
                 ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt, urgent
             )
@@ -181,7 +185,41 @@ async def send_job(
             raise
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
     finally:
+        await ahead.drop()
         flush_events()
+
+
+class _TurnAhead:
+    """The next chunk's turn (its rate-limit booking and opt-out look-up), asked while this chunk's
+    POST is in flight, so that the next POST waits on neither round trip. A turn not taken (an
+    error, a cancel, another worker moved the job on) is dropped: its booking goes unused."""
+
+    def __init__(self) -> None:
+        self._offset = -1
+        self._task: asyncio.Task[tuple[int, list[int]]] | None = None
+
+    def ask(self, offset: int, turn: Coroutine[Any, Any, tuple[int, list[int]]]) -> None:
+        self._offset, self._task = offset, asyncio.ensure_future(turn)
+
+    async def take(self, offset: int) -> tuple[int, list[int]] | None:
+        """The turn asked for the chunk at `offset`; None if there is none (one for another is dropped)."""
+        task, self._task = self._task, None
+        if task is None:
+            return None
+        if self._offset != offset:
+            await _cancelled(task)
+            return None
+        return await task
+
+    async def drop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await _cancelled(task)
+
+
+async def _cancelled(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)  # retrieved: never "exception never retrieved"
 
 
 async def _book_and_look_up(
