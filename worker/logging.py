@@ -2,8 +2,8 @@
 
 One `sms.submitted` event is written per accepted message, so this is the hot path. A chunk's
 events go through structlog in one call (`log_submitted`): the processors run once per chunk
-and the renderer writes one line per message id with msgspec, a quarter of the CPU of a call
-per event. A float timestamp avoids date formatting, and events are buffered rather than
+and the renderer writes one line per message id with msgspec (0.25 us an event, where a call
+per event took 1.6). A float timestamp avoids date formatting, and events are buffered rather than
 flushed one by one (a write system call per event was a fifth of a worker's CPU), in a buffer
 that holds a chunk's events (one write per chunk, not one per 8 KiB); `flush_events()` pushes
 them out once per chunk, before its settlement.
