@@ -19,5 +19,7 @@ configure_logging()
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
 register_actors(broker, WorkerContext(settings))
-# What is loaded by now lives as long as the process: the collector's full passes skip it.
+# What is loaded by now lives as long as the process: collected once, then frozen, so that no
+# collection looks through it again.
+gc.collect()
 gc.freeze()

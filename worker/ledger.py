@@ -4,9 +4,10 @@ A claim is a lease (`owner|deadline|offset|size`) on the job's next chunk. A red
 job finds a live claim and waits (`busy`). An expired claim, or one left by an earlier
 attempt of the same delivery, means the outcome is unknown; the campaign's policy
 decides: `hold` settles that chunk as `unknown`, `resend` claims it again and counts it
-`resent`. Settling stores the chunk's outcome (message ids included) and advances the job's
-progress and the counters in the same script, only while the claim is still ours, so
-counters are derived from ledger transitions.
+`resent`. The claim that starts a chunk also reads the campaign's state: a paused or cancelled
+campaign is not claimed from, and the verdict says which. Settling stores the chunk's outcome
+(message ids included) and advances the job's progress and the counters in the same script,
+only while the claim is still ours, so counters are derived from ledger transitions.
 """
 
 from __future__ import annotations

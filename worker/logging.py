@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import msgspec
 import structlog
 
+from schemas.kaleyra import SubmittedSms
 from schemas.masking import mask_number
 
 __all__ = ["configure_logging", "flush_events", "log_submitted", "mask_number"]
@@ -75,11 +76,17 @@ def _stdout() -> BinaryIO:
     return out
 
 
-def log_submitted(message_ids: Sequence[str], recipients: Sequence[str], **context: Any) -> None:
-    """One `sms.submitted` event per message id, with its recipient (as it is to be shown) and
-    `context` (the chunk's campaign, job and offset). The events of a chunk share its timestamp."""
-    if message_ids:
-        messages = zip(message_ids, recipients, strict=True)
+def log_submitted(accepted: Sequence[SubmittedSms], *, full_numbers: bool = False, **context: Any) -> None:
+    """One `sms.submitted` event per accepted message: its id, its recipient (masked unless
+    `full_numbers`) and `context` (the chunk's campaign, job and offset). The events of a chunk
+    share its timestamp."""
+    numbers = [sms.number for sms in accepted]
+    shown = numbers if full_numbers else [mask_number(n) for n in numbers]
+    messages = [(sms.message_id, number) for sms, number in zip(accepted, shown, strict=True)]
+    if _stream is None:  # structlog as the process left it: an event per message
+        for message_id, recipient in messages:
+            _message_events.info("sms.submitted", **context, message_id=message_id, recipient=recipient)
+    elif messages:
         _message_events.info("sms.submitted", **context, **{_EACH_MESSAGE: messages})
 
 

@@ -39,7 +39,8 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 
 # KEYS[1]: the account's rate hash. ARGV: messages wanted, "1" for an urgent request (OTP, TXN), how
 # far ahead (s) bulk may book, the largest share of a second's budget one request may take.
-# Returns {seconds to wait, messages granted} as strings. Granted "0": nothing was booked (the bulk
+# Returns {seconds to wait, messages granted, "1" if a limit or pace applied} as strings. Granted "0":
+# nothing was booked (the bulk
 # line is booked further ahead than allowed); ask again after the wait. An urgent request books on a
 # line of its own, ahead of the bulk backlog, and pushes the bulk line back by as much; since bulk
 # books at most a moment ahead, the account's limit holds within that moment.
@@ -65,7 +66,7 @@ local bulk_start = math.max(tonumber(f[6] or '0'), now)
 if rate > 0 then
   n = math.max(1, math.min(n, math.floor(rate * tonumber(ARGV[4]))))
   if ARGV[2] ~= '1' and bulk_start - now > tonumber(ARGV[3]) then
-    return {string.format('%.6f', bulk_start - now - tonumber(ARGV[3])), '0'}
+    return {string.format('%.6f', bulk_start - now - tonumber(ARGV[3])), '0', '1'}
   end
 end
 -- A window of about a second: the messages sent (where a cut starts when there is no limit), the
@@ -82,14 +83,14 @@ else
   redis.call('HINCRBY', key, 'seen', n)
   redis.call('HINCRBY', key, 'requests', 1)
 end
-if rate <= 0 then return {'0', tostring(n)} end
+if rate <= 0 then return {'0', tostring(n), '0'} end
 local start = bulk_start
 if ARGV[2] == '1' then
   start = math.max(tonumber(f[9] or '0'), now)
   redis.call('HSET', key, 'urgent_tat', string.format('%.6f', start + n / rate))
 end
 redis.call('HSET', key, 'tat', string.format('%.6f', bulk_start + n / rate))
-return {string.format('%.6f', start - now), tostring(n)}
+return {string.format('%.6f', start - now), tostring(n), '1'}
 """
 )
 
@@ -130,13 +131,17 @@ class AccountRateLimit:
         self._key = keys.account_rate(sid)
         self._reserve = client.register_script(_RESERVE_LUA)
         self._cut = client.register_script(_CUT_LUA)
+        # Whether the last reservation was paced (a limit, or a cut not yet recovered): a booked turn
+        # is then a slot in time, to be used at once; without one it may be asked ahead.
+        self.limited = False
 
     async def wait_turn(self, messages: int, *, urgent: bool = False) -> int:
         """Book up to `messages` (fewer under a limit: a chunk is a small share of a second) and sleep
         until they may go; returns how many were booked. Without a limit, all of them at once."""
         args = [messages, "1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE]
         while True:
-            wait, granted = await self._reserve(keys=[self._key], args=args)
+            wait, granted, limited = await self._reserve(keys=[self._key], args=args)
+            self.limited = limited == b"1"
             if (seconds := float(wait)) > 0:
                 await asyncio.sleep(seconds)
             if booked := int(granted):

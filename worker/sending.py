@@ -24,7 +24,7 @@ from schemas.kaleyra import SubmittedSms
 from schemas.window import UNPLACED, seconds_until_open
 from worker.context import WorkerContext
 from worker.ledger import Claim
-from worker.logging import flush_events, log_submitted, mask_number
+from worker.logging import flush_events, log_submitted
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
@@ -171,7 +171,12 @@ async def send_job(
                 )
                 log.info("job.cancelled", recipients=len(chunk))
                 return
-            if following := chunk_at(recipients, settled + len(chunk), size):
+            # Under a limit a turn is a slot in time, used at once: booked ahead, a stalled POST would
+            # leave it to go late, together with other jobs' (a burst). A turn that would be dropped
+            # (shutting down, making way) is not asked.
+            following = chunk_at(recipients, settled + len(chunk), size)
+            making_way = not urgent and waited > MAKE_WAY_AFTER_S
+            if following and not (ctx.rate_limit.limited or ctx.stopping or making_way):
                 ahead.ask(settled + len(chunk), _book_and_look_up(
                     ctx, following, urgent=urgent, marketing=builder.marketing))  # fmt: skip
             await _send_chunk(
@@ -185,31 +190,35 @@ async def send_job(
             raise
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
     finally:
-        await ahead.drop()
         flush_events()
+        await ahead.drop()
 
 
 class _TurnAhead:
     """The next chunk's turn (its rate-limit booking and opt-out look-up), asked while this chunk's
-    POST is in flight, so that the next POST waits on neither round trip. A turn not taken (an
-    error, a cancel, another worker moved the job on) is dropped: its booking goes unused."""
+    POST is in flight, so that the next POST waits on neither round trip. A turn not taken (the
+    POST failed, the job stops) is dropped: its booking goes unused."""
 
     def __init__(self) -> None:
         self._offset = -1
         self._task: asyncio.Task[tuple[int, list[int]]] | None = None
 
     def ask(self, offset: int, turn: Coroutine[Any, Any, tuple[int, list[int]]]) -> None:
+        assert self._task is None, "one turn ahead at a time"
         self._offset, self._task = offset, asyncio.ensure_future(turn)
 
     async def take(self, offset: int) -> tuple[int, list[int]] | None:
-        """The turn asked for the chunk at `offset`; None if there is none (one for another is dropped)."""
+        """The turn asked for the chunk at `offset` (the next chunk: the job moved on by the chunk it
+        sent); None if none was asked, or asking failed (a Redis blip then is no reason to fail
+        the job now: the caller asks again)."""
         task, self._task = self._task, None
         if task is None:
             return None
-        if self._offset != offset:
-            await _cancelled(task)
+        assert self._offset == offset, f"a turn asked for offset {self._offset}, taken at {offset}"
+        try:
+            return await task
+        except Exception:
             return None
-        return await task
 
     async def drop(self) -> None:
         task, self._task = self._task, None
@@ -227,11 +236,20 @@ async def _book_and_look_up(
 ) -> tuple[int, list[int]]:
     """The account's turn for up to the chunk's messages (a limit may grant fewer): how many were
     booked; and for marketing, the positions in the chunk of numbers on the suppression list now.
-    Both before the claim (a Redis error here leaves nothing claimed), in one round trip's time."""
-    booking = ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)
+    Both before the claim (a Redis error here leaves nothing claimed): without a limit in one
+    round trip's time, under one the look-up after the booking, for the booked messages only."""
     if not marketing:
-        return await booking, []
-    return await asyncio.gather(booking, ctx.store.suppressed_positions(ctx.settings.sid, chunk))
+        return await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent), []
+    if ctx.rate_limit.limited:
+        booked = await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)
+        return booked, await ctx.store.suppressed_positions(ctx.settings.sid, chunk[:booked])
+    booking = asyncio.ensure_future(ctx.rate_limit.wait_turn(len(chunk), urgent=urgent))
+    try:
+        listed = await ctx.store.suppressed_positions(ctx.settings.sid, chunk)
+    except BaseException:
+        await _cancelled(booking)  # never left to book on its own
+        raise
+    return await booking, listed
 
 
 def _cut_at_opt_outs(chunk: Sequence[Recipient], listed: list[int]) -> tuple[Sequence[Recipient], bool]:
@@ -356,11 +374,9 @@ async def _send_chunk(
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
-        numbers = [sms.number for sms in accepted]
         log_submitted(
-            [sms.message_id for sms in accepted],
-            numbers if ctx.settings.log_full_numbers else [mask_number(n) for n in numbers],
-            campaign_id=campaign_id, job=job_index, offset=offset,
+            accepted, full_numbers=ctx.settings.log_full_numbers, campaign_id=campaign_id, job=job_index,
+            offset=offset,
         )  # fmt: skip
         dropped = len(chunk) - len(accepted)
         if dropped:

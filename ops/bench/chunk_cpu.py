@@ -48,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         def worker_chunk() -> None:
             builder.encode(chunk)
             accepted = parse_reply(200, reply)
-            log_submitted(
-                [sms.message_id for sms in accepted], [mask_number(sms.number) for sms in accepted],
-                campaign_id=spec.campaign_id, job=0, offset=0,
-            )  # fmt: skip
+            log_submitted(accepted, campaign_id=spec.campaign_id, job=0, offset=0)
             flush_events()
             ids, _ = message_ids_by_recipient(chunk, accepted)
             outcome_encoder.encode(ChunkOutcome(outcome=Outcome.SUBMITTED, size=CHUNK, message_ids=ids))

@@ -148,12 +148,24 @@ def test_a_claim_that_starts_a_chunk_reads_the_campaigns_state_and_claims_nothin
 
     async def steps(ledger):
         steered = await ledger.claim(cid, 0, "A", 0, 100, "hold", while_running=True, now_ms=T0)
-        # Nothing was claimed: another worker's claim is not kept waiting on a lease.
-        settling_the_cancel = await ledger.claim(cid, 0, "B", 0, 300, "hold", now_ms=T0)
-        return steered, settling_the_cancel
+        # Nothing was claimed: a claim that does not ask about the state (a cancel settling the
+        # rest, say) is not kept waiting on a lease.
+        unconditional = await ledger.claim(cid, 0, "B", 0, 300, "hold", now_ms=T0)
+        return steered, unconditional
 
     verdict = Claim.PAUSED if steer == "pause" else Claim.CANCELLED
     assert run(backend, steps) == ((verdict, 0), (Claim.CLAIMED, 0))
+
+
+def test_a_campaign_no_longer_in_redis_is_never_claimed(backend, campaign):
+    cid = campaign()
+    backend.client.delete(*keys.all_keys(cid))
+
+    async def steps(ledger):
+        return await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+
+    assert run(backend, steps) == (Claim.SETTLED, 0)  # the job ends as orphaned
+    assert not backend.client.exists(keys.claims(cid))
 
 
 def test_a_running_campaign_is_claimed_from_while_running(backend, campaign):

@@ -221,7 +221,7 @@ def test_duplicates_are_found_within_a_page_across_pages_and_past_a_thousand_num
     each number is kept, in file order, wherever its repeats fall."""
     settings = make_settings("http://127.0.0.1:9", job_size=2500)
     spec = mkt_spec(settings)
-    first = numbers(0, 2500)  # one page: 2500 fresh numbers, three batches of the set
+    first = numbers(0, 2500)  # the first page: 2499 of them and a repeat, three batches of the set
     repeats = [(3000, "9000000007"), (3001, "9000002400"), (3002, "9000002400"), (3003, "9000001500")]
     rows = [*first[:1200], (1500, "9000000003"), *first[1200:], *repeats, *numbers(2600, 10)]
     result = publish_checked(backend, build_broker(settings, backend.client), settings, spec, rows)

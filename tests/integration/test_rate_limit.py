@@ -33,7 +33,7 @@ def book(backend, *requests: tuple[int, bool]) -> list[tuple[float, int]]:
                 )
                 for n, urgent in requests
             ]
-            return [(float(wait), int(booked)) for wait, booked in answers]
+            return [(float(wait), int(booked)) for wait, booked, _limited in answers]
         finally:
             await client.aclose()
 
@@ -42,6 +42,23 @@ def book(backend, *requests: tuple[int, bool]) -> list[tuple[float, int]]:
 
 def test_without_a_limit_everything_goes_at_once(backend):
     assert reserve(backend, 1000, 1000) == [(0.0, 1000), (0.0, 1000)]
+
+
+def test_the_limiter_says_whether_its_last_turn_was_paced(backend):
+    """A worker asks a chunk's turn ahead only when none was: a paced turn is a slot in time."""
+
+    async def turns():
+        client = backend.async_factory()
+        limiter = AccountRateLimit(client, SID)
+        try:
+            seen = [(await limiter.wait_turn(1000), limiter.limited)]
+            set_account_rate_limit(backend.client, SID, "100000")
+            seen.append((await limiter.wait_turn(1000), limiter.limited))
+            return seen
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(turns()) == [(1000, False), (1000, True)]
 
 
 def test_requests_book_a_small_share_of_a_second_each_and_bulk_books_only_a_moment_ahead(backend):

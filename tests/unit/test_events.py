@@ -7,7 +7,10 @@ import logging
 
 import msgspec
 import pytest
+import structlog
 
+from schemas.kaleyra import SubmittedSms
+from worker import logging as worker_logging
 from worker.logging import configure_logging, flush_events, log_submitted
 
 
@@ -19,17 +22,20 @@ def stream():
     configure_logging(io.BytesIO())
 
 
+def _accepted(count: int) -> list[SubmittedSms]:
+    return [SubmittedSms(message_id=f"m:{i}", recepient=f"91987654{i:04d}") for i in range(count)]
+
+
 def _lines(stream: io.BytesIO) -> list[bytes]:
     flush_events()
     return stream.getvalue().splitlines()
 
 
-def test_each_message_id_gets_its_own_line_with_the_chunks_context(stream):
-    log_submitted(["m:1", "m:2", "m:3"], ["+91******0001", "+91******0002", "+91******0003"],
-                  campaign_id="c1", job=4, offset=2000)  # fmt: skip
+def test_each_message_id_gets_its_own_line_with_the_chunks_context_and_a_masked_number(stream):
+    log_submitted(_accepted(3), campaign_id="c1", job=4, offset=2000)
     events = [msgspec.json.decode(line) for line in _lines(stream)]
     assert [(e["message_id"], e["recipient"]) for e in events] == [
-        ("m:1", "+91******0001"), ("m:2", "+91******0002"), ("m:3", "+91******0003"),
+        ("m:0", "91******0000"), ("m:1", "91******0001"), ("m:2", "91******0002"),
     ]  # fmt: skip
     for event in events:
         assert event["event"] == "sms.submitted" and event["level"] == "info"
@@ -37,28 +43,63 @@ def test_each_message_id_gets_its_own_line_with_the_chunks_context(stream):
     assert len({e["ts"] for e in events}) == 1, "a chunk's events share the time its reply came"
 
 
-def test_the_keys_come_in_the_order_a_call_per_event_gave_them(stream):
-    log_submitted(["m:1"], ["+91******0001"], campaign_id="c1", job=0, offset=0)
+def test_full_numbers_are_logged_only_when_asked(stream):
+    log_submitted(_accepted(1), full_numbers=True, campaign_id="c1", job=0, offset=0)
     (line,) = _lines(stream)
-    assert list(msgspec.json.decode(line)) == [
-        "campaign_id", "job", "offset", "message_id", "recipient", "event", "level", "ts",
-    ]  # fmt: skip
+    assert msgspec.json.decode(line)["recipient"] == "919876540000"
 
 
-def test_an_empty_chunk_writes_nothing_and_other_events_are_untouched(stream):
-    log_submitted([], [], campaign_id="c1", job=0, offset=0)
-    log_submitted(["m:1"], ["+91******0001"], campaign_id="c1", job=0, offset=0, attempt=2)
-    lines = _lines(stream)
-    assert len(lines) == 1
-    assert msgspec.json.decode(lines[0])["attempt"] == 2
+def test_the_lines_are_those_a_structlog_call_per_event_writes_but_for_the_shared_time(stream):
+    accepted = _accepted(2)
+    log_submitted(accepted, campaign_id="c1", job=7, offset=1000)
+    batched = _lines(stream)
+
+    one_by_one = io.BytesIO()
+    per_event = structlog.wrap_logger(
+        worker_logging._BufferedLogger(one_by_one),
+        processors=[worker_logging._level_and_timestamp, worker_logging._render],
+    ).bind(campaign_id="c1", job=7, offset=1000)
+    for sms in accepted:
+        per_event.info(
+            "sms.submitted", message_id=sms.message_id, recipient=worker_logging.mask_number(sms.number)
+        )
+
+    def without_time(line: bytes) -> list[tuple[str, object]]:
+        return [(key, value) for key, value in msgspec.json.decode(line).items() if key != "ts"]
+
+    assert [without_time(line) for line in batched] == [
+        without_time(line) for line in one_by_one.getvalue().splitlines()
+    ]  # same keys, same order, same values
+
+
+def test_an_empty_chunk_writes_nothing(stream):
+    log_submitted([], campaign_id="c1", job=0, offset=0)
+    assert _lines(stream) == []
 
 
 def test_a_level_above_info_drops_the_events():
     out = io.BytesIO()
     configure_logging(out, level=logging.WARNING)
     try:
-        log_submitted(["m:1"], ["+91******0001"], campaign_id="c1", job=0, offset=0)
+        log_submitted(_accepted(1), campaign_id="c1", job=0, offset=0)
         flush_events()
         assert out.getvalue() == b""
     finally:
         configure_logging(io.BytesIO())
+
+
+def test_before_logging_is_configured_each_message_is_still_an_event_of_its_own(monkeypatch):
+    calls = []
+
+    class Recording:
+        def info(self, event, **fields):
+            calls.append((event, fields))
+
+    monkeypatch.setattr(worker_logging, "_stream", None)
+    monkeypatch.setattr(worker_logging, "_message_events", Recording())
+    log_submitted(_accepted(2), campaign_id="c1", job=0, offset=0)
+    assert calls == [
+        ("sms.submitted", {"campaign_id": "c1", "job": 0, "offset": 0, "message_id": f"m:{i}",
+                           "recipient": f"91******000{i}"})
+        for i in range(2)
+    ]  # fmt: skip

@@ -1,11 +1,12 @@
-"""The next chunk's turn, asked while a chunk's POST is in flight: taken when the job moves on as
-expected, dropped (its booking let go, nothing left running) when it does not."""
+"""The next chunk's turn, asked while a chunk's POST is in flight: taken when the job moves on,
+dropped (its booking let go, nothing left running) when it stops."""
 
 from __future__ import annotations
 
 import asyncio
 
-from worker.sending import _TurnAhead
+from schemas.campaign import Recipient
+from worker.sending import _cut_at_opt_outs, _TurnAhead
 
 
 class _Turn:
@@ -33,18 +34,18 @@ def test_the_turn_asked_for_the_next_offset_is_taken():
     assert asyncio.run(steps()) == ((1000, [3]), None)  # taken once
 
 
-def test_a_turn_for_another_offset_is_dropped_and_none_is_returned():
-    """Another worker moved the job on: the progress is not where the turn was asked for."""
-    turn = _Turn(seconds=10)
+def test_a_turn_whose_asking_failed_is_taken_as_none_so_it_is_asked_again():
+    """A Redis blip during the previous POST is no reason to fail the job now."""
+
+    async def failing() -> tuple[int, list[int]]:
+        raise ConnectionError("Redis went away")
 
     async def steps():
         ahead = _TurnAhead()
-        ahead.ask(1000, turn())
-        await asyncio.sleep(0)  # the booking is under way
-        return await ahead.take(2000)
+        ahead.ask(1000, failing())
+        return await ahead.take(1000)
 
     assert asyncio.run(steps()) is None
-    assert turn.cancelled and not turn.finished
 
 
 def test_dropping_cancels_a_turn_still_waiting_and_retrieves_a_failed_one():
@@ -76,3 +77,11 @@ def test_dropping_cancels_a_turn_still_waiting_and_retrieves_a_failed_one():
     run()
     assert waiting.cancelled and not waiting.finished
     assert loop_errors == []
+
+
+def test_a_chunk_is_cut_at_opt_outs_within_what_was_booked():
+    chunk = [Recipient(f"+9190000000{i:02d}", i + 2) for i in range(10)]
+    # Looked up over the whole chunk; the rate limit booked 4: a listed number past them waits.
+    assert _cut_at_opt_outs(chunk[:4], [6, 7]) == (chunk[:4], False)
+    assert _cut_at_opt_outs(chunk[:4], [2, 6]) == (chunk[:2], False)  # sent up to the first
+    assert _cut_at_opt_outs(chunk[:4], [0, 1, 3]) == (chunk[:2], True)  # the leading run, failed
