@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from producer.control import campaign_status, cancel
-from producer.publish import publish_campaign, publish_file
+from producer.publish import SEEN_IN_MEMORY_MAX, publish_campaign, publish_file
 from producer.resend import resend
 from producer.spec import build_spec
 from schemas import keys
@@ -235,3 +235,24 @@ def test_duplicates_are_found_within_a_page_across_pages_and_past_a_thousand_num
 def jobs_of(backend, campaign_id: str, count: int) -> list[Job]:
     raw = backend.client.hmget(keys.jobs(campaign_id), [str(i) for i in range(count)])
     return [msgspec.msgpack.decode(job, type=Job) for job in raw]
+
+
+@pytest.mark.parametrize("in_memory", [SEEN_IN_MEMORY_MAX, 1500, 0], ids=["memory", "moved", "redis"])
+def test_duplicates_are_the_same_found_in_memory_in_redis_or_moved_between_them(
+    backend, make_settings, monkeypatch, in_memory
+):
+    """Past `SEEN_IN_MEMORY_MAX` numbers the seen set moves to Redis: repeats of numbers from before
+    the move are still found, and the first occurrence of each number is the one kept."""
+    monkeypatch.setattr("producer.publish.SEEN_IN_MEMORY_MAX", in_memory)
+    settings = make_settings("http://127.0.0.1:9", job_size=1000)
+    spec = mkt_spec(settings)
+    picks = [i % 2600 for i in range(0, 7 * 3100, 7)]  # each of 2600 numbers, some twice, in a jumble
+    rows = [(line, f"90000{n:05d}") for line, n in enumerate(picks, start=2)]
+    result = publish_checked(backend, build_broker(settings, backend.client), settings, spec, rows)
+
+    first_seen = list(dict.fromkeys(picks))
+    assert (result.total, result.duplicates) == (len(first_seen), len(picks) - len(first_seen))
+    published = [r for job in jobs_of(backend, spec.campaign_id, result.jobs) for r in job.recipients]
+    assert [r.to for r in published] == [f"+9190000{n:05d}" for n in first_seen]
+    assert [r.line for r in published] == [picks.index(n) + 2 for n in first_seen]
+    assert not backend.client.exists(keys.seen(spec.campaign_id))  # gone once publishing ends
