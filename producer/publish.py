@@ -27,7 +27,7 @@ from redis.typing import EncodableT, FieldT
 
 from producer.control import cancel
 from producer.numbers import InvalidNumber, NumberNormaliser
-from producer.recipients import open_recipients
+from producer.recipients import open_recipients, read_through
 from producer.segments import encoding_of, segments
 from producer.timezones import zones_of
 from schemas import keys
@@ -147,7 +147,9 @@ def publish_file(
     fields = Template(spec.body).fields
     # OTP: a single recipient anyway. os.path.isfile is False for "-", pipes and FIFOs.
     once = dry_run or spec.type is MessageType.OTP or not os.path.isfile(path)
-    if not once:
+    if not once and not fields:
+        read_through(path)  # the reader's own refusals: nothing else to check
+    elif not once:
         with open_recipients(path, fields) as rows:
             check_rows(spec, rows, settings)
     with open_recipients(path, fields) as rows:

@@ -7,6 +7,7 @@ Only the fields asked for (a body's placeholders) are read; a missing or empty o
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import sys
@@ -45,6 +46,26 @@ def open_recipients(path: str, fields: Sequence[str] = ()) -> Iterator[Iterator[
             stream.close()
 
 
+def read_through(path: str) -> None:
+    """Read all of `path`, a regular file, as `open_recipients` would, and raise what it would
+    refuse; keeps nothing. The csv module drains a CSV file without a Python step per row: half
+    the time of iterating its rows, which publishing spends before it sends anything."""
+    with _open_binary(path) as stream:
+        text, is_json = _decoded(stream, path)
+        with text:
+            try:
+                if is_json:
+                    collections.deque(_json_lines(text, path, ()), maxlen=0)
+                    return
+                reader, _, _ = _csv_reader(text, path, ())
+                try:
+                    collections.deque(reader, maxlen=0)
+                except csv.Error as e:
+                    raise RecipientsError(f"recipients file {path!r} line {reader.line_num}: {e}") from e
+            except UnicodeDecodeError as e:
+                raise _not_utf8(path, e) from e
+
+
 def _open_binary(path: str) -> io.BufferedReader:
     if path == "-":
         return sys.stdin.buffer  # type: ignore[return-value]
@@ -58,19 +79,24 @@ def _rows(
     buffered: io.BufferedReader, path: str, fields: tuple[str, ...]
 ) -> tuple[io.TextIOWrapper, Iterator[Row]]:
     """Check the file's head now; the returned iterator reads the rest lazily."""
-    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-    if b"\x00" in head:
-        raise RecipientsError(
-            f"recipients file {path!r} looks binary (NUL bytes); give a CSV or JSON-lines file"
-        )
-    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    is_json = path.lower().endswith(JSON_SUFFIXES) or first == b"{"
+    text, is_json = _decoded(buffered, path)
     try:
         rows = _json_lines(text, path, fields) if is_json else _csv_rows(text, path, fields)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
     return text, _utf8_checked(rows, path)
+
+
+def _decoded(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, bool]:
+    """The file as text, refused now if its head looks binary; and whether it is JSON lines."""
+    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    if b"\x00" in head:
+        raise RecipientsError(
+            f"recipients file {path!r} looks binary (NUL bytes); give a CSV or JSON-lines file"
+        )
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    is_json = path.lower().endswith(JSON_SUFFIXES) or first == b"{"
+    return io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=""), is_json
 
 
 def _utf8_checked(rows: Iterator[Row], path: str) -> Iterator[Row]:
@@ -86,6 +112,14 @@ def _not_utf8(path: str, error: UnicodeDecodeError) -> RecipientsError:
 
 def _csv_rows(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Iterator[Row]:
     """Reads the header now, then returns the lazy row iterator."""
+    reader, column, columns = _csv_reader(text, path, fields)
+    return _csv_body(reader, column, columns, path)
+
+
+def _csv_reader(
+    text: io.TextIOWrapper, path: str, fields: tuple[str, ...]
+) -> tuple[Any, int, tuple[int, ...]]:
+    """A reader past the header; the `to` column's index and those of `fields` (-1: not in the file)."""
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -101,7 +135,7 @@ def _csv_rows(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Ite
         raise RecipientsError(f"recipients file {path!r} has no 'to' column (header: {shown})")
     # A field the header lacks reads as missing on every row (-1 is never a column).
     columns = tuple(names.index(f) if f in names else -1 for f in fields)
-    return _csv_body(reader, names.index("to"), columns, path)
+    return reader, names.index("to"), columns
 
 
 def _csv_body(reader: Any, column: int, columns: tuple[int, ...], path: str) -> Iterator[Row]:

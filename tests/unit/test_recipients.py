@@ -1,6 +1,8 @@
+import csv
+
 import pytest
 
-from producer.recipients import open_recipients
+from producer.recipients import open_recipients, read_through
 from schemas.errors import RecipientsError
 
 
@@ -44,15 +46,31 @@ def test_json_lines_are_detected_without_the_suffix(tmp_path):
         (b'{"to": "+919000000001"}\nnot json\n', "line 2: not a JSON object"),
     ],
 )
-def test_unreadable_files_are_refused_with_the_reason(tmp_path, content, reason):
+@pytest.mark.parametrize("reading", ["rows", "through"])
+def test_unreadable_files_are_refused_with_the_reason(tmp_path, content, reason, reading):
+    """Row by row, or read through by publishing's first pass: the same refusal."""
     path = tmp_path / "r.csv"
     if content.startswith(b"{"):
         path = tmp_path / "r.jsonl"
     path.write_bytes(content)
     with pytest.raises(RecipientsError) as refused:
-        read(path)
+        read(path) if reading == "rows" else read_through(str(path))
     assert reason in str(refused.value)
     assert str(path) in str(refused.value)
+
+
+@pytest.mark.parametrize("reading", ["rows", "through"])
+def test_a_broken_csv_line_is_refused_with_its_number(tmp_path, reading):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"to\n+919000000001\n+919000000002\n" + b"9" * (csv.field_size_limit() + 1) + b"\n")
+    with pytest.raises(RecipientsError, match=r"line 4: field larger than field limit"):
+        read(path) if reading == "rows" else read_through(str(path))
+
+
+def test_a_readable_file_is_read_through_without_a_refusal(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('to,name\n+919000000001,Asha\n\n+919000000002,"Ravi, Jr"\n')
+    assert read_through(str(path)) is None
 
 
 def test_missing_file_is_refused_before_any_row(tmp_path):
