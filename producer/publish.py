@@ -147,11 +147,8 @@ def publish_file(
     fields = Template(spec.body).fields
     # OTP: a single recipient anyway. os.path.isfile is False for "-", pipes and FIFOs.
     once = dry_run or spec.type is MessageType.OTP or not os.path.isfile(path)
-    if not once and not fields:
-        read_through(path)  # the reader's own refusals: nothing else to check
-    elif not once:
-        with open_recipients(path, fields) as rows:
-            check_rows(spec, rows, settings)
+    if not once:
+        check_file(spec, path, settings)
     with open_recipients(path, fields) as rows:
         return publish_campaign(
             spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run, checked=not once,
@@ -159,20 +156,22 @@ def publish_file(
         )  # fmt: skip
 
 
-def check_rows(spec: CampaignSpec, rows: Iterable[Row], settings: Settings) -> None:
-    """Read every row as publishing would and raise what it would refuse; touches nothing."""
+def check_file(spec: CampaignSpec, path: str, settings: Settings) -> None:
+    """Read all of the file at `path` as publishing would and raise what it would refuse; touches
+    nothing. Without placeholders the reader's own refusals (a line that is not UTF-8, broken CSV
+    or JSON) are all there are, and the csv module drains the file."""
     template = Template(spec.body)
     if not template.personalised:
-        for _ in rows:  # the reader's own refusals: a line that is not UTF-8, a broken CSV or JSON line
-            pass
+        read_through(path)
         return
     normaliser, unicode = NumberNormaliser(spec.prefix), spec.unicode or settings.default_unicode
-    for line, raw, *values in rows:
-        try:
-            normaliser.normalise(raw)
-        except InvalidNumber:
-            continue  # skipped, not refused
-        fill_placeholders(template, unicode, line, values[0] if values else ())
+    with open_recipients(path, template.fields) as rows:
+        for line, raw, *values in rows:
+            try:
+                normaliser.normalise(raw)
+            except InvalidNumber:
+                continue  # skipped, not refused
+            fill_placeholders(template, unicode, line, values[0] if values else ())
 
 
 def publish_campaign(
@@ -188,7 +187,7 @@ def publish_campaign(
 ) -> PublishResult:
     """Read every row, write the jobs, commit the campaign and enqueue one message per job.
 
-    `checked`: the same rows were read through by `check_rows` without a refusal, so each job is
+    `checked`: the same rows were read through by `check_file` without a refusal, so each job is
     enqueued as soon as it is written; otherwise all of them after the last row. A campaign
     cancelled meanwhile stops the reading. With `dry_run`, count what would be sent and publish
     nothing (`broker` may be None).

@@ -80,9 +80,8 @@ def log_submitted(accepted: Sequence[SubmittedSms], *, full_numbers: bool = Fals
     """One `sms.submitted` event per accepted message: its id, its recipient (masked unless
     `full_numbers`) and `context` (the chunk's campaign, job and offset). The events of a chunk
     share its timestamp."""
-    numbers = [sms.number for sms in accepted]
-    shown = numbers if full_numbers else [mask_number(n) for n in numbers]
-    messages = [(sms.message_id, number) for sms, number in zip(accepted, shown, strict=True)]
+    show = (lambda number: number) if full_numbers else mask_number
+    messages = [(sms.message_id, show(sms.number)) for sms in accepted]
     if _stream is None:  # structlog as the process left it: an event per message
         for message_id, recipient in messages:
             _message_events.info("sms.submitted", **context, message_id=message_id, recipient=recipient)

@@ -39,11 +39,11 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 
 # KEYS[1]: the account's rate hash. ARGV: messages wanted, "1" for an urgent request (OTP, TXN), how
 # far ahead (s) bulk may book, the largest share of a second's budget one request may take.
-# Returns {seconds to wait, messages granted, "1" if a limit or pace applied} as strings. Granted "0":
-# nothing was booked (the bulk
-# line is booked further ahead than allowed); ask again after the wait. An urgent request books on a
-# line of its own, ahead of the bulk backlog, and pushes the bulk line back by as much; since bulk
-# books at most a moment ahead, the account's limit holds within that moment.
+# Returns {seconds to wait, messages granted, "1" if a limit or pace applied} as strings. Granted
+# "0": nothing was booked (the bulk line is booked further ahead than allowed); ask again after the
+# wait. An urgent request books on a line of its own, ahead of the bulk backlog, and pushes the bulk
+# line back by as much; since bulk books at most a moment ahead, the account's limit holds within
+# that moment.
 _RESERVE_LUA = (
     _NOW
     + """

@@ -119,7 +119,7 @@ async def send_job(
                 # limit the chunk is what was booked, a small share of a second's budget.
                 asked = time.monotonic()
                 chunk = chunk_at(recipients, settled, size)
-                booked, listed = await ahead.take(settled) or await _book_and_look_up(
+                booked, listed = await ahead.take() or await _book_and_look_up(
                     ctx, chunk, urgent=urgent, marketing=builder.marketing
                 )
                 waited += time.monotonic() - asked
@@ -177,8 +177,7 @@ async def send_job(
             following = chunk_at(recipients, settled + len(chunk), size)
             making_way = not urgent and waited > MAKE_WAY_AFTER_S
             if following and not (ctx.rate_limit.limited or ctx.stopping or making_way):
-                ahead.ask(settled + len(chunk), _book_and_look_up(
-                    ctx, following, urgent=urgent, marketing=builder.marketing))  # fmt: skip
+                ahead.ask(_book_and_look_up(ctx, following, urgent=urgent, marketing=builder.marketing))
             await _send_chunk(
                 ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt, urgent
             )
@@ -200,21 +199,19 @@ class _TurnAhead:
     POST failed, the job stops) is dropped: its booking goes unused."""
 
     def __init__(self) -> None:
-        self._offset = -1
         self._task: asyncio.Task[tuple[int, list[int]]] | None = None
 
-    def ask(self, offset: int, turn: Coroutine[Any, Any, tuple[int, list[int]]]) -> None:
+    def ask(self, turn: Coroutine[Any, Any, tuple[int, list[int]]]) -> None:
         assert self._task is None, "one turn ahead at a time"
-        self._offset, self._task = offset, asyncio.ensure_future(turn)
+        self._task = asyncio.ensure_future(turn)
 
-    async def take(self, offset: int) -> tuple[int, list[int]] | None:
-        """The turn asked for the chunk at `offset` (the next chunk: the job moved on by the chunk it
-        sent); None if none was asked, or asking failed (a Redis blip then is no reason to fail
+    async def take(self) -> tuple[int, list[int]] | None:
+        """The turn asked during the last POST (for the chunk that follows it, where the job now
+        stands); None if none was asked, or asking failed (a Redis blip then is no reason to fail
         the job now: the caller asks again)."""
         task, self._task = self._task, None
         if task is None:
             return None
-        assert self._offset == offset, f"a turn asked for offset {self._offset}, taken at {offset}"
         try:
             return await task
         except Exception:

@@ -28,8 +28,8 @@ class _Turn:
 def test_the_turn_asked_for_the_next_offset_is_taken():
     async def steps():
         ahead, turn = _TurnAhead(), _Turn()
-        ahead.ask(1000, turn())
-        return await ahead.take(1000), await ahead.take(1000)
+        ahead.ask(turn())
+        return await ahead.take(), await ahead.take()
 
     assert asyncio.run(steps()) == ((1000, [3]), None)  # taken once
 
@@ -42,8 +42,8 @@ def test_a_turn_whose_asking_failed_is_taken_as_none_so_it_is_asked_again():
 
     async def steps():
         ahead = _TurnAhead()
-        ahead.ask(1000, failing())
-        return await ahead.take(1000)
+        ahead.ask(failing())
+        return await ahead.take()
 
     assert asyncio.run(steps()) is None
 
@@ -56,10 +56,10 @@ def test_dropping_cancels_a_turn_still_waiting_and_retrieves_a_failed_one():
 
     async def steps():
         ahead = _TurnAhead()
-        ahead.ask(1000, waiting())
+        ahead.ask(waiting())
         await asyncio.sleep(0)
         await ahead.drop()
-        ahead.ask(2000, failing())
+        ahead.ask(failing())
         await asyncio.sleep(0)
         await ahead.drop()  # its error is retrieved here, not reported as never retrieved
         await ahead.drop()  # nothing left: a no-op
