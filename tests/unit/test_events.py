@@ -49,8 +49,21 @@ def test_full_numbers_are_logged_only_when_asked(stream):
     assert msgspec.json.decode(line)["recipient"] == "919876540000"
 
 
-def test_the_lines_are_those_a_structlog_call_per_event_writes_but_for_the_shared_time(stream):
-    accepted = _accepted(2)
+# Kaleyra's usual ids and numbers are written as they are; the others need msgspec's escaping.
+_ODD_REPLIES = {
+    "plain": _accepted(2),
+    "quote and backslash in ids": [SubmittedSms(message_id='m"1', recepient="919876540000"),
+                                   SubmittedSms(message_id="m\\2", recepient="919876540001")],
+    "control character": [SubmittedSms(message_id="m\n1", recepient="919876540000")],
+    "not ASCII": [SubmittedSms(message_id="mé", recepient="919876540000")],
+    "numbers of mixed shapes": [SubmittedSms(message_id="m1", recepient="+919876540000"),
+                                SubmittedSms(message_id="m2", recipient="4479111234"),
+                                SubmittedSms(message_id="m3", recepient="12345")],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("accepted", _ODD_REPLIES.values(), ids=_ODD_REPLIES.keys())
+def test_the_lines_are_those_a_structlog_call_per_event_writes_but_for_the_shared_time(stream, accepted):
     log_submitted(accepted, campaign_id="c1", job=7, offset=1000)
     batched = _lines(stream)
 
@@ -103,3 +116,10 @@ def test_before_logging_is_configured_each_message_is_still_an_event_of_its_own(
                            "recipient": f"91******000{i}"})
         for i in range(2)
     ]  # fmt: skip
+
+
+def test_a_chunk_without_context_starts_each_line_with_its_message_id(stream):
+    log_submitted(_accepted(2))
+    lines = _lines(stream)
+    assert [line.split(b",")[0] for line in lines] == [b'{"message_id":"m:0"', b'{"message_id":"m:1"']
+    assert [msgspec.json.decode(line)["recipient"] for line in lines] == ["91******0000", "91******0001"]

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producer.numbers import InvalidNumber, NumberNormaliser, is_country_code
+from schemas.masking import mask_number, mask_numbers
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 PREFIXES = [None, "+91", "+1", "+44", "+7", "+39", "+49", "+800"]
@@ -157,3 +158,17 @@ def test_any_output_is_e164(prefix, raw):
     """Anything that normalises is E.164, as Recipient.to expects; the rest raise InvalidNumber."""
     once = _normalise_or_none(prefix, raw)
     assert once is None or E164.match(once)
+
+
+_ONE_SHAPE = st.integers(0, 16).flatmap(
+    lambda size: st.lists(st.text("0123456789+", min_size=size, max_size=size))
+)
+
+
+@given(st.one_of(_ONE_SHAPE, st.lists(st.text(max_size=20), max_size=8)))
+def test_masking_a_chunks_numbers_at_once_masks_each_as_alone(numbers):
+    assert mask_numbers(numbers) == [mask_number(n) for n in numbers]
+
+
+def test_a_chunk_of_one_shape_keeps_two_digits_of_the_country_code_and_four_at_the_end():
+    assert mask_numbers(["919876540000", "919876540001"]) == ["91******0000", "91******0001"]
