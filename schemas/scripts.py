@@ -16,17 +16,25 @@ def joined_numbers(recipients: Sequence[_Numbered]) -> str:
     return ",".join(r.to for r in recipients)
 
 
-# KEYS[1] an account's suppression list; ARGV[1] numbers joined by commas (one argument to pack,
-# a short reply). Returns the 1-based positions of the listed numbers; at once when none is listed.
-LISTED_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local listed, i = {}, 0
-for number in string.gmatch(ARGV[1], '[^,]+') do
-  i = i + 1
-  if redis.call('SISMEMBER', KEYS[1], number) == 1 then listed[#listed + 1] = i end
+# `listed_positions(key, numbers, upto)`: the 1-based positions, among the first `upto` of `numbers`
+# (joined by commas: one argument to pack, a short reply), of those on the suppression list `key`;
+# at once when the list is empty.
+LISTED_POSITIONS_LUA = """
+local function listed_positions(key, numbers, upto)
+  local listed = {}
+  if redis.call('EXISTS', key) == 0 then return listed end
+  local i = 0
+  for number in string.gmatch(numbers, '[^,]+') do
+    i = i + 1
+    if i > upto then break end
+    if redis.call('SISMEMBER', key, number) == 1 then listed[#listed + 1] = i end
+  end
+  return listed
 end
-return listed
 """
+
+# KEYS[1] an account's suppression list; ARGV[1] numbers joined by commas. Returns `listed_positions`.
+LISTED_LUA = LISTED_POSITIONS_LUA + "return listed_positions(KEYS[1], ARGV[1], math.huge)\n"
 
 
 # `complete_if_done(now)`: sets state `completed` (unless cancelled) once every recipient is settled,

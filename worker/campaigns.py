@@ -7,14 +7,12 @@ differently); `worker.ledger` moves it forward.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import msgspec
 import redis.asyncio as aioredis
 
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState, Job, Recipient
-from schemas.scripts import LISTED_LUA, joined_numbers
+from schemas.campaign import CampaignSpec, CampaignState, Job
 
 _BEGIN_JOB_LUA = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -62,7 +60,6 @@ class CampaignStore:
         self.client = client
         self._begin = client.register_script(_BEGIN_JOB_LUA)
         self._expire = client.register_script(_EXPIRE_LUA)
-        self._listed = client.register_script(LISTED_LUA)
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running and load what the job needs; None if the campaign or job is gone."""
@@ -94,11 +91,6 @@ class CampaignStore:
 
     async def clear_waiting(self, campaign_id: str, job_index: int) -> None:
         await self.client.hdel(keys.waiting(campaign_id), str(job_index))
-
-    async def suppressed_positions(self, sid: str, recipients: Sequence[Recipient]) -> list[int]:
-        """The 0-based positions in `recipients` of numbers on the account's suppression list now."""
-        listed = await self._listed(keys=[keys.suppression_list(sid)], args=[joined_numbers(recipients)])
-        return [int(i) - 1 for i in listed]
 
     async def count_retry(self, campaign_id: str) -> None:
         await self.client.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)

@@ -13,10 +13,13 @@ read at each reservation, so a change takes effect at every worker's next reques
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from schemas import keys
+from schemas.campaign import Recipient
+from schemas.scripts import LISTED_POSITIONS_LUA, joined_numbers
 
 # A chunk is at most this share of a second's budget, so that no one-second window can hold
 # much more than the limit; and bulk books at most this far ahead, so that urgent requests
@@ -44,53 +47,65 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 # wait. An urgent request books on a line of its own, ahead of the bulk backlog, and pushes the bulk
 # line back by as much; since bulk books at most a moment ahead, the account's limit holds within
 # that moment.
+# With KEYS[2] (a suppression list) and ARGV[5] (the request's numbers, joined by commas), the reply
+# goes on with the 1-based positions of the booked numbers on that list now: one round trip for both.
 _RESERVE_LUA = (
     _NOW
+    + LISTED_POSITIONS_LUA
     + """
-local key, n = KEYS[1], tonumber(ARGV[1])
-local f = redis.call('HMGET', key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from', 'seen',
-                     'urgent_tat')
-local limit, pace = tonumber(f[1] or '0'), tonumber(f[2] or '0')
-if pace > 0 then  -- additive increase, by the time since the last reservation
-  pace = pace + tonumber(f[4]) * (now - tonumber(f[3]))
-  if pace >= tonumber(f[5]) then
-    redis.call('HDEL', key, 'pace', 'pace_at', 'step', 'ceiling')
-    pace = 0
+local function reserve(key, n)
+  local f = redis.call('HMGET', key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from',
+                       'seen', 'urgent_tat')
+  local limit, pace = tonumber(f[1] or '0'), tonumber(f[2] or '0')
+  if pace > 0 then  -- additive increase, by the time since the last reservation
+    pace = pace + tonumber(f[4]) * (now - tonumber(f[3]))
+    if pace >= tonumber(f[5]) then
+      redis.call('HDEL', key, 'pace', 'pace_at', 'step', 'ceiling')
+      pace = 0
+    else
+      redis.call('HSET', key, 'pace', tostring(pace), 'pace_at', tostring(now))
+    end
+  end
+  local rate = limit
+  if pace > 0 and (rate <= 0 or pace < rate) then rate = pace end
+  local bulk_start = math.max(tonumber(f[6] or '0'), now)
+  if rate > 0 then
+    n = math.max(1, math.min(n, math.floor(rate * tonumber(ARGV[4]))))
+    if ARGV[2] ~= '1' and bulk_start - now > tonumber(ARGV[3]) then
+      return {string.format('%.6f', bulk_start - now - tonumber(ARGV[3])), '0', '1'}
+    end
+  end
+  -- A window of about a second: the messages sent (where a cut starts when there is no limit), the
+  -- requests, and the pushbacks among them (whether E403s are a burst or the usual few).
+  local seen_from = tonumber(f[7] or '0')
+  if now - seen_from >= 1 then
+    local last = redis.call('HMGET', key, 'requests', 'pushbacks')
+    if seen_from > 0 then
+      redis.call('HSET', key, 'seen_rate', tostring(tonumber(f[8] or '0') / (now - seen_from)))
+    end
+    redis.call('HSET', key, 'seen_from', tostring(now), 'seen', n, 'requests', 1, 'pushbacks', 0,
+      'prev_requests', last[1] or 0, 'prev_pushbacks', last[2] or 0)
   else
-    redis.call('HSET', key, 'pace', tostring(pace), 'pace_at', tostring(now))
+    redis.call('HINCRBY', key, 'seen', n)
+    redis.call('HINCRBY', key, 'requests', 1)
+  end
+  if rate <= 0 then return {'0', tostring(n), '0'} end
+  local start = bulk_start
+  if ARGV[2] == '1' then
+    start = math.max(tonumber(f[9] or '0'), now)
+    redis.call('HSET', key, 'urgent_tat', string.format('%.6f', start + n / rate))
+  end
+  redis.call('HSET', key, 'tat', string.format('%.6f', bulk_start + n / rate))
+  return {string.format('%.6f', start - now), tostring(n), '1'}
+end
+
+local turn = reserve(KEYS[1], tonumber(ARGV[1]))
+if KEYS[2] then
+  for _, position in ipairs(listed_positions(KEYS[2], ARGV[5], tonumber(turn[2]))) do
+    turn[#turn + 1] = position
   end
 end
-local rate = limit
-if pace > 0 and (rate <= 0 or pace < rate) then rate = pace end
-local bulk_start = math.max(tonumber(f[6] or '0'), now)
-if rate > 0 then
-  n = math.max(1, math.min(n, math.floor(rate * tonumber(ARGV[4]))))
-  if ARGV[2] ~= '1' and bulk_start - now > tonumber(ARGV[3]) then
-    return {string.format('%.6f', bulk_start - now - tonumber(ARGV[3])), '0', '1'}
-  end
-end
--- A window of about a second: the messages sent (where a cut starts when there is no limit), the
--- requests, and the pushbacks among them (whether E403s are a burst or the usual few).
-local seen_from = tonumber(f[7] or '0')
-if now - seen_from >= 1 then
-  local last = redis.call('HMGET', key, 'requests', 'pushbacks')
-  if seen_from > 0 then
-    redis.call('HSET', key, 'seen_rate', tostring(tonumber(f[8] or '0') / (now - seen_from)))
-  end
-  redis.call('HSET', key, 'seen_from', tostring(now), 'seen', n, 'requests', 1, 'pushbacks', 0,
-    'prev_requests', last[1] or 0, 'prev_pushbacks', last[2] or 0)
-else
-  redis.call('HINCRBY', key, 'seen', n)
-  redis.call('HINCRBY', key, 'requests', 1)
-end
-if rate <= 0 then return {'0', tostring(n), '0'} end
-local start = bulk_start
-if ARGV[2] == '1' then
-  start = math.max(tonumber(f[9] or '0'), now)
-  redis.call('HSET', key, 'urgent_tat', string.format('%.6f', start + n / rate))
-end
-redis.call('HSET', key, 'tat', string.format('%.6f', bulk_start + n / rate))
-return {string.format('%.6f', start - now), tostring(n), '1'}
+return turn
 """
 )
 
@@ -138,14 +153,27 @@ class AccountRateLimit:
     async def wait_turn(self, messages: int, *, urgent: bool = False) -> int:
         """Book up to `messages` (fewer under a limit: a chunk is a small share of a second) and sleep
         until they may go; returns how many were booked. Without a limit, all of them at once."""
-        args = [messages, "1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE]
+        booked, _ = await self._book(messages, urgent, [], [])
+        return booked
+
+    async def wait_turn_looking_up(
+        self, recipients: Sequence[Recipient], suppression_list: str, *, urgent: bool = False
+    ) -> tuple[int, list[int]]:
+        """`wait_turn` for the recipients, and in the same round trip the 0-based positions of those
+        booked whose numbers are on `suppression_list` now."""
+        return await self._book(len(recipients), urgent, [suppression_list], [joined_numbers(recipients)])
+
+    async def _book(
+        self, messages: int, urgent: bool, more_keys: list[str], more_args: list[str]
+    ) -> tuple[int, list[int]]:
+        args = [messages, "1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE, *more_args]
         while True:
-            wait, granted, limited = await self._reserve(keys=[self._key], args=args)
+            wait, granted, limited, *listed = await self._reserve(keys=[self._key, *more_keys], args=args)
             self.limited = limited == b"1"
             if (seconds := float(wait)) > 0:
                 await asyncio.sleep(seconds)
             if booked := int(granted):
-                return booked
+                return booked, [position - 1 for position in listed]
 
     async def wait_turn_for_all(self, messages: int, *, urgent: bool = False) -> None:
         """Book exactly `messages` (a retry of a chunk already cut), in as many turns as it takes."""

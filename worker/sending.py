@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 
+from schemas import keys
 from schemas.campaign import (
     SUPPRESSED_CODE,
     CampaignSpec,
@@ -232,21 +233,12 @@ async def _book_and_look_up(
     ctx: WorkerContext, chunk: Sequence[Recipient], *, urgent: bool, marketing: bool
 ) -> tuple[int, list[int]]:
     """The account's turn for up to the chunk's messages (a limit may grant fewer): how many were
-    booked; and for marketing, the positions in the chunk of numbers on the suppression list now.
-    Both before the claim (a Redis error here leaves nothing claimed): without a limit in one
-    round trip's time, under one the look-up after the booking, for the booked messages only."""
+    booked; and for marketing, the positions in the chunk of booked numbers on the suppression list
+    now, in the same round trip. Before the claim: a Redis error here leaves nothing claimed."""
     if not marketing:
         return await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent), []
-    if ctx.rate_limit.limited:
-        booked = await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent)
-        return booked, await ctx.store.suppressed_positions(ctx.settings.sid, chunk[:booked])
-    booking = asyncio.ensure_future(ctx.rate_limit.wait_turn(len(chunk), urgent=urgent))
-    try:
-        listed = await ctx.store.suppressed_positions(ctx.settings.sid, chunk)
-    except BaseException:
-        await _cancelled(booking)  # never left to book on its own
-        raise
-    return await booking, listed
+    suppression_list = keys.suppression_list(ctx.settings.sid)
+    return await ctx.rate_limit.wait_turn_looking_up(chunk, suppression_list, urgent=urgent)
 
 
 def _cut_at_opt_outs(chunk: Sequence[Recipient], listed: list[int]) -> tuple[Sequence[Recipient], bool]:

@@ -9,6 +9,7 @@ import pytest
 from campaign.cli import main
 from producer.control import account_rate_limit, set_account_rate_limit
 from schemas import keys
+from schemas.campaign import Recipient
 from schemas.errors import InputError
 from worker.rate_limit import MAX_AHEAD_S, MAX_CHUNK_SHARE, AccountRateLimit
 
@@ -92,6 +93,33 @@ def test_a_new_limit_clears_urgent_bookings_made_at_the_old_pace(backend):
 
     [(wait, booked)] = reserve(backend, 1, urgent=True)
     assert (wait, booked) == (0.0, 1)
+
+
+def turns_looking_up(backend, *sizes: int) -> list[tuple[int, list[int]]]:
+    """Book chunks of `sizes` numbers (+919000000000 on) with the look-up: [(booked, listed positions)]."""
+    chunk = [Recipient(f"+91900000{i:04d}", i) for i in range(max(sizes))]
+
+    async def go():
+        client = backend.async_factory()
+        limiter = AccountRateLimit(client, SID)
+        try:
+            return [
+                await limiter.wait_turn_looking_up(chunk[:size], keys.suppression_list(SID)) for size in sizes
+            ]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_turn_finds_the_opted_out_numbers_among_those_it_booked_in_the_same_round_trip(backend):
+    assert turns_looking_up(backend, 1000) == [(1000, [])]  # an empty list: nobody opted out
+
+    backend.client.sadd(keys.suppression_list(SID), "+919000000000", "+919000000007", "+919000000900")
+    assert turns_looking_up(backend, 1000) == [(1000, [0, 7, 900])]
+
+    set_account_rate_limit(backend.client, SID, "10000")  # 500 messages a request: the rest is not looked at
+    assert turns_looking_up(backend, 1000) == [(500, [0, 7])]
 
 
 def test_limit_off_removes_it_and_bad_values_are_refused(backend):
