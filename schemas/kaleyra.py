@@ -6,6 +6,7 @@ campaign sets. Replies are decoded leniently: unknown fields are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import msgspec
@@ -76,6 +77,11 @@ class SubmittedSms(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     @property
     def number(self) -> str:
         return self.recepient or self.recipient or ""
+
+
+def numbers_of(accepted: Sequence[SubmittedSms]) -> list[str]:
+    """`sms.number` of each: a chunk's thousand calls of a property cost more than reading the fields."""
+    return [sms.recepient or sms.recipient or "" for sms in accepted]
 
 
 class SmsJsonResponse(msgspec.Struct, frozen=True, kw_only=True):

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import msgspec
 import structlog
 
-from schemas.kaleyra import SubmittedSms
+from schemas.kaleyra import SubmittedSms, numbers_of
 from schemas.masking import mask_number, mask_numbers
 
 __all__ = ["configure_logging", "flush_events", "log_submitted", "mask_number"]
@@ -82,7 +82,7 @@ def log_submitted(accepted: Sequence[SubmittedSms], *, full_numbers: bool = Fals
     `full_numbers`) and `context` (the chunk's campaign, job and offset). The events of a chunk
     share its timestamp."""
     message_ids = [sms.message_id for sms in accepted]
-    numbers = [sms.number for sms in accepted]
+    numbers = numbers_of(accepted)
     recipients = numbers if full_numbers else mask_numbers(numbers)
     if _stream is None:  # structlog as the process left it: an event per message
         for message_id, recipient in zip(message_ids, recipients, strict=True):
@@ -152,10 +152,18 @@ def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, 
     return _encoder.encode_lines(structs)[:-1]  # the logger ends the last line
 
 
+# What JSON escapes in ASCII text: control characters, the quote and the backslash (and DEL, to be safe).
+_ESCAPED = bytes(range(0x20)) + b'"\\\x7f'
+
+
 def _verbatim(values: list[str]) -> bool:
-    """Whether JSON writes each of `values` as it is: no quote, backslash or control character."""
+    """Whether JSON writes each of `values` as it is: ASCII without a character that needs escaping.
+    (`bytes.translate` deletes them in a fraction of what `str.isprintable` takes to look.)"""
     text = "".join(values)
-    return '"' not in text and "\\" not in text and text.isprintable()
+    if not text.isascii():
+        return False
+    raw = text.encode()
+    return len(raw.translate(None, _ESCAPED)) == len(raw)
 
 
 @functools.lru_cache(maxsize=16)
