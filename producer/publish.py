@@ -523,8 +523,13 @@ class _SeenNumbers:
             numbers = None
         if numbers is None:
             return self.first_seen(keys=[self.key], args=[joined_numbers(page)])
+        page_numbers = list(map(int, [r.to for r in page]))
+        distinct = set(page_numbers)
+        if len(distinct) == len(page_numbers) and numbers.isdisjoint(distinct):
+            numbers |= distinct  # the usual page, without a repeat: no Python step per number
+            return []
         repeats = []
-        for position, number in enumerate(map(int, [r.to for r in page]), 1):
+        for position, number in enumerate(page_numbers, 1):
             if number in numbers:
                 repeats.append(position)
             else:

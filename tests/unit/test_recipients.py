@@ -67,6 +67,38 @@ def test_a_broken_csv_line_is_refused_with_its_number(tmp_path, reading):
         read(path) if reading == "rows" else read_through(str(path))
 
 
+_PLAIN_LINES = 20_000  # more than the check pass reads in one piece
+
+
+@pytest.mark.parametrize(
+    "late, refusal",
+    [
+        (b"9" * (csv.field_size_limit() + 1) + b"\n", "field larger than field limit"),
+        (
+            b"+919000000001\n" * 3 + b'"+91 900","x\n' + b"9" * (csv.field_size_limit() + 1) + b"\n",
+            "field larger than field limit",
+        ),
+    ],
+    ids=["long line", "long line after a quote"],
+)
+@pytest.mark.parametrize("reading", ["rows", "through"])
+def test_a_refusal_deep_in_a_large_file_is_found_with_its_line(tmp_path, late, refusal, reading):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"to\n" + b"+919000000001\n" * _PLAIN_LINES + late)
+    line = _PLAIN_LINES + 2 + late.count(b"\n") - 1
+    with pytest.raises(RecipientsError, match=rf"line {line}: {refusal}"):
+        read(path) if reading == "rows" else read_through(str(path))
+
+
+def test_a_large_file_with_quoted_fields_and_long_lines_within_the_limit_is_read_through(tmp_path):
+    path = tmp_path / "r.csv"
+    long_name = "x" * (csv.field_size_limit() - 100)  # longer than a piece of the check's scan
+    plain = "+919000000001,a\n" * _PLAIN_LINES
+    path.write_text(f'to,name\n{plain}+919000000002,"{long_name}"\n')
+    assert read_through(str(path)) is None
+    assert len(read(path)) == _PLAIN_LINES + 1
+
+
 def test_a_readable_file_is_read_through_without_a_refusal(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text('to,name\n+919000000001,Asha\n\n+919000000002,"Ravi, Jr"\n')
