@@ -13,7 +13,7 @@ class _Numbered(Protocol):
 
 def joined_numbers(recipients: Sequence[_Numbered]) -> str:
     """The scripts' ARGV[1]: E.164 numbers (never a comma in them) joined by commas."""
-    return ",".join(r.to for r in recipients)
+    return ",".join([r.to for r in recipients])  # a list: join would build one from a generator anyway
 
 
 # `listed_positions(key, numbers, upto)`: the 1-based positions, among the first `upto` of `numbers`
