@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-instructions clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: $(STAMP)
 # BENCH_ARGS=--million for 1,000,000 recipients; see `python -m ops.bench --help`.
 bench: $(STAMP)
 	$(PY) -m ops.bench $(BENCH_ARGS)
+
+# Instructions per message of the worker and the producer, counted by callgrind: repeatable where timings are not.
+bench-instructions: $(STAMP)
+	$(PY) -m ops.bench.instructions
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -28,7 +28,7 @@ import msgspec
 import redis
 
 from ops.bench.ceiling import measure_ceiling
-from ops.bench.publisher import BODY
+from ops.bench.publisher import BODY, write_recipients
 from ops.bench.urgent import p99_seconds, publish_otps
 from ops.services import RedisServer, SimulatorProcess, cpu_seconds, peak_rss_mb, process_tree, start_worker
 from producer.control import CampaignStatus, campaign_status
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                 "REDIS_URL": server.url, "KALEYRA_API_KEY": api_key, "KALEYRA_SID": "HXBENCH",
                 "KALEYRA_BASE_URL": simulator.base_url,
             }  # fmt: skip
-            csv = _write_recipients(directory / "recipients.csv", total)
-            lanes = csv if lanes_total == total else _write_recipients(directory / "lanes.csv", lanes_total)
+            csv = write_recipients(directory / "recipients.csv", total)
+            lanes = csv if lanes_total == total else write_recipients(directory / "lanes.csv", lanes_total)
             runs = [_measure(env, directory, simulator, (csv, lanes), total, ms, args.processes, args.threads)
                     for ms in latencies]  # fmt: skip
         finally:
@@ -181,13 +181,6 @@ def _accepted(simulator: SimulatorProcess) -> int:
 
 def _numbers(total: int) -> list[str]:
     return [f"+919{i:09d}" for i in range(total)]
-
-
-def _write_recipients(path: Path, total: int) -> Path:
-    with open(path, "w") as out:
-        out.write("to,name\n")
-        out.writelines(f"9{i:09d},r{i}\n" for i in range(total))
-    return path
 
 
 def _wait(condition, timeout: float):  # type: ignore[no-untyped-def]

@@ -36,7 +36,10 @@ async def _send_all(settings: Settings, payloads: list[bytes], in_flight: int) -
         nonlocal accepted
         for payload in pending:  # the lanes share one iterator: each payload is sent once
             async with session.post(settings.sms_json_url, data=payload, headers=headers) as reply:
-                accepted += len(parse_reply(reply.status, await reply.read()))
+                body = await reply.read()
+            # Not `accepted += ...(await ...)`: that reads `accepted` before the await, and a lane
+            # that finished meanwhile would be lost from the count.
+            accepted += len(parse_reply(reply.status, body))
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as session:
         started = time.perf_counter()

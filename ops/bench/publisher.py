@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import msgspec
 import redis
@@ -21,6 +22,14 @@ from schemas.settings import Settings
 from worker.broker import build_broker
 
 BODY = "Our winter sale starts today: 20% off everything in store and online. Reply STOP to opt out."
+
+
+def write_recipients(path: Path, total: int) -> Path:
+    """The benchmark's CSV: `total` distinct national numbers (the campaign's prefix is +91) and a name."""
+    with open(path, "w") as out:
+        out.write("to,name\n")
+        out.writelines(f"9{i:09d},r{i}\n" for i in range(total))
+    return path
 
 
 def main(path: str) -> None:

@@ -44,3 +44,19 @@ def test_the_chunk_cpu_benchmark_reports_the_worker_path_against_its_baseline():
     )
     assert worker > 0 and baseline > 0
     assert ratio == pytest.approx(worker / baseline, abs=0.02)  # all three printed rounded
+
+
+def test_the_instruction_count_benchmark_counts_each_part_against_the_ceiling():
+    if shutil.which("redis-server") is None or shutil.which("valgrind") is None:
+        pytest.skip("needs redis-server and valgrind")
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.bench.instructions", "--recipients", "2000"],
+        capture_output=True, timeout=300, check=True,
+    )  # fmt: skip
+    summary = msgspec.json.decode(done.stdout.splitlines()[-1])
+    counts, ratios = summary["instructions_per_msg"], summary["ratio_to_ceiling"]
+
+    assert set(counts) == {"worker", "producer", "ceiling"} and ratios["ceiling"] == 1.0
+    # The worker makes the ceiling's requests and reads its replies, and does all the rest besides.
+    assert counts["worker"] > counts["ceiling"] > 0 and counts["producer"] > 0
+    assert ratios["worker"] == pytest.approx(counts["worker"] / counts["ceiling"])

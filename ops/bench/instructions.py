@@ -1,0 +1,177 @@
+"""`python -m ops.bench.instructions`: instructions per message of the worker's and the producer's
+hot paths, counted by callgrind, against the ceiling's client measured in the same run.
+
+On a shared machine `make bench` moves by a tenth from one run to the next; an instruction count
+moves by well under a hundredth, so it shows what a change to the code did. It is not time: the
+kernel's work is not in it, and code that decodes JSON runs several instructions a cycle where the
+interpreter runs one or two. Each part runs in a process of its own under `valgrind --tool=callgrind`
+(counting only its measured phase, after a warm-up), against a redis-server and the gateway
+simulator started here:
+
+- worker: every job of a published campaign through `send_job`, eight at once on one event loop
+  (claims, Redis scripts, POSTs, replies, events, settlements; dramatiq's hand-off is left out);
+- producer: `publish_file` of a CSV, its check pass included;
+- ceiling: the ceiling's client, pre-encoded 1000-node POSTs with their replies decoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import redis
+
+from ops.bench.ceiling import measure_ceiling
+from ops.bench.publisher import BODY, write_recipients
+from ops.services import RedisServer, SimulatorProcess
+from producer.publish import publish_file
+from producer.spec import build_spec
+from schemas import keys
+from schemas.campaign import CampaignSpec
+from schemas.settings import Settings
+from worker.broker import build_broker
+from worker.context import WorkerContext
+from worker.logging import configure_logging
+from worker.sending import send_job
+
+PARTS = ("worker", "producer", "ceiling")
+JOBS_AT_ONCE = 8
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.bench.instructions", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # a measured child process
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.part:
+        _measure_part(args.part, Path(args.csv), args.recipients)
+        return 0
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("valgrind is not installed (Debian: apt install valgrind)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="campaign-instructions-") as scratch:
+        directory = Path(scratch)
+        csv = write_recipients(directory / "recipients.csv", args.recipients)
+        server = RedisServer(directory)
+        server.start()
+        api_key = secrets.token_hex(16)
+        simulator = SimulatorProcess(api_key)
+        env = os.environ | {"REDIS_URL": server.url, "KALEYRA_API_KEY": api_key, "KALEYRA_SID": "HXBENCH",
+                            "KALEYRA_BASE_URL": simulator.base_url}  # fmt: skip
+        try:
+            counts = {part: _count(valgrind, env, directory, part, csv, args.recipients) for part in PARTS}
+        finally:
+            simulator.stop()
+            server.kill()
+    per_message = {part: count / args.recipients for part, count in counts.items()}
+    ceiling = per_message["ceiling"]
+    for part, count in per_message.items():
+        print(
+            f"{part:>8}: {count:9,.0f} instructions/msg ({count / ceiling:.2f} x the ceiling's)",
+            file=sys.stderr,
+        )
+    summary = {"recipients": args.recipients, "instructions_per_msg": per_message,
+               "ratio_to_ceiling": {part: n / ceiling for part, n in per_message.items()}}  # fmt: skip
+    print(msgspec.json.encode(summary).decode())
+    return 0
+
+
+def _count(valgrind: str, env: dict[str, str], directory: Path, part: str, csv: Path, recipients: int) -> int:
+    """Run one part under callgrind; the instructions of its measured phase."""
+    out = directory / f"{part}.callgrind"
+    subprocess.run(
+        [valgrind, "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+         sys.executable, "-m", "ops.bench.instructions", "--part", part, "--csv", str(csv),
+         "--recipients", str(recipients)],
+        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+    return int(totals[-1].split()[1])
+
+
+def _measure_part(part: str, csv: Path, recipients: int) -> None:
+    settings = Settings.from_environ()
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushall()
+
+    def publish() -> tuple[str, int]:
+        spec = _spec(settings)
+        publish_file(spec, str(csv), client=client, broker=build_broker(settings, client), settings=settings)
+        return spec.campaign_id, int(client.hlen(keys.jobs(spec.campaign_id)))
+
+    if part == "producer":
+        publish()  # warm: imports, connections, caches
+        with _counted():
+            publish()
+    elif part == "worker":
+        configure_logging(open(os.devnull, "wb"))  # noqa: SIM115 (the process's life)
+        warm, measured = publish(), publish()
+        asyncio.run(_send(settings, warm, measured))
+        for campaign_id, _ in (warm, measured):
+            submitted = int(client.hget(keys.campaign(campaign_id), keys.SUBMITTED) or 0)
+            if submitted != recipients:
+                raise RuntimeError(f"the worker part sent {submitted} of {recipients}")
+    else:
+        numbers = [f"+919{i:09d}" for i in range(recipients)]
+        measure_ceiling(settings, _spec(settings), numbers[:2000], in_flight=JOBS_AT_ONCE)  # warm
+        with _counted():
+            accepted, _ = measure_ceiling(settings, _spec(settings), numbers, in_flight=JOBS_AT_ONCE)
+        if accepted != recipients:
+            raise RuntimeError(f"the ceiling part sent {accepted} of {recipients}")
+
+
+async def _send(settings: Settings, warm: tuple[str, int], measured: tuple[str, int]) -> None:
+    context = WorkerContext(settings)
+
+    async def send(campaign_id: str, jobs: int) -> None:
+        pending = iter(range(jobs))
+
+        async def lane() -> None:
+            for job in pending:  # the lanes share one iterator: each job is sent once
+                await send_job(context, campaign_id, job, delivery=f"{campaign_id}:{job}", last_attempt=False)
+
+        await asyncio.gather(*(lane() for _ in range(JOBS_AT_ONCE)))
+
+    try:
+        await send(*warm)
+        with _counted():
+            await send(*measured)
+    finally:
+        await context.aclose()
+
+
+@contextlib.contextmanager
+def _counted() -> Iterator[None]:
+    """Callgrind counts inside the block (nothing happens when the process is not under callgrind)."""
+    _instrument("on")
+    try:
+        yield
+    finally:
+        _instrument("off")
+
+
+def _instrument(state: str) -> None:
+    if control := shutil.which("callgrind_control"):
+        subprocess.run([control, "-i", state, str(os.getpid())], capture_output=True, check=False)
+
+
+def _spec(settings: Settings) -> CampaignSpec:
+    return build_spec(settings=settings, sender="KLRHXA", type="MKT", body=BODY, prefix="+91", name="bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
