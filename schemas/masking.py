@@ -19,9 +19,15 @@ def mask_number(number: str) -> str:
 
 def mask_numbers(numbers: Sequence[str]) -> list[str]:
     """`mask_number` of each. A chunk's numbers usually share one shape (Kaleyra echoes them without
-    the "+", all of one length): then each is two slices, without a call per number."""
+    the "+", all of one length): then they are starred as fixed-width records, column by column,
+    with no Python step per number (a slice per number cost a worker a seventh of its CPU)."""
     lengths = set(map(len, numbers))
-    if len(lengths) == 1 and (hidden := lengths.pop() - 6) > 0 and "+" not in "".join(numbers):
-        stars = "*" * hidden
-        return [f"{number[:2]}{stars}{number[-4:]}" for number in numbers]
+    if len(lengths) == 1 and (hidden := (length := lengths.pop()) - 6) > 0:
+        text = "\n".join(numbers)
+        if "+" not in text and text.isascii() and text.count("\n") == len(numbers) - 1:
+            records = bytearray(text, "ascii")
+            stars = b"*" * len(numbers)
+            for column in range(2, 2 + hidden):  # keeps two digits of the country code and four at the end
+                records[column :: length + 1] = stars
+            return records.decode().split("\n")
     return [mask_number(number) for number in numbers]

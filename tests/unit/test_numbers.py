@@ -161,7 +161,7 @@ def test_any_output_is_e164(prefix, raw):
 
 
 _ONE_SHAPE = st.integers(0, 16).flatmap(
-    lambda size: st.lists(st.text("0123456789+", min_size=size, max_size=size))
+    lambda size: st.lists(st.text("0123456789+\né", min_size=size, max_size=size))
 )
 
 
