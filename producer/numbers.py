@@ -49,10 +49,20 @@ class NumberNormaliser:
 
     def __init__(self, prefix: str | None) -> None:
         self._country: _Country | None = None
+        # By a national number's length, which readings of it are possible, looked up once per row:
+        # (with the country code already, with the trunk prefix, as it is). Other lengths: none.
+        self._readings: dict[int, tuple[bool, bool, bool]] = {}
         if prefix is not None:
             if not is_country_code(prefix):
                 raise ValueError(f"prefix {prefix!r} is not a known country calling code such as '+91'")
-            self._country = _country(prefix[1:])
+            self._country = country = _country(prefix[1:])
+            assert country is not None
+            code, lengths, trunk = country
+            for size in range(1, MAX_DIGITS + 1):
+                with_trunk = trunk is not None and size - len(trunk) in lengths
+                readings = (size - len(code) in lengths, with_trunk, size in lengths)
+                if any(readings):
+                    self._readings[size] = readings
 
     def normalise(self, raw: str) -> str:
         """E.164 for `raw`, e.g. "+919876543210"; raises InvalidNumber saying why not."""
@@ -75,14 +85,15 @@ class NumberNormaliser:
         country = self._country
         if country is None:
             raise InvalidNumber("has no country code and no prefix was given", raw)
-        code, lengths, trunk = country
+        code, _, trunk = country
+        with_code, with_trunk, bare = self._readings.get(len(digits), (False, False, False))
         # Already carries the country code, without its "+": 919876543210 with +91.
-        if digits.startswith(code) and len(digits) - len(code) in lengths:
+        if with_code and digits.startswith(code):
             return "+" + digits
         # Dialled with the trunk prefix: 07911 123456 with +44.
-        if trunk and digits.startswith(trunk) and len(digits) - len(trunk) in lengths:
+        if with_trunk and trunk and digits.startswith(trunk):
             return "+" + code + digits[len(trunk) :]
-        if len(digits) in lengths:
+        if bare:
             return "+" + code + digits
         raise InvalidNumber(_wrong_length(len(digits), country), raw)
 
