@@ -58,11 +58,10 @@ class NumberNormaliser:
             self._country = country = _country(prefix[1:])
             assert country is not None
             code, lengths, trunk = country
-            for size in range(1, MAX_DIGITS + 1):
+            sizes = {n + len(extra) for n in lengths for extra in (code, trunk or "", "")}
+            for size in sizes:
                 with_trunk = trunk is not None and size - len(trunk) in lengths
-                readings = (size - len(code) in lengths, with_trunk, size in lengths)
-                if any(readings):
-                    self._readings[size] = readings
+                self._readings[size] = (size - len(code) in lengths, with_trunk, size in lengths)
 
     def normalise(self, raw: str) -> str:
         """E.164 for `raw`, e.g. "+919876543210"; raises InvalidNumber saying why not."""

@@ -172,3 +172,27 @@ def test_masking_a_chunks_numbers_at_once_masks_each_as_alone(numbers):
 
 def test_a_chunk_of_one_shape_keeps_two_digits_of_the_country_code_and_four_at_the_end():
     assert mask_numbers(["919876540000", "919876540001"]) == ["91******0000", "91******0001"]
+
+
+def _national_by_the_rules(prefix: str, digits: str) -> str | None:
+    """Kaleyra's prefix rule worked out from the country's metadata, for comparison."""
+    from producer.numbers import _country
+
+    code, lengths, trunk = _country(prefix[1:])
+    if digits.startswith(code) and len(digits) - len(code) in lengths:
+        return "+" + digits
+    if trunk and digits.startswith(trunk) and len(digits) - len(trunk) in lengths:
+        return "+" + code + digits[len(trunk) :]
+    return "+" + code + digits if len(digits) in lengths else None
+
+
+@given(
+    st.sampled_from(["+91", "+44", "+1", "+36", "+7", "+49", "+882", "+290"]),
+    st.from_regex(r"0?[1-9][0-9]{0,15}", fullmatch=True),  # a trunk 0 or none ("00" is international)
+)
+def test_a_national_number_reads_as_the_prefix_rule_says_whatever_its_length(prefix, digits):
+    try:
+        normalised = NumberNormaliser(prefix).normalise(digits)
+    except InvalidNumber:
+        normalised = None
+    assert normalised == _national_by_the_rules(prefix, digits)
