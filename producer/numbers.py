@@ -80,6 +80,26 @@ class NumberNormaliser:
             return _international(digits[2:], raw)
         return self._national(digits, raw)
 
+    def normalise_all(self, raws: list[str]) -> list[str] | None:
+        """`normalise` of each of `raws`, worked out for all at once when they are plain digits of one
+        length that can be read one way only, as it is or with the country code, and each is read
+        so; else None (normalise them one by one, which also says what is wrong with any)."""
+        country = self._country
+        if country is None or not raws:
+            return None
+        numbers = list(map(str.strip, raws))
+        lengths = set(map(len, numbers))
+        if len(lengths) != 1 or not ((text := "".join(numbers)).isdigit() and text.isascii()):
+            return None
+        lines = "\n" + "\n".join(numbers)  # each number after a newline: its start can be counted
+        code = country.code
+        reading = self._readings.get(lengths.pop())
+        if reading == (False, False, True) and "\n00" not in lines:  # national ("00": international)
+            return list(map(f"+{code}".__add__, numbers))
+        if reading == (True, False, False) and lines.count(f"\n{code}") == len(numbers):
+            return list(map("+".__add__, numbers))  # with the country code already
+        return None
+
     def _national(self, digits: str, raw: str) -> str:
         country = self._country
         if country is None:

@@ -15,6 +15,7 @@ suppression list are left out and counted. A dry run reads and counts everything
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -196,10 +197,7 @@ def publish_campaign(
         spec, client, settings, broker=broker, dry_run=dry_run, progressive=checked, on_visible=on_visible
     )
     try:
-        for row in rows:
-            staging.add(*row)
-            if staging.cancelled:
-                break
+        staging.add_all(rows)
         result = staging.commit()
     except BaseException as e:
         staging.abandon(e)
@@ -318,6 +316,22 @@ class _Staging:
         self.published = 0  # recipients in jobs written so far
         self.segments = 0
         self.encodings: dict[str, int] = {}
+
+    def add_all(self, rows: Iterable[Row]) -> None:
+        """Take the rows a page at a time, until the last or a cancel. A page of plain national
+        numbers of one shape (the usual file) is normalised at once, without a step per row."""
+        rows = iter(rows)
+        while batch := list(itertools.islice(rows, self.page_size)):
+            numbers = None if self.personalised else self.normaliser.normalise_all([row[1] for row in batch])
+            if numbers is None:
+                for row in batch:
+                    self.add(*row)
+            else:
+                self.page.extend(map(Recipient, numbers, [row[0] for row in batch]))
+                if len(self.page) >= self.page_size:
+                    self._flush_page()
+            if self.cancelled:
+                return
 
     def add(self, line: int, raw: str, values: Sequence[str | None] = ()) -> None:
         try:

@@ -9,7 +9,7 @@ import threading
 import msgspec
 import pytest
 
-from producer.control import campaign_status, cancel
+from producer.control import campaign_status, cancel, invalid_rows
 from producer.publish import SEEN_IN_MEMORY_MAX, publish_campaign, publish_file
 from producer.resend import resend
 from producer.spec import build_spec
@@ -256,3 +256,27 @@ def test_duplicates_are_the_same_found_in_memory_in_redis_or_moved_between_them(
     assert [r.to for r in published] == [f"+9190000{n:05d}" for n in first_seen]
     assert [r.line for r in published] == [picks.index(n) + 2 for n in first_seen]
     assert not backend.client.exists(keys.seen(spec.campaign_id))  # gone once publishing ends
+
+
+def test_pages_of_plain_numbers_and_pages_with_a_bad_row_keep_every_line_number(backend, make_settings):
+    """A page of plain national numbers is normalised at once, one with anything else row by row:
+    either way each recipient keeps its line and each invalid row is listed with its own."""
+    settings = make_settings("http://127.0.0.1:9", job_size=JOB_SIZE)
+    spec = mkt_spec(settings)
+    rows = [*numbers(0, 1500), (1502, "12345"), *numbers(1501, 1200), (2703, "+91 90000 02701")]
+    broker = build_broker(settings, backend.client)
+    result = publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+
+    assert (result.total, result.invalid) == (2701, 1)
+    assert [(r.line, r.value) for r in invalid_rows(backend.client, spec.campaign_id)] == [(1502, "12345")]
+    decoder = msgspec.msgpack.Decoder(Job)
+    recipients = [
+        r
+        for index in range(result.jobs)
+        for r in decoder.decode(backend.client.hget(keys.jobs(spec.campaign_id), str(index))).recipients
+    ]
+    assert [(r.line, r.to) for r in recipients] == [
+        *((line, f"+91{number}") for line, number in numbers(0, 1500)),
+        *((line, f"+91{number}") for line, number in numbers(1501, 1200)),
+        (2703, "+919000002701"),
+    ]

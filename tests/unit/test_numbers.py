@@ -196,3 +196,33 @@ def test_a_national_number_reads_as_the_prefix_rule_says_whatever_its_length(pre
     except InvalidNumber:
         normalised = None
     assert normalised == _national_by_the_rules(prefix, digits)
+
+
+@given(
+    st.sampled_from(["+91", "+44", "+1", "+49"]),
+    st.integers(1, 14).flatmap(
+        lambda size: st.lists(
+            st.from_regex(rf"\s?0?0?[0-9]{{{size}}}\s?", fullmatch=True), min_size=1, max_size=6
+        )
+    ),
+)
+def test_a_page_normalised_at_once_reads_as_each_row_alone(prefix, raws):
+    normaliser = NumberNormaliser(prefix)
+    each = []
+    for raw in raws:
+        try:
+            each.append(normaliser.normalise(raw))
+        except InvalidNumber:
+            each.append(None)
+    at_once = normaliser.normalise_all(raws)
+    assert at_once is None or at_once == each  # None: the rows are read one by one instead
+
+
+def test_a_page_of_plain_national_numbers_is_normalised_at_once():
+    assert NumberNormaliser("+91").normalise_all(["9876543210", " 9876543211"]) == [
+        "+919876543210",
+        "+919876543211",
+    ]
+    assert NumberNormaliser("+91").normalise_all(["919876543210"]) == ["+919876543210"]
+    assert NumberNormaliser("+91").normalise_all(["9876543210", "98765"]) is None  # one is invalid
+    assert NumberNormaliser(None).normalise_all(["9876543210"]) is None  # no prefix: each says why
