@@ -148,23 +148,21 @@ def publish_file(
     fields = Template(spec.body).fields
     # OTP: a single recipient anyway. os.path.isfile is False for "-", pipes and FIFOs.
     once = dry_run or spec.type is MessageType.OTP or not os.path.isfile(path)
-    if not once:
-        check_file(spec, path, settings)
-    with open_recipients(path, fields) as rows:
+    unquoted = not once and check_file(spec, path, settings)
+    with open_recipients(path, fields, unquoted=unquoted) as rows:
         return publish_campaign(
             spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run, checked=not once,
             on_visible=on_visible,
         )  # fmt: skip
 
 
-def check_file(spec: CampaignSpec, path: str, settings: Settings) -> None:
+def check_file(spec: CampaignSpec, path: str, settings: Settings) -> bool:
     """Read all of the file at `path` as publishing would and raise what it would refuse; touches
     nothing. Without placeholders the reader's own refusals (a line that is not UTF-8, broken CSV
-    or JSON) are all there are, and the csv module drains the file."""
+    or JSON) are all there are (`read_through`). True: a CSV file without placeholders or quotes."""
     template = Template(spec.body)
     if not template.personalised:
-        read_through(path)
-        return
+        return read_through(path)
     normaliser, unicode = NumberNormaliser(spec.prefix), spec.unicode or settings.default_unicode
     with open_recipients(path, template.fields) as rows:
         for line, raw, *values in rows:
@@ -173,6 +171,7 @@ def check_file(spec: CampaignSpec, path: str, settings: Settings) -> None:
             except InvalidNumber:
                 continue  # skipped, not refused
             fill_placeholders(template, unicode, line, values[0] if values else ())
+    return False
 
 
 def publish_campaign(

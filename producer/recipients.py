@@ -10,6 +10,8 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import itertools
+import operator
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ import msgspec
 from schemas.errors import RecipientsError
 
 SNIFF_BYTES = 8192
+UNQUOTED_PAGE_LINES = 2000
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _json_line = msgspec.json.Decoder(dict[str, Any])
 
@@ -27,14 +30,17 @@ Row = tuple[int, str, tuple[str | None, ...]]
 
 
 @contextmanager
-def open_recipients(path: str, fields: Sequence[str] = ()) -> Iterator[Iterator[Row]]:
+def open_recipients(
+    path: str, fields: Sequence[str] = (), *, unquoted: bool = False
+) -> Iterator[Iterator[Row]]:
     """Yield an iterator of `(line, to, values)` over `path` (`-` is stdin); `values` line up
-    with `fields` (lower-case names)."""
+    with `fields` (lower-case names). `unquoted`: `read_through` found the CSV file without a
+    quote, so with no fields to read its lines are split a page at a time, not parsed."""
     stream = _open_binary(path)
     text = None
     try:
         # Refuses a binary file or a missing 'to' column before the first row is read.
-        text, rows = _rows(stream, path, tuple(fields))
+        text, rows = _rows(stream, path, tuple(fields), unquoted=unquoted and not fields)
         yield rows
     finally:
         if stream is sys.stdin.buffer:
@@ -46,27 +52,29 @@ def open_recipients(path: str, fields: Sequence[str] = ()) -> Iterator[Iterator[
             stream.close()
 
 
-def read_through(path: str) -> None:
+def read_through(path: str) -> bool:
     """Read all of `path`, a regular file, as `open_recipients` would, and raise what it would
-    refuse; keeps nothing. Publishing spends this before it sends anything, so a CSV file is only
-    decoded and scanned (`_unquoted`) where that shows the csv module would refuse nothing, and
-    otherwise drained by the csv module, without a Python step per row."""
+    refuse; keeps nothing, and says whether it is a CSV file without a quote. Publishing spends
+    this before it sends anything, so a CSV file is only decoded and scanned (`_unquoted`) where
+    that shows the csv module would refuse nothing, and otherwise drained by the csv module,
+    without a Python step per row."""
     with _open_binary(path) as stream:
         text, is_json = _decoded(stream, path)
         with text:
             try:
                 if is_json:
                     collections.deque(_json_lines(text, path, ()), maxlen=0)
-                    return
+                    return False
                 _csv_reader(text, path, ())  # the header
                 if _unquoted(text):
-                    return
+                    return True
                 text.seek(0)  # a quote somewhere: let the csv module read it all, line numbers and all
                 reader, _, _ = _csv_reader(text, path, ())
                 try:
                     collections.deque(reader, maxlen=0)
                 except csv.Error as e:
                     raise RecipientsError(f"recipients file {path!r} line {reader.line_num}: {e}") from e
+                return False
             except UnicodeDecodeError as e:
                 raise _not_utf8(path, e) from e
 
@@ -94,15 +102,42 @@ def _open_binary(path: str) -> io.BufferedReader:
 
 
 def _rows(
-    buffered: io.BufferedReader, path: str, fields: tuple[str, ...]
+    buffered: io.BufferedReader, path: str, fields: tuple[str, ...], *, unquoted: bool = False
 ) -> tuple[io.TextIOWrapper, Iterator[Row]]:
     """Check the file's head now; the returned iterator reads the rest lazily."""
     text, is_json = _decoded(buffered, path)
     try:
-        rows = _json_lines(text, path, fields) if is_json else _csv_rows(text, path, fields)
+        if is_json:
+            rows = _json_lines(text, path, fields)
+        elif unquoted:
+            reader, column, _ = _csv_reader(text, path, ())
+            pages = _unquoted_pages(text, path, column, reader.line_num + 1)
+            return text, itertools.chain.from_iterable(pages)
+        else:
+            rows = _csv_rows(text, path, fields)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
     return text, _utf8_checked(rows, path)
+
+
+def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -> Iterator[Iterator[Row]]:
+    """The rows of a CSV file without a quote from `line` on, where each line is a row: a page of
+    lines at a time, split at commas, blank ones skipped (as the csv module does), without a Python
+    step per row."""
+    try:
+        while lines := list(itertools.islice(text, UNQUOTED_PAGE_LINES)):
+            records = list(map(str.rstrip, lines, itertools.repeat("\r\n")))
+            if '"' in "".join(records):
+                raise RecipientsError(f"recipients file {path!r} changed while it was being published")
+            cells = map(str.split, records, itertools.repeat(","))
+            values = map(operator.itemgetter(column), cells) if column == 0 else (
+                row[column] if column < len(row) else "" for row in cells
+            )  # fmt: skip
+            numbered = zip(range(line, line + len(lines)), values, itertools.repeat(()))
+            yield itertools.compress(numbered, records)  # a blank line is no row
+            line += len(lines)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
 
 
 def _decoded(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, bool]:

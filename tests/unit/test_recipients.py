@@ -1,6 +1,8 @@
 import csv
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from producer.recipients import open_recipients, read_through
 from schemas.errors import RecipientsError
@@ -95,14 +97,14 @@ def test_a_large_file_with_quoted_fields_and_long_lines_within_the_limit_is_read
     long_name = "x" * (csv.field_size_limit() - 100)  # longer than a piece of the check's scan
     plain = "+919000000001,a\n" * _PLAIN_LINES
     path.write_text(f'to,name\n{plain}+919000000002,"{long_name}"\n')
-    assert read_through(str(path)) is None
+    assert read_through(str(path)) is False
     assert len(read(path)) == _PLAIN_LINES + 1
 
 
 def test_a_readable_file_is_read_through_without_a_refusal(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text('to,name\n+919000000001,Asha\n\n+919000000002,"Ravi, Jr"\n')
-    assert read_through(str(path)) is None
+    assert read_through(str(path)) is False  # a quote: the csv module reads it when publishing
 
 
 def test_missing_file_is_refused_before_any_row(tmp_path):
@@ -141,3 +143,38 @@ def test_json_lines_fields_are_text_and_null_or_empty_ones_are_missing(tmp_path)
         (1, "+919000000001", ("Asha", "120")),
         (2, "+919000000002", (None, None)),
     ]
+
+
+_CELL = st.text(st.characters(blacklist_characters='",\r\n', blacklist_categories=["Cs"]), max_size=6)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.sampled_from(["to\n", "to,name\n", "name,to\n", "\ufeffa,b,to\r\n", '"to",x\n']),
+    lines=st.lists(st.lists(_CELL, max_size=4).map(",".join), max_size=12),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_an_unquoted_file_is_split_into_the_rows_the_csv_module_reads(
+    tmp_path_factory, header, lines, ending
+):
+    path = tmp_path_factory.mktemp("r") / "r.csv"
+    path.write_bytes((header + ending.join(lines) + (ending if lines else "")).encode())
+
+    def rows_or_refusal(unquoted: bool) -> list[tuple] | str:
+        try:
+            with open_recipients(str(path), unquoted=unquoted) as rows:
+                return list(rows)
+        except RecipientsError as e:  # a NUL in the file's head, say: refused either way
+            return str(e)
+
+    assert rows_or_refusal(unquoted=True) == rows_or_refusal(unquoted=False)
+
+
+def test_a_quote_that_was_not_there_when_the_file_was_checked_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('to\n+919000000001\n"+919000000002"\n')  # read_through would have said False
+    with (
+        pytest.raises(RecipientsError, match="changed while it was being published"),
+        open_recipients(str(path), unquoted=True) as rows,
+    ):
+        list(rows)
