@@ -537,10 +537,12 @@ class _SeenNumbers:
         if numbers is None:
             return self.first_seen(keys=[self.key], args=[joined_numbers(page)])
         page_numbers = list(map(int, [r.to for r in page]))
-        distinct = set(page_numbers)
-        if len(distinct) == len(page_numbers) and numbers.isdisjoint(distinct):
-            numbers |= distinct  # the usual page, without a repeat: no Python step per number
-            return []
+        if numbers.isdisjoint(page_numbers):  # the usual page: no Python step per number
+            before = len(numbers)
+            numbers.update(page_numbers)
+            if len(numbers) - before == len(page_numbers):
+                return []
+            numbers = set()  # the page repeats itself only (all of it is remembered now): find where
         repeats = []
         for position, number in enumerate(page_numbers, 1):
             if number in numbers:
