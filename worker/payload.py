@@ -68,6 +68,7 @@ class PayloadBuilder:
         self.shared_body = None if self.template.personalised else self.template.render(())
         self.at = datetime.fromisoformat(spec.at).timestamp() if spec.at else None
         self.time = spec.at  # Kaleyra's `time`, while it is far enough ahead
+        self._rest: tuple[str | None, bytes] | None = None  # `_request_rest` for that `time`
 
     @property
     def due(self) -> float | None:
@@ -129,4 +130,30 @@ class PayloadBuilder:
     def encode(self, recipients: Sequence[Recipient]) -> bytes:
         if self.spec.flash:
             return _encoder.encode(self.flash_request(recipients))
+        if self.shared_body is not None and (nodes := _plain_nodes(recipients)) is not None:
+            return _REQUEST_START + nodes + self._request_rest()
         return _encoder.encode(self.request(recipients))
+
+    def _request_rest(self) -> bytes:
+        """The request's JSON after its `sms` array (its fields are the job's, and its `time`)."""
+        if self._rest is None or self._rest[0] != self.time:
+            encoded = _encoder.encode(self.request([Recipient("", 0)]))
+            assert encoded.startswith(_REQUEST_START + _EMPTY_NODE)
+            self._rest = (self.time, encoded[len(_REQUEST_START + _EMPTY_NODE) :])
+        return self._rest[1]
+
+
+# A request encodes its `sms` array first; with a shared body each node is `{"to": number}` alone.
+_REQUEST_START, _EMPTY_NODE = b'{"sms":', b'[{"to":""}]'
+
+
+def _plain_nodes(recipients: Sequence[Recipient]) -> bytes | None:
+    """The `sms` array of a shared-body request, joined: the bytes msgspec writes for the nodes one
+    by one, in under half the instructions. None when a number would be escaped (never for the
+    E.164 numbers the producer writes), or when there are none."""
+    numbers = [r.to for r in recipients]
+    # As a JSON array the numbers take two quotes and a comma each, and the brackets, unless msgspec
+    # had to escape a character (or one is not ASCII, so takes more than a byte).
+    if not numbers or len(_encoder.encode(numbers)) != len("".join(numbers)) + 3 * len(numbers) + 1:
+        return None
+    return ('[{"to":"' + '"},{"to":"'.join(numbers) + '"}]').encode()

@@ -1,5 +1,7 @@
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.campaign import CampaignSpec, MessageType, Recipient
 from schemas.kaleyra import SmsJsonRequest, SmsNode
@@ -159,3 +161,25 @@ def test_a_flash_request_always_carries_flash_1_and_one_body_for_its_numbers():
     payload = msgspec.json.decode(PayloadBuilder(spec(flash=True), Settings()).encode(recipients(2)))
     assert payload == {"to": "+919000000000,+919000000001", "sender": "KLRHXA", "type": "MKT",
                        "body": "Hello", "flash": 1, "unicode": "auto"}  # fmt: skip
+
+
+@given(
+    numbers=st.lists(
+        st.one_of(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True), st.text(max_size=5)), max_size=5
+    ),
+    overrides=st.fixed_dictionaries(
+        {},
+        optional={
+            "prefix": st.just("+91"),
+            "unicode": st.sampled_from(["auto", "0", "1"]),
+            "template_id": st.just("1107"),
+            "entity_id": st.just("1201"),
+            "callback_profile_id": st.just("cb-1"),
+            "at": st.just("2026-12-02T18:00:00+05:30"),
+        },
+    ),
+)
+def test_a_shared_body_request_is_the_bytes_msgspec_writes_for_it_node_by_node(numbers, overrides):
+    builder = PayloadBuilder(spec(**overrides), Settings())
+    chunk = [Recipient(number, line) for line, number in enumerate(numbers, 2)]
+    assert builder.encode(chunk) == msgspec.json.encode(builder.request(chunk))
