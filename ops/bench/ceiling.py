@@ -19,11 +19,22 @@ def measure_ceiling(
     settings: Settings, spec: CampaignSpec, numbers: list[str], *, in_flight: int, chunk: int = 1000
 ) -> tuple[int, float]:
     """Send `numbers` in chunks of `chunk`, `in_flight` requests at once; (messages accepted, seconds)."""
+    return send_all(settings, encode_chunks(settings, spec, numbers, chunk), in_flight)
+
+
+def encode_chunks(
+    settings: Settings, spec: CampaignSpec, numbers: list[str], chunk: int = 1000
+) -> list[bytes]:
+    """The requests, encoded beforehand."""
     builder = PayloadBuilder(spec, settings)
-    payloads = [
+    return [
         builder.encode([Recipient(n, 0) for n in numbers[i : i + chunk]])
         for i in range(0, len(numbers), chunk)
     ]
+
+
+def send_all(settings: Settings, payloads: list[bytes], in_flight: int) -> tuple[int, float]:
+    """POST the encoded requests, `in_flight` at once, decoding the replies; (messages accepted, seconds)."""
     return asyncio.run(_send_all(settings, payloads, in_flight))
 
 
