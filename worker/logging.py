@@ -26,6 +26,7 @@ import structlog
 
 from schemas.kaleyra import SubmittedSms, numbers_of
 from schemas.masking import mask_number, mask_numbers
+from worker.json_text import verbatim
 
 __all__ = ["configure_logging", "flush_events", "log_submitted", "mask_number"]
 
@@ -130,7 +131,7 @@ def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, 
     message_ids, recipients = event.pop(_EACH_MESSAGE)
     fields = list(event.items())
     split = [name for name, _ in fields].index("event")
-    if _verbatim(message_ids) and _verbatim(recipients):
+    if verbatim(message_ids) and verbatim(recipients):
         # The shared fields are encoded once; the two values go in as they are, which is how
         # msgspec would write them.
         head = _encoder.encode(dict(fields[:split]))[1:-1].decode()
@@ -150,20 +151,6 @@ def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, 
         for message_id, recipient in zip(message_ids, recipients, strict=True)
     ]
     return _encoder.encode_lines(structs)[:-1]  # the logger ends the last line
-
-
-# What JSON escapes in ASCII text: control characters, the quote and the backslash (and DEL, to be safe).
-_ESCAPED = bytes(range(0x20)) + b'"\\\x7f'
-
-
-def _verbatim(values: list[str]) -> bool:
-    """Whether JSON writes each of `values` as it is: ASCII without a character that needs escaping.
-    (`bytes.translate` deletes them in a fraction of what `str.isprintable` takes to look.)"""
-    text = "".join(values)
-    if not text.isascii():
-        return False
-    raw = text.encode()
-    return len(raw.translate(None, _ESCAPED)) == len(raw)
 
 
 @functools.lru_cache(maxsize=16)

@@ -19,6 +19,7 @@ from schemas.kaleyra import (
 )
 from schemas.settings import Settings
 from schemas.template import Template
+from worker.json_text import verbatim
 
 _encoder = msgspec.json.Encoder()
 
@@ -152,8 +153,6 @@ def _plain_nodes(recipients: Sequence[Recipient]) -> bytes | None:
     by one, in under half the instructions. None when a number would be escaped (never for the
     E.164 numbers the producer writes), or when there are none."""
     numbers = [r.to for r in recipients]
-    # As a JSON array the numbers take two quotes and a comma each, and the brackets, unless msgspec
-    # had to escape a character (or one is not ASCII, so takes more than a byte).
-    if not numbers or len(_encoder.encode(numbers)) != len("".join(numbers)) + 3 * len(numbers) + 1:
+    if not verbatim(numbers):
         return None
     return ('[{"to":"' + '"},{"to":"'.join(numbers) + '"}]').encode()
