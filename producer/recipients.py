@@ -128,7 +128,9 @@ def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -
         while lines := list(itertools.islice(text, UNQUOTED_PAGE_LINES)):
             records = list(map(str.rstrip, lines, itertools.repeat("\r\n")))
             if '"' in "".join(records):
-                raise RecipientsError(f"recipients file {path!r} changed while it was being published")
+                quoted = line + next(i for i, record in enumerate(records) if '"' in record)
+                raise RecipientsError(f"recipients file {path!r} line {quoted}: a quote that was not there "
+                                      "when the file was checked")  # fmt: skip
             cells = map(str.split, records, itertools.repeat(","))
             values = map(operator.itemgetter(column), cells) if column == 0 else (
                 row[column] if column < len(row) else "" for row in cells

@@ -174,7 +174,7 @@ def test_a_quote_that_was_not_there_when_the_file_was_checked_is_refused(tmp_pat
     path = tmp_path / "r.csv"
     path.write_text('to\n+919000000001\n"+919000000002"\n')  # read_through would have said False
     with (
-        pytest.raises(RecipientsError, match="changed while it was being published"),
+        pytest.raises(RecipientsError, match="line 3: a quote that was not there when the file was checked"),
         open_recipients(str(path), unquoted=True) as rows,
     ):
         list(rows)
