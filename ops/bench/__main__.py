@@ -28,11 +28,10 @@ import msgspec
 import redis
 
 from ops.bench.ceiling import measure_ceiling
-from ops.bench.publisher import BODY, write_recipients
+from ops.bench.publisher import bench_spec, write_recipients
 from ops.bench.urgent import p99_seconds, publish_otps
 from ops.services import RedisServer, SimulatorProcess, cpu_seconds, peak_rss_mb, process_tree, start_worker
 from producer.control import CampaignStatus, campaign_status
-from producer.spec import build_spec
 from schemas.settings import Settings
 
 OTP_CAMPAIGNS = 100
@@ -106,7 +105,7 @@ def _measure(
     for its request, 1 message instead of 1000, so it is kept out of the throughput)."""
     simulator.call("PUT", "/_simulator/faults", msgspec.json.encode({"latency_ms": latency_ms}))
     settings = Settings.from_environ(env)
-    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body=BODY, prefix="+91")
+    spec = bench_spec(settings)
     accepted, seconds = measure_ceiling(settings, spec, _numbers(total), in_flight=processes * threads)
     ceiling = accepted / seconds
     simulator.call("POST", "/_simulator/reset")

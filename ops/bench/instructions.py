@@ -2,7 +2,7 @@
 hot paths, counted by callgrind, against the ceiling's client measured in the same run.
 
 On a shared machine `make bench` moves by a tenth from one run to the next; an instruction count
-moves by well under a hundredth, so it shows what a change to the code did. It is not time: the
+moves by a hundredth or two, so it shows what a change to the code did. It is not time: the
 kernel's work is not in it, and code that decodes JSON runs several instructions a cycle where the
 interpreter runs one or two. Each part runs in a process of its own under `valgrind --tool=callgrind`
 (counting only its measured phase, after a warm-up), against a redis-server and the gateway
@@ -32,12 +32,10 @@ import msgspec
 import redis
 
 from ops.bench.ceiling import encode_chunks, send_all
-from ops.bench.publisher import BODY, write_recipients
+from ops.bench.publisher import bench_spec, write_recipients
 from ops.services import RedisServer, SimulatorProcess
 from producer.publish import publish_file
-from producer.spec import build_spec
 from schemas import keys
-from schemas.campaign import CampaignSpec
 from schemas.settings import Settings
 from worker.broker import build_broker
 from worker.context import WorkerContext
@@ -109,7 +107,7 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
     client.flushall()
 
     def publish() -> tuple[str, int]:
-        spec = _spec(settings)
+        spec = bench_spec(settings)
         publish_file(spec, str(csv), client=client, broker=build_broker(settings, client), settings=settings)
         return spec.campaign_id, int(client.hlen(keys.jobs(spec.campaign_id)))
 
@@ -126,7 +124,7 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
             if submitted != recipients:
                 raise RuntimeError(f"the worker part sent {submitted} of {recipients}")
     else:
-        payloads = encode_chunks(settings, _spec(settings), [f"+919{i:09d}" for i in range(recipients)])
+        payloads = encode_chunks(settings, bench_spec(settings), [f"+919{i:09d}" for i in range(recipients)])
         send_all(settings, payloads[:2], in_flight=JOBS_AT_ONCE)  # warm
         with _counted():  # the requests were encoded beforehand, as the ceiling's are
             accepted, _ = send_all(settings, payloads, in_flight=JOBS_AT_ONCE)
@@ -167,10 +165,6 @@ def _counted() -> Iterator[None]:
 def _instrument(state: str) -> None:
     if control := shutil.which("callgrind_control"):
         subprocess.run([control, "-i", state, str(os.getpid())], capture_output=True, check=False)
-
-
-def _spec(settings: Settings) -> CampaignSpec:
-    return build_spec(settings=settings, sender="KLRHXA", type="MKT", body=BODY, prefix="+91", name="bench")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,16 @@ import redis
 from ops.services import peak_rss_mb
 from producer.publish import publish_file
 from producer.spec import build_spec
+from schemas.campaign import CampaignSpec
 from schemas.settings import Settings
 from worker.broker import build_broker
 
 BODY = "Our winter sale starts today: 20% off everything in store and online. Reply STOP to opt out."
+
+
+def bench_spec(settings: Settings) -> CampaignSpec:
+    """The benchmark's marketing campaign: one shared body, national numbers under +91."""
+    return build_spec(settings=settings, sender="KLRHXA", type="MKT", body=BODY, prefix="+91", name="bench")
 
 
 def write_recipients(path: Path, total: int) -> Path:
@@ -34,7 +40,7 @@ def write_recipients(path: Path, total: int) -> Path:
 
 def main(path: str) -> None:
     settings = Settings.from_environ()
-    spec = build_spec(settings=settings, sender="KLRHXA", type="MKT", body=BODY, prefix="+91", name="bench")
+    spec = bench_spec(settings)
     client = redis.Redis.from_url(settings.redis_url)
     started_at = time.time()
     started = time.perf_counter()
