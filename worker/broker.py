@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from queue import PriorityQueue
 from typing import Any
 
 import dramatiq
@@ -115,6 +117,9 @@ class _Lifecycle(Middleware):
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
 
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.context.urgent_waiting = functools.partial(_urgent_job_waiting, worker.work_queue)
+
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.context.stopping = True
 
@@ -123,3 +128,12 @@ class _Lifecycle(Middleware):
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(self.context.aclose())
+
+
+def _urgent_job_waiting(work_queue: PriorityQueue[Any]) -> bool:
+    """Whether the job the next free worker thread takes is an OTP or TXN one. The work queue holds
+    the messages fetched for this process, lowest priority first (dramatiq's `_WorkQueueItem`; the
+    lanes' priorities put OTP and TXN below bulk). A peek without the queue's lock: one slice of
+    its heap, atomic under the GIL, at worst a moment stale."""
+    first = work_queue.queue[:1]
+    return bool(first) and first[0].priority < keys.BULK_LANE.priority

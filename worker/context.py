@@ -32,6 +32,9 @@ class WorkerContext:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Set when the worker begins to shut down: jobs stop between chunks and go back to the queue.
         self.stopping = False
+        # Whether an OTP or TXN job waits for one of this process's worker threads (the broker's
+        # middleware sets it at boot): a bulk job then hands its thread over after its chunk.
+        self.urgent_waiting: Callable[[], bool] = lambda: False
         self._gateway: KaleyraClient | None = None
         self.log = structlog.get_logger("worker")
 

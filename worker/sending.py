@@ -92,6 +92,7 @@ async def send_job(
     owner = f"{ctx.identity}:{delivery}:{uuid.uuid4().hex[:8]}"
     state, settled = start.state, start.settled
     shown_open = False
+    sent = 0  # chunks this run sent
     ahead = _TurnAhead()
     try:
         while settled < len(recipients):
@@ -114,8 +115,8 @@ async def send_job(
                     if not shown_open:  # a job that waited before is no longer shown waiting
                         await ctx.store.clear_waiting(campaign_id, job_index)
                         shown_open = True
-                if not urgent and waited > MAKE_WAY_AFTER_S:
-                    raise MakeWay("waited on the rate limit; urgent jobs may be waiting for a thread")
+                if not urgent and (reason := _make_way(ctx, waited, sent)):
+                    raise MakeWay(reason)
                 # The account's turn before the claim (a claim never waits on the rate limit); under a
                 # limit the chunk is what was booked, a small share of a second's budget.
                 asked = time.monotonic()
@@ -176,13 +177,14 @@ async def send_job(
             # leave it to go late, together with other jobs' (a burst). A turn that would be dropped
             # (shutting down, making way) is not asked.
             following = chunk_at(recipients, settled + len(chunk), size)
-            making_way = not urgent and waited > MAKE_WAY_AFTER_S
+            making_way = not urgent and _make_way(ctx, waited, sent + 1) is not None
             if following and not (ctx.rate_limit.limited or ctx.stopping or making_way):
                 ahead.ask(_book_and_look_up(ctx, following, urgent=urgent, marketing=builder.marketing))
             await _send_chunk(
                 ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt, urgent
             )
             settled += len(chunk)
+            sent += 1
     except (ComeBackLater, TransientGatewayError):
         raise
     except Exception as e:
@@ -192,6 +194,17 @@ async def send_job(
     finally:
         flush_events()
         await ahead.drop()
+
+
+def _make_way(ctx: WorkerContext, waited: float, sent: int) -> str | None:
+    """Why a bulk job should hand its thread over now and go to the back of its queue, if it
+    should: it waited on the rate limit a while (an urgent job may need the thread), or an urgent
+    job waits for a thread of this process now. Not before its first chunk: each run sends one."""
+    if waited > MAKE_WAY_AFTER_S:
+        return "waited on the rate limit; urgent jobs may be waiting for a thread"
+    if sent and ctx.urgent_waiting():
+        return "an OTP or TXN job waits for a thread"
+    return None
 
 
 class _TurnAhead:

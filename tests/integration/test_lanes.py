@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
@@ -10,6 +12,9 @@ from producer.publish import publish_campaign
 from producer.spec import build_spec
 from schemas import keys
 from tests.integration.test_campaign_flow import API_KEY, publish_numbers, wait_completed, wait_for
+from worker.broker import build_broker
+from worker.context import WorkerContext
+from worker.sending import MakeWay, send_job
 
 
 @pytest.mark.parametrize("kind", ["OTP", "TXN"])
@@ -34,3 +39,47 @@ def test_an_urgent_campaign_is_sent_while_a_bulk_campaign_still_runs(
     assert [status.submitted for status in done] == [1, 1, 1]
     assert still.state == "running" and still.pending > 0  # they did not wait for the bulk campaign
     assert backend.client.llen(f"dramatiq:{keys.BULK_LANE.queue}") > 0  # bulk jobs were still queued
+
+
+def test_a_bulk_job_hands_its_only_thread_to_an_otp_after_its_chunk(backend, start_worker, make_settings):
+    """One worker thread, one bulk job of 40 chunks: the OTP published during it does not wait for
+    the rest of the job, which goes back to its queue and is finished afterwards, each number once."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=25, seed=4)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=50, job_size=2000)
+        broker = start_worker(settings, threads=1)
+        bulk = publish_numbers(backend, broker, settings, 2000)
+        wait_for(lambda: campaign_status(backend.client, bulk.campaign_id).submitted > 0)
+
+        otp = build_spec(settings=settings, sender="KLRHXA", type="OTP", body="Your code is 4711",
+                         prefix="+91")  # fmt: skip
+        publish_campaign(otp, [(2, "9876500000")], client=backend.client, broker=broker, settings=settings)
+        assert wait_completed(backend, otp.campaign_id).submitted == 1
+        meanwhile = campaign_status(backend.client, bulk.campaign_id)
+        done = wait_completed(backend, bulk.campaign_id)
+        sent = simulator.record.counts_by_number()
+
+    assert meanwhile.pending > 0  # the job it interrupted was not finished first
+    assert done.submitted == 2000
+    assert len(sent) == 2001 and set(sent.values()) == {1}
+
+
+def test_a_bulk_run_sends_one_chunk_before_making_way_and_urgent_jobs_never_do(
+    backend, simulator, make_settings
+):
+    settings = make_settings(simulator.base_url, chunk_size=100)
+    spec = publish_numbers(backend, build_broker(settings, backend.client), settings, 300)
+
+    async def run(delivery: str, *, urgent: bool) -> None:
+        context = WorkerContext(settings, backend.async_factory)
+        context.urgent_waiting = lambda: True  # an urgent job always waits for a thread
+        try:
+            await send_job(context, spec.campaign_id, 0, delivery=delivery, last_attempt=False, urgent=urgent)
+        finally:
+            await context.aclose()
+
+    for delivery in ("m1", "m2"):
+        with pytest.raises(MakeWay):
+            asyncio.run(run(delivery, urgent=False))
+    assert campaign_status(backend.client, spec.campaign_id).submitted == 200  # a chunk per run
+    asyncio.run(run("m3", urgent=True))
+    assert campaign_status(backend.client, spec.campaign_id).submitted == 300
