@@ -108,6 +108,18 @@ redis.call('HSET', KEYS[1], 'publishing', tostring(tonumber(clock[1]) + tonumber
 return redis.call('HGET', KEYS[1], 'state')
 """
 
+# KEYS: campaign, jobs. ARGV: the job's index, the job (msgpack), its recipients, the lease in seconds.
+# Writes a job as it is published, counts it in the campaign and renews the publishing lease (as
+# _RENEW_LUA does), in one round trip; returns the state, so that a cancel stops the reading.
+_PUBLISH_JOB_LUA = """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'total', ARGV[3])
+local clock = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'jobs', tonumber(ARGV[1]) + 1,
+  'publishing', tostring(tonumber(clock[1]) + tonumber(ARGV[4])))
+return redis.call('HGET', KEYS[1], 'state')
+"""
+
 # A producer publishing jobs as it reads renews this lease with every page of rows; status shows
 # one that let it lapse (it died mid-file) as lost, and `campaign cancel` ends its campaign.
 PUBLISH_LEASE_S = 30.0
@@ -294,6 +306,7 @@ class _Staging:
         self.state = CampaignState.SCHEDULED if spec.at else CampaignState.QUEUED
         self.finish = client.register_script(_FINISH_LUA)
         self.renew = client.register_script(_RENEW_LUA)
+        self.publish_job = client.register_script(_PUBLISH_JOB_LUA)
         self.on_visible = on_visible
         self.page_size = settings.job_size
         self.normaliser = NumberNormaliser(spec.prefix)
@@ -478,6 +491,7 @@ class _Staging:
 
     def _write_jobs(self, *, final: bool) -> None:
         size = self.page_size
+        jobs_before = self.jobs
         for zones, waiting in self.unique.items():
             while (len(waiting) >= size or (final and waiting)) and not self.cancelled:
                 batch, waiting[:] = waiting[:size], waiting[size:]
@@ -491,7 +505,8 @@ class _Staging:
                         self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
                 self.jobs += 1
                 self.published += len(batch)
-        if self.announced and not self.cancelled:  # with every page of rows
+        renewed = self.progressive and self.jobs > jobs_before  # with each job it published
+        if self.announced and not self.cancelled and not renewed:  # with every page of rows
             state = self.renew(keys=[keys.campaign(self.spec.campaign_id)], args=[PUBLISH_LEASE_S])
             self.cancelled = state == CampaignState.CANCELLED.value.encode()
 
@@ -499,15 +514,15 @@ class _Staging:
         """Write the job, count its recipients in the campaign and enqueue it: workers may start on it
         now. The first job makes the campaign visible, under the producer's publishing lease."""
         cid = self.spec.campaign_id
-        with self.client.pipeline(transaction=True) as tx:
-            tx.hset(keys.jobs(cid), str(job.index), _encode(job))
-            if not self.announced:
-                header = self._header() | {keys.PUBLISHING: time.time() + PUBLISH_LEASE_S}
-                tx.hset(keys.campaign(cid), mapping=header)
-            tx.hincrby(keys.campaign(cid), keys.TOTAL, len(job.recipients))
-            tx.hset(keys.campaign(cid), keys.JOBS, job.index + 1)
-            tx.hget(keys.campaign(cid), keys.STATE)
-            *_, state = tx.execute()
+        job_keys = [keys.campaign(cid), keys.jobs(cid)]
+        job_args: list[EncodableT] = [job.index, _encode(job), len(job.recipients), PUBLISH_LEASE_S]
+        if self.announced:
+            state = self.publish_job(keys=job_keys, args=job_args)
+        else:
+            with self.client.pipeline(transaction=True) as tx:
+                tx.hset(keys.campaign(cid), mapping=self._header())
+                self.publish_job(keys=job_keys, args=job_args, client=tx)
+                _, state = tx.execute()
         self.announced = True
         if state == CampaignState.CANCELLED.value.encode():
             self.cancelled = True  # by its owner: this job is settled as cancelled, no more are written
