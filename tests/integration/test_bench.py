@@ -23,7 +23,9 @@ def test_the_benchmark_measures_ceiling_and_pipeline_and_prints_a_summary():
     (run,) = summary["runs"]
 
     assert (summary["recipients"], run["submitted"]) == (3000, 3000)
-    assert run["ceiling_msgs_per_s"] > 0 and run["pipeline_msgs_per_s"] > 0
+    before, after = run["ceiling_before_msgs_per_s"], run["ceiling_after_msgs_per_s"]
+    assert before > 0 and after > 0 and run["pipeline_msgs_per_s"] > 0
+    assert run["ceiling_msgs_per_s"] == pytest.approx((before + after) / 2)
     assert run["ratio"] == pytest.approx(run["pipeline_msgs_per_s"] / run["ceiling_msgs_per_s"])
     assert run["worker_cpu_us_per_msg"] > 0 and run["producer_peak_rss_mb"] > 0
     assert "pipeline msg/s" in done.stderr.decode()  # the table
