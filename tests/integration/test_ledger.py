@@ -256,3 +256,54 @@ def test_a_campaign_still_being_published_completes_only_when_its_producer_or_a_
     status = campaign_status(backend.client, cid)
     assert (status.state, status.publishing, status.publisher_lost) == ("cancelled", False, False)
     assert status.finished_at is not None
+
+
+def test_settling_then_claiming_in_one_round_trip_is_settling_then_claiming(backend, campaign):
+    """The settlement applies first, and the claim that follows starts where it ends; a paused
+    campaign is settled but not claimed from."""
+    cid = campaign()
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold")
+        first = await ledger.settle_then_claim(cid, 0, "A", 0, submitted(100), 100, "hold")
+        pause(backend.client, cid)
+        second = await ledger.settle_then_claim(cid, 0, "A", 100, submitted(100, dropped=1), 100, "hold")
+        return first, second
+
+    first, second = run(backend, steps)
+    assert first == (True, Claim.CLAIMED, 100)
+    assert second == (True, Claim.PAUSED, 200)
+    status = campaign_status(backend.client, cid)
+    assert (status.submitted, status.failed, status.pending) == (199, 1, 100)
+    assert backend.client.hget(keys.claims(cid), "0") is None  # nothing claimed once paused
+
+
+@pytest.mark.parametrize("scripts", ["loaded", "not yet loaded"])
+def test_a_settlement_whose_lease_ran_out_is_refused_and_the_claim_goes_on_from_the_progress(
+    backend, campaign, scripts
+):
+    cid = campaign()
+
+    async def steps(ledger):
+        if scripts == "loaded":
+            assert not await ledger.settle(cid, 0, "Z", 0, submitted(100))  # refused: no claim of Z's
+        await ledger.claim(cid, 0, "A", 0, 100, "hold", now_ms=T0)
+        await ledger.claim(cid, 0, "B", 0, 100, "hold", now_ms=T0 + LEASE_MS + 1)  # held: A's lease ran out
+        return await ledger.settle_then_claim(cid, 0, "A", 0, submitted(100), 100, "hold")
+
+    # A's settlement is refused ([0, 100) was held unknown), and its claim of [100, 200) is taken.
+    assert run(backend, steps) == (False, Claim.CLAIMED, 100)
+    status = campaign_status(backend.client, cid)
+    assert (status.submitted, status.unknown) == (0, 100)
+
+
+def test_settling_then_claiming_loads_the_scripts_again_after_a_redis_restart(backend, campaign):
+    cid = campaign()
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 100, "hold")
+        await ledger.client.script_flush()  # as a restart leaves Redis: neither script known
+        return await ledger.settle_then_claim(cid, 0, "A", 0, submitted(100), 100, "hold")
+
+    assert run(backend, steps) == (True, Claim.CLAIMED, 100)
+    assert campaign_status(backend.client, cid).submitted == 100
