@@ -28,7 +28,7 @@ from redis.typing import EncodableT, FieldT
 
 from producer.control import cancel
 from producer.numbers import InvalidNumber, NumberNormaliser
-from producer.recipients import open_recipients, read_through
+from producer.recipients import PagedRows, open_recipients, read_through
 from producer.segments import encoding_of, segments
 from producer.timezones import zones_of
 from schemas import keys
@@ -331,19 +331,34 @@ class _Staging:
 
     def add_all(self, rows: Iterable[Row]) -> None:
         """Take the rows a page at a time, until the last or a cancel. A page of plain national
-        numbers of one shape (the usual file) is normalised at once, without a step per row."""
+        numbers of one shape (the usual file) is normalised at once, without a step per row; a
+        file read a page at a time (`PagedRows`) is taken so, without a tuple per row."""
+        if isinstance(rows, PagedRows) and not self.personalised:
+            for lines, raws in rows.pages():
+                self._add_page(lines, raws)
+                if self.cancelled:
+                    return
+            return
         rows = iter(rows)
         while batch := list(itertools.islice(rows, self.page_size)):
-            numbers = None if self.personalised else self.normaliser.normalise_all([row[1] for row in batch])
-            if numbers is None:
+            if self.personalised:
                 for row in batch:
                     self.add(*row)
             else:
-                self.page.extend(map(Recipient, numbers, [row[0] for row in batch]))
-                if len(self.page) >= self.page_size:
-                    self._flush_page()
+                self._add_page([row[0] for row in batch], [row[1] for row in batch])
             if self.cancelled:
                 return
+
+    def _add_page(self, lines: Sequence[int], raws: list[str]) -> None:
+        """Rows without field values, as their line numbers and numbers as given."""
+        numbers = self.normaliser.normalise_all(raws)
+        if numbers is None:
+            for line, raw in zip(lines, raws, strict=True):
+                self.add(line, raw)
+            return
+        self.page.extend(map(Recipient, numbers, lines))
+        if len(self.page) >= self.page_size:
+            self._flush_page()
 
     def add(self, line: int, raw: str, values: Sequence[str | None] = ()) -> None:
         try:

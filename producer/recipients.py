@@ -13,9 +13,9 @@ import io
 import itertools
 import operator
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -29,10 +29,32 @@ _json_line = msgspec.json.Decoder(dict[str, Any])
 Row = tuple[int, str, tuple[str | None, ...]]
 
 
+class Page(NamedTuple):
+    """Rows without field values, a page at a time: their line numbers and their numbers as given."""
+
+    lines: Sequence[int]
+    values: list[str]
+
+
+class PagedRows:
+    """The rows of a CSV file without quotes and without fields to read, which can also be taken a
+    page at a time (`pages`) rather than as a tuple per row."""
+
+    def __init__(self, pages: Iterator[Page]) -> None:
+        self._pages = pages
+
+    def pages(self) -> Iterator[Page]:
+        return self._pages
+
+    def __iter__(self) -> Iterator[Row]:
+        for lines, values in self._pages:
+            yield from zip(lines, values, itertools.repeat(()))
+
+
 @contextmanager
 def open_recipients(
     path: str, fields: Sequence[str] = (), *, unquoted: bool = False
-) -> Iterator[Iterator[Row]]:
+) -> Iterator[Iterable[Row]]:
     """Yield an iterator of `(line, to, values)` over `path` (`-` is stdin); `values` line up
     with `fields` (lower-case names). `unquoted`: `read_through` found the CSV file without a
     quote, so with no fields to read its lines are split a page at a time, not parsed."""
@@ -103,7 +125,7 @@ def _open_binary(path: str) -> io.BufferedReader:
 
 def _rows(
     buffered: io.BufferedReader, path: str, fields: tuple[str, ...], *, unquoted: bool = False
-) -> tuple[io.TextIOWrapper, Iterator[Row]]:
+) -> tuple[io.TextIOWrapper, Iterable[Row]]:
     """Check the file's head now; the returned iterator reads the rest lazily."""
     text, is_json = _decoded(buffered, path)
     try:
@@ -111,8 +133,7 @@ def _rows(
             rows = _json_lines(text, path, fields)
         elif unquoted:
             reader, column, _ = _csv_reader(text, path, ())
-            pages = _unquoted_pages(text, path, column, reader.line_num + 1)
-            return text, itertools.chain.from_iterable(pages)
+            return text, PagedRows(_unquoted_pages(text, path, column, reader.line_num + 1))
         else:
             rows = _csv_rows(text, path, fields)
     except UnicodeDecodeError as e:
@@ -120,7 +141,7 @@ def _rows(
     return text, _utf8_checked(rows, path)
 
 
-def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -> Iterator[Iterator[Row]]:
+def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -> Iterator[Page]:
     """The rows of a CSV file without a quote from `line` on, where each line is a row: a page of
     lines at a time, split at commas, blank ones skipped (as the csv module does), without a Python
     step per row."""
@@ -132,11 +153,16 @@ def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -
                 raise RecipientsError(f"recipients file {path!r} line {quoted}: a quote that was not there "
                                       "when the file was checked")  # fmt: skip
             cells = map(str.split, records, itertools.repeat(","))
-            values = map(operator.itemgetter(column), cells) if column == 0 else (
+            values = list(map(operator.itemgetter(column), cells)) if column == 0 else [
                 row[column] if column < len(row) else "" for row in cells
-            )  # fmt: skip
-            numbered = zip(range(line, line + len(lines)), values, itertools.repeat(()))
-            yield itertools.compress(numbered, records)  # a blank line is no row
+            ]  # fmt: skip
+            numbered = range(line, line + len(lines))
+            if "" in records:  # a blank line is no row
+                yield Page(
+                    list(itertools.compress(numbered, records)), list(itertools.compress(values, records))
+                )
+            else:
+                yield Page(numbered, values)
             line += len(lines)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e

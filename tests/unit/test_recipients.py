@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.recipients import open_recipients, read_through
+from producer.recipients import PagedRows, open_recipients, read_through
 from schemas.errors import RecipientsError
 
 
@@ -160,14 +160,20 @@ def test_an_unquoted_file_is_split_into_the_rows_the_csv_module_reads(
     path = tmp_path_factory.mktemp("r") / "r.csv"
     path.write_bytes((header + ending.join(lines) + (ending if lines else "")).encode())
 
-    def rows_or_refusal(unquoted: bool) -> list[tuple] | str:
+    def rows_or_refusal(unquoted: bool, by_page: bool = False) -> list[tuple] | str:
         try:
             with open_recipients(str(path), unquoted=unquoted) as rows:
+                if by_page:  # as publishing takes them: line numbers and numbers, a page at a time
+                    assert isinstance(rows, PagedRows)
+                    pages = rows.pages()
+                    return [(line, raw, ()) for page in pages for line, raw in zip(*page, strict=True)]
                 return list(rows)
         except RecipientsError as e:  # a NUL in the file's head, say: refused either way
             return str(e)
 
-    assert rows_or_refusal(unquoted=True) == rows_or_refusal(unquoted=False)
+    read = rows_or_refusal(unquoted=False)
+    assert rows_or_refusal(unquoted=True) == read
+    assert rows_or_refusal(unquoted=True, by_page=True) == read
 
 
 def test_a_quote_that_was_not_there_when_the_file_was_checked_is_refused(tmp_path):
