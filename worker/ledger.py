@@ -19,7 +19,6 @@ import msgspec
 import redis
 import redis.asyncio as aioredis
 import tenacity
-from redis.typing import EncodableT
 
 from schemas import keys
 from schemas.campaign import ChunkOutcome
@@ -132,22 +131,25 @@ class ChunkLedger:
 
         `while_running`: a paused or cancelled campaign is not claimed from (the verdict says which),
         so the claim that starts a chunk reads the campaign's state in the same round trip."""
-        claim_keys, claim_args = self._claiming(
-            campaign_id, job, owner, offset, size, policy, while_running, now_ms
+        verdict, settled = await self._claim(
+            keys=[
+                keys.campaign(campaign_id),
+                keys.progress(campaign_id),
+                keys.claims(campaign_id),
+                keys.outcomes(campaign_id),
+            ],
+            args=[
+                job,
+                owner,
+                now_ms if now_ms is not None else _now_ms(),
+                self.lease_ms,
+                offset,
+                size,
+                policy,
+                "1" if while_running else "0",
+            ],
         )
-        verdict, settled = await self._claim(keys=claim_keys, args=claim_args)
         return Claim(verdict.decode()), int(settled)
-
-    def _claiming(
-        self, campaign_id: str, job: int, owner: str, offset: int, size: int, policy: str,
-        while_running: bool, now_ms: int | None = None,
-    ) -> tuple[list[str], list[EncodableT]]:  # fmt: skip
-        """The claim script's keys and arguments."""
-        campaign_keys = [keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
-                         keys.outcomes(campaign_id)]  # fmt: skip
-        now = now_ms if now_ms is not None else _now_ms()
-        running = "1" if while_running else "0"
-        return campaign_keys, [job, owner, now, self.lease_ms, offset, size, policy, running]
 
     async def release(self, campaign_id: str, job: int, owner: str) -> bool:
         """Give the claim back: nothing was sent (a transient error), another worker may take it now.
@@ -165,64 +167,18 @@ class ChunkLedger:
 
         The counters move by `outcome.counts()` in the same script that stores the outcome.
         """
-        settle_keys, settle_args = _settlement(campaign_id, job, owner, start, outcome)
+        counts = outcome.counts()
+        pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
+        record = _outcome_encoder.encode(outcome)
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown.
         async for attempt in _riding_out_redis_blips():
             with attempt:
-                applied = await self._settle(keys=settle_keys, args=settle_args)
+                applied = await self._settle(
+                    keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
+                          keys.failures(campaign_id), keys.outcomes(campaign_id)],
+                    args=[job, owner, start + outcome.size, time.time(), outcome.code, start, record, *pairs],
+                )  # fmt: skip
         return bool(applied)
-
-    async def settle_then_claim(
-        self,
-        campaign_id: str,
-        job: int,
-        owner: str,
-        start: int,
-        outcome: ChunkOutcome,
-        size: int,
-        policy: str,
-    ) -> tuple[bool, Claim, int]:
-        """`settle`, then `claim` (`while_running`) the `size` recipients that follow the settled ones,
-        in one round trip: the two scripts go in one pipeline, the claim run after the settlement
-        whatever it found. Returns whether the settlement applied, and the claim's verdict and progress.
-
-        A script Redis does not have (it restarted, or this process has not settled before) fails
-        without effect, and is run again on its own; so is the claim, if it ran before the settlement
-        it was to follow and found the progress short of its offset (it changed nothing then). A
-        Redis blip is raised: either may have run (settling again changes nothing)."""
-        settle_keys, settle_args = _settlement(campaign_id, job, owner, start, outcome)
-        claim_keys, claim_args = self._claiming(
-            campaign_id, job, owner, start + outcome.size, size, policy, True
-        )
-        async with self.client.pipeline(transaction=False) as pipe:
-            # evalsha itself, not the Script objects: a pipeline would ask Redis whether it has them first.
-            pipe.evalsha(self._settle.sha, len(settle_keys), *settle_keys, *settle_args)
-            pipe.evalsha(self._claim.sha, len(claim_keys), *claim_keys, *claim_args)
-            applied, claimed = await pipe.execute(raise_on_error=False)
-        if isinstance(applied, redis.exceptions.NoScriptError):
-            applied = await self._settle(keys=settle_keys, args=settle_args)
-            ran_early = isinstance(claimed, list) and claimed[0] == b"settled" and int(claimed[1]) == start
-            if ran_early:
-                claimed = await self._claim(keys=claim_keys, args=claim_args)
-        if isinstance(claimed, redis.exceptions.NoScriptError):
-            claimed = await self._claim(keys=claim_keys, args=claim_args)
-        for reply in (applied, claimed):
-            if isinstance(reply, Exception):
-                raise reply
-        verdict, settled = claimed
-        return bool(applied), Claim(verdict.decode()), int(settled)
-
-
-def _settlement(
-    campaign_id: str, job: int, owner: str, start: int, outcome: ChunkOutcome
-) -> tuple[list[str], list[EncodableT]]:
-    """The settle script's keys and arguments: the counters move by `outcome.counts()`."""
-    counts = outcome.counts()
-    pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
-    settle_keys = [keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
-                   keys.failures(campaign_id), keys.outcomes(campaign_id)]  # fmt: skip
-    record = _outcome_encoder.encode(outcome)
-    return settle_keys, [job, owner, start + outcome.size, time.time(), outcome.code, start, record, *pairs]
 
 
 def _riding_out_redis_blips() -> tenacity.AsyncRetrying:

@@ -94,21 +94,8 @@ async def send_job(
     shown_open = False
     sent = 0  # chunks this run sent
     ahead = _TurnAhead()
-    # The chunk sent last, its outcome not yet recorded: it goes with the next claim, in one round trip,
-    # when that claim follows at once (the next turn in hand); else it is recorded before anything
-    # that may wait, and in any case before the job stops.
-    unsettled: ChunkOutcome | None = None
-
-    async def record_unsettled() -> None:
-        nonlocal unsettled
-        if unsettled is not None:
-            outcome, unsettled = unsettled, None
-            await _record(ctx, log, campaign_id, job_index, owner, settled - outcome.size, outcome)
-
     try:
         while settled < len(recipients):
-            if not (ahead.ready() and spec.send_window is None):
-                await record_unsettled()
             state = await _expire_if_due(ctx, log, campaign_id, spec, state)
             if state == CampaignState.PAUSED:
                 raise ComeBackLater("paused")
@@ -144,29 +131,9 @@ async def send_job(
             # Cancelling never resends: a stale chunk is held as unknown whatever the policy.
             cancelling = state == CampaignState.CANCELLED
             policy = "hold" if cancelling else spec.on_unknown
-            if cancelling:
-                await record_unsettled()
-            if unsettled is not None:
-                outcome, unsettled = unsettled, None
-                last = settled - outcome.size
-                try:
-                    applied, verdict, progress = await ctx.ledger.settle_then_claim(
-                        campaign_id, job_index, owner, last, outcome, len(chunk), policy
-                    )
-                except (redis.ConnectionError, redis.TimeoutError):
-                    # Either may have run: the settlement is made again on its own, patiently (a second
-                    # run changes nothing), then the claim, as when the two go apart.
-                    await _record(ctx, log, campaign_id, job_index, owner, last, outcome)
-                    applied = True  # said by `_record` if not
-                    verdict, progress = await ctx.ledger.claim(
-                        campaign_id, job_index, owner, settled, len(chunk), policy, while_running=True
-                    )
-                if not applied:
-                    _warn_lease_lost(log, last, outcome.size)
-            else:
-                verdict, progress = await ctx.ledger.claim(
-                    campaign_id, job_index, owner, settled, len(chunk), policy, while_running=not cancelling
-                )
+            verdict, progress = await ctx.ledger.claim(
+                campaign_id, job_index, owner, settled, len(chunk), policy, while_running=not cancelling
+            )
             if verdict is Claim.PAUSED:
                 raise ComeBackLater("paused")
             if verdict is Claim.CANCELLED:
@@ -213,7 +180,7 @@ async def send_job(
             making_way = not urgent and _make_way(ctx, waited, sent + 1) is not None
             if following and not (ctx.rate_limit.limited or ctx.stopping or making_way):
                 ahead.ask(_book_and_look_up(ctx, following, urgent=urgent, marketing=builder.marketing))
-            unsettled = await _send_chunk(
+            await _send_chunk(
                 ctx, builder, campaign_id, job_index, owner, settled, chunk, policy, last_attempt, urgent
             )
             settled += len(chunk)
@@ -221,12 +188,10 @@ async def send_job(
     except (ComeBackLater, TransientGatewayError):
         raise
     except Exception as e:
-        await record_unsettled()
         if not last_attempt:
             raise
         await _fail_the_rest(ctx, campaign_id, job_index, owner, settled, len(recipients), e)
     finally:
-        await record_unsettled()  # the last chunk went out: its outcome is recorded, whatever stops the job
         flush_events()
         await ahead.drop()
 
@@ -253,11 +218,6 @@ class _TurnAhead:
     def ask(self, turn: Coroutine[Any, Any, tuple[int, list[int]]]) -> None:
         assert self._task is None, "one turn ahead at a time"
         self._task = asyncio.ensure_future(turn)
-
-    def ready(self) -> bool:
-        """Whether the turn asked is in hand: taking it will not wait."""
-        task = self._task
-        return task is not None and task.done() and not task.cancelled() and task.exception() is None
 
     async def take(self) -> tuple[int, list[int]] | None:
         """The turn asked during the last POST (for the chunk that follows it, where the job now
@@ -374,9 +334,8 @@ async def _send_chunk(
     policy: str,
     last_attempt: bool,
     urgent: bool,
-) -> ChunkOutcome:
-    """Send `chunk` (the job's recipients from `offset` on, claimed by `owner`); its outcome, for the
-    caller to settle (its events are written)."""
+) -> None:
+    """Send `chunk` (the job's recipients from `offset` on, claimed by `owner`) and settle it."""
     ledger = ctx.ledger
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index, offset=offset)
 
@@ -435,36 +394,15 @@ async def _send_chunk(
             attributed=attributed,
         )
     flush_events()  # once status shows a chunk settled, its events are written
-    return outcome
-
-
-async def _record(
-    ctx: WorkerContext,
-    log: Any,
-    campaign_id: str,
-    job_index: int,
-    owner: str,
-    offset: int,
-    outcome: ChunkOutcome,
-) -> None:
-    """Settle the chunk sent from `offset` with its outcome."""
     try:
-        applied = await ctx.ledger.settle(campaign_id, job_index, owner, offset, outcome)
+        applied = await ledger.settle(campaign_id, job_index, owner, offset, outcome)
     except redis.RedisError as e:
         # The request went out, so failing the chunk now could send it twice on a resend; the claim
         # is left to go stale, and the campaign's policy decides (`hold`: unknown).
-        log.error(
-            "chunk.unsettled", offset=offset, recipients=outcome.size, reason=f"Redis: {type(e).__name__}"
-        )
+        log.error("chunk.unsettled", recipients=len(chunk), reason=f"Redis: {type(e).__name__}")
         raise UnsettledChunk("its outcome could not be recorded") from e
     if not applied:
-        _warn_lease_lost(log, offset, outcome.size)
-
-
-def _warn_lease_lost(log: Any, offset: int, recipients: int) -> None:
-    log.warning(
-        "chunk.lease_lost", offset=offset, recipients=recipients, reason="another worker took the chunk over"
-    )
+        log.warning("chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over")
 
 
 def message_ids_by_recipient(

@@ -27,7 +27,6 @@ def test_a_sent_chunk_whose_settlement_fails_is_left_claimed_not_failed(
         raise redis.ConnectionError("Redis went away")
 
     monkeypatch.setattr(ChunkLedger, "settle", redis_gone)
-    monkeypatch.setattr(ChunkLedger, "settle_then_claim", redis_gone)  # with the next chunk's claim
 
     async def run_last_attempt():
         context = WorkerContext(settings, backend.async_factory)
