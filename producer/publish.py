@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 import dramatiq
@@ -120,8 +120,9 @@ redis.call('HSET', KEYS[1], 'jobs', tonumber(ARGV[1]) + 1,
 return redis.call('HGET', KEYS[1], 'state')
 """
 
-# A producer publishing jobs as it reads renews this lease with every page of rows; status shows
-# one that let it lapse (it died mid-file) as lost, and `campaign cancel` ends its campaign.
+# A producer publishing jobs as it reads renews this lease with each job it publishes (with each page
+# of rows, while it publishes none); status shows one that let it lapse (it died mid-file) as lost,
+# and `campaign cancel` ends its campaign.
 PUBLISH_LEASE_S = 30.0
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -243,6 +244,13 @@ def enqueue_jobs(
         )
 
 
+def _pages(rows: Iterable[Row], size: int) -> Iterator[tuple[list[int], list[str]]]:
+    """Rows without field values, `size` at a time, as their line numbers and numbers as given."""
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, size)):
+        yield [row[0] for row in batch], [row[1] for row in batch]
+
+
 def _split(recipients: list[Recipient], positions: list[int]) -> tuple[list[Recipient], list[Recipient]]:
     """(those not at the 1-based `positions`, those at them)."""
     if not positions:
@@ -333,19 +341,14 @@ class _Staging:
         """Take the rows a page at a time, until the last or a cancel. A page of plain national
         numbers of one shape (the usual file) is normalised at once, without a step per row; a
         file read a page at a time (`PagedRows`) is taken so, without a tuple per row."""
-        if isinstance(rows, PagedRows) and not self.personalised:
-            for lines, raws in rows.pages():
-                self._add_page(lines, raws)
+        if self.personalised:
+            for row in rows:
+                self.add(*row)
                 if self.cancelled:
                     return
             return
-        rows = iter(rows)
-        while batch := list(itertools.islice(rows, self.page_size)):
-            if self.personalised:
-                for row in batch:
-                    self.add(*row)
-            else:
-                self._add_page([row[0] for row in batch], [row[1] for row in batch])
+        for lines, raws in rows.pages() if isinstance(rows, PagedRows) else _pages(rows, self.page_size):
+            self._add_page(lines, raws)
             if self.cancelled:
                 return
 

@@ -22,7 +22,7 @@ import msgspec
 from schemas.errors import RecipientsError
 
 SNIFF_BYTES = 8192
-UNQUOTED_PAGE_LINES = 2000
+UNQUOTED_PAGE_LINES = 1000  # a divisor of the usual job sizes: a job goes out as soon as it is read
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _json_line = msgspec.json.Decoder(dict[str, Any])
 
@@ -33,12 +33,12 @@ class Page(NamedTuple):
     """Rows without field values, a page at a time: their line numbers and their numbers as given."""
 
     lines: Sequence[int]
-    values: list[str]
+    numbers: list[str]
 
 
 class PagedRows:
     """The rows of a CSV file without quotes and without fields to read, which can also be taken a
-    page at a time (`pages`) rather than as a tuple per row."""
+    page at a time (`pages`) rather than as a tuple per row. Read once, either way."""
 
     def __init__(self, pages: Iterator[Page]) -> None:
         self._pages = pages
@@ -47,8 +47,8 @@ class PagedRows:
         return self._pages
 
     def __iter__(self) -> Iterator[Row]:
-        for lines, values in self._pages:
-            yield from zip(lines, values, itertools.repeat(()))
+        for lines, numbers in self._pages:
+            yield from zip(lines, numbers, itertools.repeat(()))
 
 
 @contextmanager
@@ -153,16 +153,16 @@ def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -
                 raise RecipientsError(f"recipients file {path!r} line {quoted}: a quote that was not there "
                                       "when the file was checked")  # fmt: skip
             cells = map(str.split, records, itertools.repeat(","))
-            values = list(map(operator.itemgetter(column), cells)) if column == 0 else [
+            numbers = list(map(operator.itemgetter(column), cells)) if column == 0 else [
                 row[column] if column < len(row) else "" for row in cells
             ]  # fmt: skip
             numbered = range(line, line + len(lines))
             if "" in records:  # a blank line is no row
                 yield Page(
-                    list(itertools.compress(numbered, records)), list(itertools.compress(values, records))
+                    list(itertools.compress(numbered, records)), list(itertools.compress(numbers, records))
                 )
             else:
-                yield Page(numbered, values)
+                yield Page(numbered, numbers)
             line += len(lines)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from queue import PriorityQueue
 from typing import Any
 
 import dramatiq
@@ -19,6 +17,7 @@ from schemas.settings import Settings
 from worker.context import WorkerContext
 from worker.logging import flush_events
 from worker.sending import ComeBackLater, send_job
+from worker.urgent import CAME_BACK, UrgentWatch
 
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> RedisBroker:
@@ -72,6 +71,9 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> dict[str
     return {lane.queue: _lane_actor(broker, context, lane) for lane in keys.LANES}
 
 
+_CAME_BACK: dict[str, Any] = {CAME_BACK: True}
+
+
 def _lane_actor(broker: dramatiq.Broker, context: WorkerContext, lane: keys.Lane) -> dramatiq.Actor:
     settings = context.settings
 
@@ -87,7 +89,7 @@ def _lane_actor(broker: dramatiq.Broker, context: WorkerContext, lane: keys.Lane
             _event_loop().run_coroutine(coroutine)
         except ComeBackLater as later:
             # Not a failure: look again later without spending one of the job's retries.
-            actor.send_with_options(args=(campaign_id, job_index), delay=later.delay_ms)
+            actor.send_with_options(args=(campaign_id, job_index), delay=later.delay_ms, **_CAME_BACK)
 
     actor = dramatiq.Actor(
         send_job_actor,
@@ -112,13 +114,14 @@ def _event_loop():  # type: ignore[no-untyped-def]
 
 
 class _Lifecycle(Middleware):
-    """On shutdown: jobs stop after their current chunk; then the HTTP session and Redis client close."""
+    """At boot: bulk jobs watch this worker's work queue for urgent jobs waiting for a thread. On
+    shutdown: jobs stop after their current chunk; then the HTTP session and Redis client close."""
 
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self.context.urgent_waiting = functools.partial(_urgent_job_waiting, worker.work_queue)
+        self.context.urgent = UrgentWatch(worker.work_queue)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.context.stopping = True
@@ -128,12 +131,3 @@ class _Lifecycle(Middleware):
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(self.context.aclose())
-
-
-def _urgent_job_waiting(work_queue: PriorityQueue[Any]) -> bool:
-    """Whether the job the next free worker thread takes is an OTP or TXN one. The work queue holds
-    the messages fetched for this process, lowest priority first (dramatiq's `_WorkQueueItem`; the
-    lanes' priorities put OTP and TXN below bulk). A peek without the queue's lock: one slice of
-    its heap, atomic under the GIL, at worst a moment stale."""
-    first = work_queue.queue[:1]
-    return bool(first) and first[0].priority < keys.BULK_LANE.priority

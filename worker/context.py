@@ -15,6 +15,7 @@ from worker.campaigns import CampaignStore
 from worker.gateway import KaleyraClient
 from worker.ledger import ChunkLedger
 from worker.rate_limit import AccountRateLimit
+from worker.urgent import UrgentWatch
 
 RedisFactory = Callable[[], aioredis.Redis]
 
@@ -32,9 +33,10 @@ class WorkerContext:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Set when the worker begins to shut down: jobs stop between chunks and go back to the queue.
         self.stopping = False
-        # Whether an OTP or TXN job waits for one of this process's worker threads (the broker's
-        # middleware sets it at boot): a bulk job then hands its thread over after its chunk.
-        self.urgent_waiting: Callable[[], bool] = lambda: False
+        # OTP and TXN jobs waiting for one of this process's worker threads, for which a bulk job
+        # hands its thread over after its chunk (the broker's middleware points it at dramatiq's
+        # work queue at boot; until then, none is seen).
+        self.urgent = UrgentWatch()
         self._gateway: KaleyraClient | None = None
         self.log = structlog.get_logger("worker")
 

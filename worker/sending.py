@@ -53,8 +53,8 @@ class Held(ComeBackLater):
 
 
 class MakeWay(ComeBackLater):
-    """A bulk job that has waited on the rate limit a while hands its thread over (to an OTP, say)
-    and goes to the back of its queue."""
+    """A bulk job hands its thread over (to an OTP, say) and goes to the back of its queue: an urgent
+    job waits for a thread, or the bulk job has waited on the rate limit a while."""
 
     delay_ms = None
 
@@ -177,7 +177,7 @@ async def send_job(
             # leave it to go late, together with other jobs' (a burst). A turn that would be dropped
             # (shutting down, making way) is not asked.
             following = chunk_at(recipients, settled + len(chunk), size)
-            making_way = not urgent and _make_way(ctx, waited, sent + 1) is not None
+            making_way = not urgent and waited > MAKE_WAY_AFTER_S
             if following and not (ctx.rate_limit.limited or ctx.stopping or making_way):
                 ahead.ask(_book_and_look_up(ctx, following, urgent=urgent, marketing=builder.marketing))
             await _send_chunk(
@@ -198,11 +198,12 @@ async def send_job(
 
 def _make_way(ctx: WorkerContext, waited: float, sent: int) -> str | None:
     """Why a bulk job should hand its thread over now and go to the back of its queue, if it
-    should: it waited on the rate limit a while (an urgent job may need the thread), or an urgent
-    job waits for a thread of this process now. Not before its first chunk: each run sends one."""
+    should: it waited on the rate limit a while (an urgent job may need the thread), or, once this
+    run has sent a chunk (so that every run moves its job on), an urgent job waits for a thread of
+    this process and no other bulk job has handed one over to it."""
     if waited > MAKE_WAY_AFTER_S:
         return "waited on the rate limit; urgent jobs may be waiting for a thread"
-    if sent and ctx.urgent_waiting():
+    if sent and ctx.urgent.hand_over():
         return "an OTP or TXN job waits for a thread"
     return None
 

@@ -15,6 +15,7 @@ from tests.integration.test_campaign_flow import API_KEY, publish_numbers, wait_
 from worker.broker import build_broker
 from worker.context import WorkerContext
 from worker.sending import MakeWay, send_job
+from worker.urgent import UrgentWatch
 
 
 @pytest.mark.parametrize("kind", ["OTP", "TXN"])
@@ -71,7 +72,7 @@ def test_a_bulk_run_sends_one_chunk_before_making_way_and_urgent_jobs_never_do(
 
     async def run(delivery: str, *, urgent: bool) -> None:
         context = WorkerContext(settings, backend.async_factory)
-        context.urgent_waiting = lambda: True  # an urgent job always waits for a thread
+        context.urgent = _AlwaysWaiting()
         try:
             await send_job(context, spec.campaign_id, 0, delivery=delivery, last_attempt=False, urgent=urgent)
         finally:
@@ -83,3 +84,10 @@ def test_a_bulk_run_sends_one_chunk_before_making_way_and_urgent_jobs_never_do(
     assert campaign_status(backend.client, spec.campaign_id).submitted == 200  # a chunk per run
     asyncio.run(run("m3", urgent=True))
     assert campaign_status(backend.client, spec.campaign_id).submitted == 300
+
+
+class _AlwaysWaiting(UrgentWatch):
+    """An urgent job waits for a thread whenever a bulk job asks."""
+
+    def hand_over(self) -> bool:
+        return True

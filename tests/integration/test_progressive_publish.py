@@ -280,3 +280,28 @@ def test_pages_of_plain_numbers_and_pages_with_a_bad_row_keep_every_line_number(
         *((line, f"+91{number}") for line, number in numbers(1501, 1200)),
         (2703, "+919000002701"),
     ]
+
+
+def test_a_file_read_a_page_at_a_time_keeps_every_line_number(backend, make_settings, tmp_path):
+    """`publish_file` takes a CSV file without quotes as pages of line numbers and numbers: blank
+    lines, a bad row and a repeated number keep the lines of the rows around them."""
+    settings = make_settings("http://127.0.0.1:9", job_size=JOB_SIZE)
+    spec = mkt_spec(settings)
+    lines = ["to,name", *(f"90000{i:05d},x" for i in range(1500)), "", "12345,bad", "",
+             *(f"90000{i:05d}" for i in range(1500, 2700)), "9000000007,again"]  # fmt: skip
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    broker = build_broker(settings, backend.client)
+    result = publish_file(spec, str(path), client=backend.client, broker=broker, settings=settings)
+
+    assert (result.total, result.invalid, result.duplicates) == (2700, 1, 1)
+    assert [(r.line, r.value) for r in invalid_rows(backend.client, spec.campaign_id)] == [(1503, "12345")]
+    decoder = msgspec.msgpack.Decoder(Job)
+    recipients = [
+        r
+        for index in range(result.jobs)
+        for r in decoder.decode(backend.client.hget(keys.jobs(spec.campaign_id), str(index))).recipients
+    ]
+    expected = [(i + 2, f"+9190000{i:05d}") for i in range(1500)]
+    expected += [(i + 5, f"+9190000{i:05d}") for i in range(1500, 2700)]
+    assert [(r.line, r.to) for r in recipients] == expected
