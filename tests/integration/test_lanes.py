@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
-from producer.control import campaign_status, set_account_rate_limit
+from producer.control import campaign_status, pause, set_account_rate_limit
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from schemas import keys
@@ -15,7 +16,7 @@ from tests.integration.test_campaign_flow import API_KEY, publish_numbers, wait_
 from worker.broker import build_broker
 from worker.context import WorkerContext
 from worker.sending import MakeWay, send_job
-from worker.urgent import UrgentWatch
+from worker.urgent import CAME_BACK, UrgentWatch
 
 
 @pytest.mark.parametrize("kind", ["OTP", "TXN"])
@@ -91,3 +92,26 @@ class _AlwaysWaiting(UrgentWatch):
 
     def hand_over(self) -> bool:
         return True
+
+
+def test_an_urgent_job_that_comes_back_is_marked_so(backend, start_worker, make_settings):
+    """A paused TXN campaign's job comes back every few seconds: marked, it never makes a running
+    bulk job hand its thread over (`UrgentWatch` passes it by)."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=4)) as simulator:
+        settings = make_settings(simulator.base_url)
+        txn = build_spec(settings=settings, sender="KLRHXA", type="TXN", body="Your order shipped",
+                         prefix="+91")  # fmt: skip
+        broker = build_broker(settings, backend.client)
+        publish_campaign(txn, [(2, "9876500000")], client=backend.client, broker=broker, settings=settings)
+        pause(backend.client, txn.campaign_id)
+        start_worker(settings, threads=1)
+
+        def came_back() -> bool:
+            for key in backend.client.scan_iter(f"dramatiq:{keys.TXN_LANE.queue}*.msgs"):
+                for data in backend.client.hvals(key):
+                    if msgspec.json.decode(data)["options"].get(CAME_BACK):
+                        return True
+            return False
+
+        wait_for(came_back, timeout=30)
+    assert campaign_status(backend.client, txn.campaign_id).submitted == 0
