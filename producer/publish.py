@@ -108,17 +108,17 @@ redis.call('HSET', KEYS[1], 'publishing', tostring(tonumber(clock[1]) + tonumber
 return redis.call('HGET', KEYS[1], 'state')
 """
 
-# KEYS: campaign, jobs. ARGV: the job's index, the job (msgpack), its recipients, the lease in seconds.
-# Writes a job as it is published, counts it in the campaign and renews the publishing lease (as
-# _RENEW_LUA does), in one round trip; returns the state, so that a cancel stops the reading.
-_PUBLISH_JOB_LUA = """
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'total', ARGV[3])
-local clock = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'jobs', tonumber(ARGV[1]) + 1,
-  'publishing', tostring(tonumber(clock[1]) + tonumber(ARGV[4])))
-return redis.call('HGET', KEYS[1], 'state')
+# KEYS: campaign, jobs. ARGV: the lease in seconds, the job's index, the job (msgpack), its recipients.
+# Writes a job as it is published and counts it in the campaign, then renews the lease as _RENEW_LUA
+# does, in one round trip; returns the state, so that a cancel stops the reading.
+_PUBLISH_JOB_LUA = (
+    """
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'total', ARGV[4])
+redis.call('HSET', KEYS[1], 'jobs', tonumber(ARGV[2]) + 1)
 """
+    + _RENEW_LUA
+)
 
 # A producer publishing jobs as it reads renews this lease with each job it publishes (with each page
 # of rows, while it publishes none); status shows one that let it lapse (it died mid-file) as lost,
@@ -533,7 +533,7 @@ class _Staging:
         now. The first job makes the campaign visible, under the producer's publishing lease."""
         cid = self.spec.campaign_id
         job_keys = [keys.campaign(cid), keys.jobs(cid)]
-        job_args: list[EncodableT] = [job.index, _encode(job), len(job.recipients), PUBLISH_LEASE_S]
+        job_args: list[EncodableT] = [PUBLISH_LEASE_S, job.index, _encode(job), len(job.recipients)]
         if self.announced:
             state = self.publish_job(keys=job_keys, args=job_args)
         else:

@@ -55,7 +55,7 @@ class PagedRows:
 def open_recipients(
     path: str, fields: Sequence[str] = (), *, unquoted: bool = False
 ) -> Iterator[Iterable[Row]]:
-    """Yield an iterator of `(line, to, values)` over `path` (`-` is stdin); `values` line up
+    """Yield the rows `(line, to, values)` of `path` (`-` is stdin), read lazily; `values` line up
     with `fields` (lower-case names). `unquoted`: `read_through` found the CSV file without a
     quote, so with no fields to read its lines are split a page at a time, not parsed."""
     stream = _open_binary(path)

@@ -8,8 +8,8 @@ from typing import Any
 
 from schemas import keys
 
-# Set on an urgent job sent again because it could not go yet (paused, held, its chunk busy): coming
-# back every few seconds, it must not make a running bulk job hand its thread over each time.
+# Set on a job sent again because it could not go yet (paused, held, its chunk busy): an urgent one,
+# coming back every few seconds, must not make a running bulk job hand its thread over each time.
 CAME_BACK = "came_back"
 
 
