@@ -28,6 +28,8 @@ def test_the_benchmark_measures_ceiling_and_pipeline_and_prints_a_summary():
     assert run["ceiling_msgs_per_s"] == pytest.approx((before + after) / 2)
     assert run["ratio"] == pytest.approx(run["pipeline_msgs_per_s"] / run["ceiling_msgs_per_s"])
     assert run["worker_cpu_us_per_msg"] > 0 and run["producer_peak_rss_mb"] > 0
+    # The simulator's CPU, a share of its one core: it answered every request of both.
+    assert 0 < run["simulator_core_share_ceiling"] <= 1.1 and 0 < run["simulator_core_share_pipeline"] <= 1.1
     assert "pipeline msg/s" in done.stderr.decode()  # the table
     # 3000 recipients go out before 100 OTP campaigns are published: the table says so.
     assert run["otp_under_load"] is False and "p99 is of idle workers" in done.stderr.decode()
