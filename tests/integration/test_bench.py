@@ -9,6 +9,8 @@ import sys
 import msgspec
 import pytest
 
+from ops.bench.__main__ import Run, _print_table
+
 pytestmark = pytest.mark.redis
 
 
@@ -64,3 +66,22 @@ def test_the_instruction_count_benchmark_counts_each_part_against_the_ceiling():
     # The worker makes the ceiling's requests and reads its replies, and does all the rest besides.
     assert counts["worker"] > counts["ceiling"] > 0 and counts["producer"] > 0
     assert ratios["worker"] == pytest.approx(counts["worker"] / counts["ceiling"])
+
+
+def _run(latency_ms: float, ceiling: float) -> Run:
+    return Run(
+        latency_ms=latency_ms, ceiling_msgs_per_s=ceiling, ceiling_before_msgs_per_s=ceiling,
+        ceiling_after_msgs_per_s=ceiling, pipeline_msgs_per_s=ceiling / 2, ratio=0.5,
+        sending_msgs_per_s=ceiling / 2, worker_cpu_us_per_msg=5.0, worker_peak_rss_mb=60,
+        producer_rows_per_s=500_000, producer_peak_rss_mb=100, submitted=1000, otp_p99_ms=100,
+        otp_under_load=True, simulator_core_share_ceiling=0.6, simulator_core_share_pipeline=0.5,
+    )  # fmt: skip
+
+
+def test_the_table_says_when_a_ceiling_is_far_below_what_its_latency_allows(capsys):
+    # 16 requests of 1000 in flight at 50 ms allow 320,000 msg/s.
+    _print_table([_run(0, 500_000), _run(50, 300_000), _run(100, 110_000)], 1000, 2, 8)
+    table = capsys.readouterr().err
+
+    assert "the ceiling at 100 ms is 69% of the 160,000 msg/s" in table
+    assert "the ceiling at 50 ms" not in table and "the ceiling at 0 ms" not in table
