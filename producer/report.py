@@ -76,7 +76,7 @@ def _chunk_rows(chunk: list[Recipient], outcome: ChunkOutcome) -> Iterator[Repor
     if not outcome.attributed:
         yield from (ReportRow(r.line, r.to, Outcome.UNKNOWN.value, UNATTRIBUTED) for r in chunk)
         return
-    for r, message_id in zip(chunk, outcome.message_ids, strict=True):
+    for r, message_id in zip(chunk, outcome.full_message_ids(), strict=True):
         if message_id:
             yield ReportRow(r.line, r.to, Outcome.SUBMITTED.value, "", message_id)
         elif not outcome.republished:  # dropped by the gateway

@@ -179,7 +179,9 @@ def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) 
         if outcome.republished or outcome.code == SUPPRESSED_CODE:  # opted out: never sent again
             return False
         # Dropped nodes are resent only when the ledger knows which recipients they were.
-        dropped = outcome.outcome is Outcome.SUBMITTED and outcome.attributed and "" in outcome.message_ids
+        dropped = (
+            outcome.outcome is Outcome.SUBMITTED and outcome.attributed and "" in outcome.full_message_ids()
+        )
         return outcome.outcome in wanted or (Outcome.FAILED in wanted and dropped)
 
     return sorted(
@@ -190,7 +192,7 @@ def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) 
 
 def _recipients_to_resend(chunk: list[Recipient], outcome: ChunkOutcome) -> list[Recipient]:
     if outcome.outcome is Outcome.SUBMITTED:  # only the nodes the gateway dropped
-        return [r for r, message_id in zip(chunk, outcome.message_ids, strict=True) if not message_id]
+        return [r for r, message_id in zip(chunk, outcome.full_message_ids(), strict=True) if not message_id]
     return chunk
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import operator
+import os
 from typing import Annotated, Literal
 
 import msgspec
@@ -117,19 +119,39 @@ class Outcome(enum.StrEnum):
 class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What became of a settled chunk: the job's recipients [offset, offset + size).
 
-    A submitted chunk lists one message id per recipient, in order, `""` for a node the
-    gateway dropped (those are failed with `code`).
+    A submitted chunk has one message id per recipient, in order, `""` for a node the gateway
+    dropped (those are failed with `code`): `full_message_ids()`. Kaleyra's ids are the request's
+    id, ":" and the node's position, so `submitted` stores the start they share once, in
+    `id_prefix`, and the rest of each in `message_ids`: about 6 bytes a recipient in Redis
+    rather than 49.
     """
 
     outcome: Outcome
     size: int
     code: str = ""
-    message_ids: list[str] = []
+    message_ids: list[str] = []  # each without `id_prefix`; "" for a dropped node
+    id_prefix: str = ""
     # False when the reply's numbers could not be matched to the chunk's recipients: the ids
     # are then in reply order, and which recipients were dropped is not known.
     attributed: bool = True
     # Its failed or unknown recipients were published again by `campaign resend`.
     republished: bool = False
+
+    @classmethod
+    def submitted(cls, message_ids: list[str], *, code: str = "", attributed: bool = True) -> ChunkOutcome:
+        """A chunk the gateway took: `message_ids` one per recipient, `""` for a dropped node."""
+        prefix = _shared_prefix(message_ids)
+        if prefix:
+            message_ids = list(map(operator.itemgetter(slice(len(prefix), None)), message_ids))
+        return cls(outcome=Outcome.SUBMITTED, size=len(message_ids), code=code, message_ids=message_ids,
+                   id_prefix=prefix, attributed=attributed)  # fmt: skip
+
+    def full_message_ids(self) -> list[str]:
+        """One message id per recipient, in order, `""` for a node the gateway dropped."""
+        if not self.id_prefix:
+            return self.message_ids
+        prefix = self.id_prefix
+        return [prefix + rest if rest else "" for rest in self.message_ids]
 
     def counts(self) -> dict[str, int]:
         """Recipients per campaign counter."""
@@ -137,3 +159,22 @@ class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
             return {self.outcome.value: self.size}
         dropped = self.message_ids.count("")
         return {Outcome.SUBMITTED.value: self.size - dropped, Outcome.FAILED.value: dropped}
+
+
+# A shared start shorter than this is not worth taking out.
+_MIN_PREFIX = 8
+
+
+def _shared_prefix(message_ids: list[str]) -> str:
+    """The start every non-empty id shares, leaving each at least a character (a dropped node's
+    id is the empty one); "" if shorter than `_MIN_PREFIX`. No Python step per id: at a thousand
+    ids a chunk, one would cost more than it saves."""
+    present = [i for i in message_ids if i] if "" in message_ids else message_ids
+    if not present:
+        return ""
+    # Every string that sorts between two others starts with what they share.
+    first, last = min(present), max(present)
+    prefix = os.path.commonprefix((first, last))  # noqa: RUF071 (characters, not path components)
+    if prefix == first:  # an id that is all prefix sorts first: it keeps a character
+        prefix = prefix[:-1]
+    return prefix if len(prefix) >= _MIN_PREFIX else ""

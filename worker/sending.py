@@ -387,12 +387,8 @@ async def _send_chunk(
                 "sms.failed", code=DROPPED_NODE_CODE, recipients=dropped, reason="dropped by the gateway"
             )
         message_ids, attributed = message_ids_by_recipient(chunk, accepted)
-        outcome = ChunkOutcome(
-            outcome=Outcome.SUBMITTED,
-            size=len(chunk),
-            code=DROPPED_NODE_CODE if dropped else "",
-            message_ids=message_ids,
-            attributed=attributed,
+        outcome = ChunkOutcome.submitted(
+            message_ids, code=DROPPED_NODE_CODE if dropped else "", attributed=attributed
         )
     flush_events()  # once status shows a chunk settled, its events are written
     try:

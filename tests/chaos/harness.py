@@ -108,7 +108,9 @@ def check_invariants(
         if job not in jobs:
             jobs[job] = _job_decoder.decode(client.hget(keys.jobs(campaign_id), str(job))).recipients
         chunk = jobs[job][offset : offset + outcome.size]
-        for recipient, message_id in zip(chunk, outcome.message_ids or [""] * outcome.size, strict=True):
+        for recipient, message_id in zip(
+            chunk, outcome.full_message_ids() or [""] * outcome.size, strict=True
+        ):
             assert not message_id or issued[message_id] == recipient.to, "a message id for another number"
     for name in ("submitted", "failed", "unknown", "cancelled"):
         assert counted[name] == getattr(status, name), f"{name}: the counter drifted from the ledger"

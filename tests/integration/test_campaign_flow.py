@@ -11,6 +11,7 @@ import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status, cancel, pause, resume
+from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.recipients import open_recipients
 from producer.spec import build_spec
@@ -98,8 +99,14 @@ def test_every_valid_distinct_recipient_is_accepted_exactly_once(
         assert record.e403_injected > 0
         assert 0 < status.retried <= record.e403_injected
 
+    issued = sorted(m.message_id for m in record.messages)
+    # The ledger keeps each chunk's ids without the start they share (the request's id), and gives
+    # them back whole.
+    stored = [outcome for _, outcome in chunk_outcomes(backend.client, spec.campaign_id)]
+    assert all(len(outcome.id_prefix) > 30 for outcome in stored)
+    assert sorted(i for outcome in stored for i in outcome.full_message_ids()) == issued
     logged = [e for e in events_of(event_log) if e["event"] == "sms.submitted"]
-    assert sorted(e["message_id"] for e in logged) == sorted(m.message_id for m in record.messages)
+    assert sorted(e["message_id"] for e in logged) == issued
     assert {e["campaign_id"] for e in logged} == {spec.campaign_id}
     assert all("*" in e["recipient"] and e["recipient"][-4:].isdigit() for e in logged)
     assert API_KEY not in event_log.read_text()
