@@ -54,6 +54,7 @@ class Run(msgspec.Struct, kw_only=True):
     ratio: float
     sending_msgs_per_s: float  # from the first job's start to the last settlement: publishing left out
     worker_cpu_us_per_msg: float
+    redis_cpu_us_per_msg: float  # Redis serves every worker of every host: its CPU bounds them all
     worker_peak_rss_mb: float
     producer_rows_per_s: float
     producer_peak_rss_mb: float
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             }  # fmt: skip
             csv = write_recipients(directory / "recipients.csv", total)
             lanes = csv if lanes_total == total else write_recipients(directory / "lanes.csv", lanes_total)
-            runs = [_measure(env, directory, simulator, (csv, lanes), total, ms, args.processes, args.threads)
+            runs = [_measure(env, directory, server.process.pid, simulator, (csv, lanes), total, ms,
+                             args.processes, args.threads)
                     for ms in latencies]  # fmt: skip
         finally:
             simulator.stop()
@@ -108,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _measure(
-    env: dict[str, str], directory: Path, simulator: SimulatorProcess, files: tuple[Path, Path], total: int,
-    latency_ms: float, processes: int, threads: int,
+    env: dict[str, str], directory: Path, redis_pid: int, simulator: SimulatorProcess,
+    files: tuple[Path, Path], total: int, latency_ms: float, processes: int, threads: int,
 ) -> Run:  # fmt: skip
     """The ceiling; then, on one set of workers, the pipeline alone (its throughput and CPU), and a
     second bulk campaign with OTP campaigns sent during it (their p99 only: an OTP holds a thread
@@ -141,9 +143,10 @@ def _measure(
     try:
         _wait(lambda: client.zcard("dramatiq:__heartbeats__") >= processes, 30)
         pids = process_tree(worker.pid)
-        cpu_before, gateway_before = cpu_seconds(pids), cpu_seconds(gateway)
+        measured = (pids, gateway, [redis_pid])  # the workers, the simulator, Redis
+        before = [cpu_seconds(group) for group in measured]
         producer, status = _publish_and_wait(env, client, files[0])
-        cpu, gateway_cpu = cpu_seconds(pids) - cpu_before, cpu_seconds(gateway) - gateway_before
+        cpu, gateway_cpu, redis_cpu = (cpu_seconds(g) - b for g, b in zip(measured, before, strict=True))
         worker_rss = max(peak_rss_mb(pid) for pid in pids)
         simulator.call("POST", "/_simulator/reset")
         otps: list[str] = []
@@ -172,6 +175,7 @@ def _measure(
         ceiling_after_msgs_per_s=ceiling_after, pipeline_msgs_per_s=pipeline, ratio=pipeline / mean_ceiling,
         sending_msgs_per_s=status.submitted / ((status.finished_at or 0) - (status.started_at or 0) or 1e-9),
         worker_cpu_us_per_msg=cpu / status.submitted * 1e6,
+        redis_cpu_us_per_msg=redis_cpu / status.submitted * 1e6,
         worker_peak_rss_mb=worker_rss, producer_rows_per_s=producer["rows"] / producer["seconds"],
         producer_peak_rss_mb=producer["peak_rss_mb"], submitted=status.submitted,
         otp_p99_ms=otp_p99 * 1000, otp_under_load=all(under_load),
@@ -223,11 +227,13 @@ def _print_table(runs: list[Run], total: int, processes: int, threads: int) -> N
     print(f"{total:,} recipients; {processes} worker processes x {threads} threads; "
           f"{processes * threads} requests in flight for both", file=sys.stderr)  # fmt: skip
     header = ("latency", "ceiling msg/s", "pipeline msg/s", "ratio", "sending msg/s", "worker CPU us/msg",
+              "Redis CPU us/msg",
               "worker peak MB", "producer rows/s", "producer peak MB", "OTP p99 ms",
               "simulator core % (ceiling/pipeline)")  # fmt: skip
     rows = [
         (f"{r.latency_ms:g} ms", f"{r.ceiling_msgs_per_s:,.0f}", f"{r.pipeline_msgs_per_s:,.0f}",
          f"{r.ratio:.2f}", f"{r.sending_msgs_per_s:,.0f}", f"{r.worker_cpu_us_per_msg:.1f}",
+         f"{r.redis_cpu_us_per_msg:.2f}",
          f"{r.worker_peak_rss_mb:.0f}",
          f"{r.producer_rows_per_s:,.0f}", f"{r.producer_peak_rss_mb:.0f}",
          f"{r.otp_p99_ms:.0f}" + ("" if r.otp_under_load else "*"),
