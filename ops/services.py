@@ -63,6 +63,12 @@ class RedisServer:
         finally:
             client.close()
 
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("redis-server has not been started")
+        return self.process.pid
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)

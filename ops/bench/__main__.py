@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             }  # fmt: skip
             csv = write_recipients(directory / "recipients.csv", total)
             lanes = csv if lanes_total == total else write_recipients(directory / "lanes.csv", lanes_total)
-            runs = [_measure(env, directory, server.process.pid, simulator, (csv, lanes), total, ms,
+            runs = [_measure(env, directory, server.pid, simulator, (csv, lanes), total, ms,
                              args.processes, args.threads)
                     for ms in latencies]  # fmt: skip
         finally:

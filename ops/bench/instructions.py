@@ -8,7 +8,7 @@ interpreter runs one or two. Each part runs in a process of its own under `valgr
 (counting only its measured phase, after a warm-up), against a redis-server and the gateway
 simulator started here:
 
-- worker: every job of a published campaign through `send_job`, eight at once on one event loop
+- worker: every job of a published campaign through `send_job`, eight at once on one uvloop event loop
   (claims, Redis scripts, POSTs, replies, events, settlements; dramatiq's hand-off is left out);
 - producer: `publish_file` of a CSV, its check pass included;
 - ceiling: the ceiling's client, 1000-node POSTs encoded beforehand (not counted), their replies decoded.
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import msgspec
 import redis
+import uvloop
 
 from ops.bench.ceiling import encode_chunks, send_all
 from ops.bench.publisher import bench_spec, write_recipients
@@ -118,7 +119,8 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
     elif part == "worker":
         configure_logging(open(os.devnull, "wb"))  # noqa: SIM115 (the process's life)
         warm, measured = publish(), publish()
-        asyncio.run(_send(settings, warm, measured))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the workers' loop
+            runner.run(_send(settings, warm, measured))
         for campaign_id, _ in (warm, measured):
             submitted = int(client.hget(keys.campaign(campaign_id), keys.SUBMITTED) or 0)
             if submitted != recipients:
