@@ -122,15 +122,16 @@ class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     A submitted chunk has one message id per recipient, in order, `""` for a node the gateway
     dropped (those are failed with `code`): `full_message_ids()`. Kaleyra's ids are the request's
     id, ":" and the node's position, so `submitted` stores the start they share once, in
-    `id_prefix`, and the rest of each in `message_ids`: about 6 bytes a recipient in Redis
-    rather than 49.
+    `id_prefix`, and the rest of each in `message_id_ends`: about 6 bytes a recipient in Redis
+    rather than 49. (A field of its own: code from before it finds no ids rather than wrong ones.)
     """
 
     outcome: Outcome
     size: int
     code: str = ""
-    message_ids: list[str] = []  # each without `id_prefix`; "" for a dropped node
+    message_ids: list[str] = []  # whole, when they share no start worth taking out
     id_prefix: str = ""
+    message_id_ends: list[str] = []  # each id without `id_prefix`; "" for a dropped node
     # False when the reply's numbers could not be matched to the chunk's recipients: the ids
     # are then in reply order, and which recipients were dropped is not known.
     attributed: bool = True
@@ -138,26 +139,30 @@ class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     republished: bool = False
 
     @classmethod
-    def submitted(cls, message_ids: list[str], *, code: str = "", attributed: bool = True) -> ChunkOutcome:
-        """A chunk the gateway took: `message_ids` one per recipient, `""` for a dropped node."""
-        prefix = _shared_prefix(message_ids)
-        if prefix:
-            message_ids = list(map(operator.itemgetter(slice(len(prefix), None)), message_ids))
-        return cls(outcome=Outcome.SUBMITTED, size=len(message_ids), code=code, message_ids=message_ids,
-                   id_prefix=prefix, attributed=attributed)  # fmt: skip
+    def submitted(
+        cls, size: int, message_ids: list[str], *, code: str = "", attributed: bool = True
+    ) -> ChunkOutcome:
+        """The `size` recipients of a chunk the gateway took: `message_ids` one per recipient, `""`
+        for a dropped node (in reply order, and perhaps more of them, when not `attributed`)."""
+        if prefix := _shared_prefix(message_ids):
+            ends = list(map(operator.itemgetter(slice(len(prefix), None)), message_ids))
+            return cls(outcome=Outcome.SUBMITTED, size=size, code=code, id_prefix=prefix,
+                       message_id_ends=ends, attributed=attributed)  # fmt: skip
+        return cls(outcome=Outcome.SUBMITTED, size=size, code=code, message_ids=message_ids,
+                   attributed=attributed)  # fmt: skip
 
     def full_message_ids(self) -> list[str]:
         """One message id per recipient, in order, `""` for a node the gateway dropped."""
         if not self.id_prefix:
             return self.message_ids
         prefix = self.id_prefix
-        return [prefix + rest if rest else "" for rest in self.message_ids]
+        return [prefix + end if end else "" for end in self.message_id_ends]
 
     def counts(self) -> dict[str, int]:
         """Recipients per campaign counter."""
         if self.outcome is not Outcome.SUBMITTED:
             return {self.outcome.value: self.size}
-        dropped = self.message_ids.count("")
+        dropped = (self.message_id_ends if self.id_prefix else self.message_ids).count("")
         return {Outcome.SUBMITTED.value: self.size - dropped, Outcome.FAILED.value: dropped}
 
 
@@ -167,8 +172,9 @@ _MIN_PREFIX = 8
 
 def _shared_prefix(message_ids: list[str]) -> str:
     """The start every non-empty id shares, leaving each at least a character (a dropped node's
-    id is the empty one); "" if shorter than `_MIN_PREFIX`. No Python step per id: at a thousand
-    ids a chunk, one would cost more than it saves."""
+    id is the empty one); "" if shorter than `_MIN_PREFIX`. Found from the first and the last id
+    in sorted order rather than by comparing each id in Python: at a thousand ids a chunk, that
+    would cost more than the shorter record saves."""
     present = [i for i in message_ids if i] if "" in message_ids else message_ids
     if not present:
         return ""

@@ -388,7 +388,7 @@ async def _send_chunk(
             )
         message_ids, attributed = message_ids_by_recipient(chunk, accepted)
         outcome = ChunkOutcome.submitted(
-            message_ids, code=DROPPED_NODE_CODE if dropped else "", attributed=attributed
+            len(chunk), message_ids, code=DROPPED_NODE_CODE if dropped else "", attributed=attributed
         )
     flush_events()  # once status shows a chunk settled, its events are written
     try:

@@ -12,6 +12,7 @@ shared and noisy.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import secrets
@@ -126,11 +127,11 @@ def _measure(
     ceiling_shares: list[float] = []
 
     def ceiling() -> float:
-        cpu = cpu_seconds(gateway)
+        cpu, started = cpu_seconds(gateway), time.monotonic()
         accepted, seconds = measure_ceiling(
             settings, spec, _numbers(total), in_flight=processes * threads, chunk=CHUNK
         )
-        ceiling_shares.append((cpu_seconds(gateway) - cpu) / seconds)
+        ceiling_shares.append((cpu_seconds(gateway) - cpu) / (time.monotonic() - started))
         simulator.call("POST", "/_simulator/reset")
         return accepted / seconds
 
@@ -144,9 +145,10 @@ def _measure(
         _wait(lambda: client.zcard("dramatiq:__heartbeats__") >= processes, 30)
         pids = process_tree(worker.pid)
         measured = (pids, gateway, [redis_pid])  # the workers, the simulator, Redis
-        before = [cpu_seconds(group) for group in measured]
+        before, started = [cpu_seconds(group) for group in measured], time.monotonic()
         producer, status = _publish_and_wait(env, client, files[0])
         cpu, gateway_cpu, redis_cpu = (cpu_seconds(g) - b for g, b in zip(measured, before, strict=True))
+        gateway_share = gateway_cpu / (time.monotonic() - started)
         worker_rss = max(peak_rss_mb(pid) for pid in pids)
         simulator.call("POST", "/_simulator/reset")
         otps: list[str] = []
@@ -180,7 +182,7 @@ def _measure(
         producer_peak_rss_mb=producer["peak_rss_mb"], submitted=status.submitted,
         otp_p99_ms=otp_p99 * 1000, otp_under_load=all(under_load),
         simulator_core_share_ceiling=sum(ceiling_shares) / len(ceiling_shares),
-        simulator_core_share_pipeline=gateway_cpu / elapsed,
+        simulator_core_share_pipeline=gateway_share,
     )  # fmt: skip
 
 
@@ -244,7 +246,8 @@ def _print_table(runs: list[Run], total: int, processes: int, threads: int) -> N
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)), file=sys.stderr)
     for r in runs:
-        latency_bound = processes * threads * CHUNK / (r.latency_ms / 1000) if r.latency_ms else 0.0
+        in_flight = min(processes * threads, math.ceil(total / CHUNK))  # a small run has fewer requests
+        latency_bound = in_flight * CHUNK / (r.latency_ms / 1000) if r.latency_ms else 0.0
         if r.ceiling_msgs_per_s < LATENCY_BOUND_SHARE * latency_bound:
             share = r.ceiling_msgs_per_s / latency_bound
             print(f"the ceiling at {r.latency_ms:g} ms is {share:.0%} of the {latency_bound:,.0f} msg/s its "

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             log_submitted(accepted, campaign_id=spec.campaign_id, job=0, offset=0)
             flush_events()
             ids, _ = message_ids_by_recipient(chunk, accepted)
-            outcome_encoder.encode(ChunkOutcome.submitted(ids))
+            outcome_encoder.encode(ChunkOutcome.submitted(CHUNK, ids))
 
         line_encoder = msgspec.json.Encoder()
 

@@ -34,8 +34,10 @@ def test_the_benchmark_measures_ceiling_and_pipeline_and_prints_a_summary():
         and run["redis_cpu_us_per_msg"] > 0
         and run["producer_peak_rss_mb"] > 0
     )
-    # The simulator's CPU, a share of its one core: it answered every request of both.
-    assert 0 < run["simulator_core_share_ceiling"] <= 1.1 and 0 < run["simulator_core_share_pipeline"] <= 1.1
+    # The simulator's CPU as a share of its one core (read from /proc in 10 ms ticks: a run this
+    # small may show none).
+    shares = run["simulator_core_share_ceiling"], run["simulator_core_share_pipeline"]
+    assert all(0 <= share < 2 for share in shares)
     assert "pipeline msg/s" in done.stderr.decode()  # the table
     # 3000 recipients go out before 100 OTP campaigns are published: the table says so.
     assert run["otp_under_load"] is False and "p99 is of idle workers" in done.stderr.decode()
@@ -85,8 +87,11 @@ def _run(latency_ms: float, ceiling: float) -> Run:
 
 def test_the_table_says_when_a_ceiling_is_far_below_what_its_latency_allows(capsys):
     # 16 requests of 1000 in flight at 50 ms allow 320,000 msg/s.
-    _print_table([_run(0, 500_000), _run(50, 300_000), _run(100, 110_000)], 1000, 2, 8)
+    _print_table([_run(0, 500_000), _run(50, 300_000), _run(100, 110_000)], 200_000, 2, 8)
     table = capsys.readouterr().err
 
     assert "the ceiling at 100 ms is 69% of the 160,000 msg/s" in table
     assert "the ceiling at 50 ms" not in table and "the ceiling at 0 ms" not in table
+    # 3 requests of 1000 in all: at most 3 in flight, 60,000 msg/s at 50 ms.
+    _print_table([_run(50, 50_000)], 3000, 2, 8)
+    assert "the ceiling at 50 ms" not in capsys.readouterr().err
