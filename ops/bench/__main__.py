@@ -34,6 +34,7 @@ from ops.bench.publisher import bench_spec, write_recipients
 from ops.bench.urgent import p99_seconds, publish_otps
 from ops.services import RedisServer, SimulatorProcess, cpu_seconds, peak_rss_mb, process_tree, start_worker
 from producer.control import CampaignStatus, campaign_status
+from schemas.kaleyra import MAX_NODES_PER_REQUEST
 from schemas.settings import Settings
 
 OTP_CAMPAIGNS = 100
@@ -41,7 +42,6 @@ LANES_RECIPIENTS = 200_000  # the bulk campaign the OTP campaigns are sent durin
 # A ceiling under this share of what its requests in flight allow at the latency is shaped by the
 # simulator's CPU (one core, a request at a time) more than by the latency.
 LATENCY_BOUND_SHARE = 0.7
-CHUNK = 1000  # messages per request, the ceiling's and the pipeline's
 TARGETS = {"ratio_at_0ms": 0.5, "ratio_at_50ms": 0.9, "worker_cpu_us_per_msg": 10.0,
            "producer_rows_per_s": 100_000, "producer_peak_rss_mb_at_1m": 300}  # fmt: skip
 
@@ -129,7 +129,7 @@ def _measure(
     def ceiling() -> float:
         cpu, started = cpu_seconds(gateway), time.monotonic()
         accepted, seconds = measure_ceiling(
-            settings, spec, _numbers(total), in_flight=processes * threads, chunk=CHUNK
+            settings, spec, _numbers(total), in_flight=processes * threads, chunk=MAX_NODES_PER_REQUEST
         )
         ceiling_shares.append((cpu_seconds(gateway) - cpu) / (time.monotonic() - started))
         simulator.call("POST", "/_simulator/reset")
@@ -246,8 +246,9 @@ def _print_table(runs: list[Run], total: int, processes: int, threads: int) -> N
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)), file=sys.stderr)
     for r in runs:
-        in_flight = min(processes * threads, math.ceil(total / CHUNK))  # a small run has fewer requests
-        latency_bound = in_flight * CHUNK / (r.latency_ms / 1000) if r.latency_ms else 0.0
+        # A small run has fewer requests than threads to keep in flight.
+        in_flight = min(processes * threads, math.ceil(total / MAX_NODES_PER_REQUEST))
+        latency_bound = in_flight * MAX_NODES_PER_REQUEST / (r.latency_ms / 1000) if r.latency_ms else 0.0
         if r.ceiling_msgs_per_s < LATENCY_BOUND_SHARE * latency_bound:
             share = r.ceiling_msgs_per_s / latency_bound
             print(f"the ceiling at {r.latency_ms:g} ms is {share:.0%} of the {latency_bound:,.0f} msg/s its "
