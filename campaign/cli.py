@@ -127,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run dramatiq workers that send queued campaigns")
     worker.add_argument("--processes", type=_positive, default=os.cpu_count() or 1)
     worker.add_argument("--threads", type=_positive, default=8)
+    worker.add_argument(
+        "--in-flight",
+        type=_positive,
+        help="bulk requests to Kaleyra at once per process (CAMPAIGN_MAX_IN_FLIGHT; default: as many "
+        "as threads); with a few more threads than this, jobs claim, log and settle while others' "
+        "requests are out",
+    )
     worker.set_defaults(run=_worker)
 
     simulate = commands.add_parser(
@@ -423,6 +430,8 @@ def _worker(args: argparse.Namespace) -> int:
         "--worker-shutdown-timeout",
         str(WORKER_SHUTDOWN_TIMEOUT_MS),
     ]
+    if args.in_flight is not None:
+        os.environ["CAMPAIGN_MAX_IN_FLIGHT"] = str(args.in_flight)
     os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
     sys.stdout.flush()
     os.execv(sys.executable, command)

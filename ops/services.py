@@ -100,11 +100,14 @@ class SimulatorProcess:
             self.process.wait(timeout=30)
 
 
-def start_worker(env: Mapping[str, str], *, processes: int, threads: int, stdout) -> subprocess.Popen:
+def start_worker(
+    env: Mapping[str, str], *, processes: int, threads: int, in_flight: int | None = None, stdout
+) -> subprocess.Popen:
     """`campaign worker` in a new process group (its children are dramatiq's worker processes)."""
     return subprocess.Popen(
         [sys.executable, "-m", "campaign", "worker",
-         "--processes", str(processes), "--threads", str(threads)],
+         "--processes", str(processes), "--threads", str(threads),
+         *(["--in-flight", str(in_flight)] if in_flight else [])],
         env=dict(env), stdout=stdout, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
 

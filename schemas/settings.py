@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Recipients per queued job: each job costs about a millisecond of CPU over the producer, dramatiq and
     # the worker, whatever its size; smaller jobs spread a campaign over more worker threads.
     job_size: int = 5000
+    # Bulk requests in flight per worker process; 0: as many as it has threads (see worker.gateway).
+    max_in_flight: int = 0
     http_timeout_s: float = 30.0
     retry_attempts: int = 5
     retry_backoff_ms: int = 200
@@ -108,6 +110,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             dlt_required=dlt_required == "1",
             chunk_size=chunk_size,
             job_size=_int(env, "CAMPAIGN_JOB_SIZE", 5000, low=chunk_size, high=100_000),
+            max_in_flight=_int(env, "CAMPAIGN_MAX_IN_FLIGHT", 0, low=0, high=10_000),
             http_timeout_s=_int(env, "CAMPAIGN_HTTP_TIMEOUT_MS", 30_000, low=100, high=600_000) / 1000,
             retry_attempts=_int(env, "CAMPAIGN_RETRY_ATTEMPTS", 5, low=1, high=50),
             retry_backoff_ms=_int(env, "CAMPAIGN_RETRY_BACKOFF_MS", 200, low=0, high=600_000),

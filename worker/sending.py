@@ -360,7 +360,11 @@ async def _send_chunk(
 
     try:
         accepted = await ctx.gateway.send(
-            builder.encode(chunk), flash=builder.spec.flash, on_retry=on_retry, before_attempt=reclaim
+            builder.encode(chunk),
+            flash=builder.spec.flash,
+            on_retry=on_retry,
+            before_attempt=reclaim,
+            urgent=urgent,
         )
     except TransientGatewayError as e:
         if not last_attempt:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import redis
@@ -44,6 +44,19 @@ LANES_RECIPIENTS = 200_000  # the bulk campaign the OTP campaigns are sent durin
 LATENCY_BOUND_SHARE = 0.7
 TARGETS = {"ratio_at_0ms": 0.5, "ratio_at_50ms": 0.9, "worker_cpu_us_per_msg": 10.0,
            "producer_rows_per_s": 100_000, "producer_peak_rss_mb_at_1m": 300}  # fmt: skip
+
+
+class Fleet(NamedTuple):
+    """The workers: `in_flight` of each process's `threads` may have a request out at once; the
+    other threads claim, log and settle meanwhile. The ceiling has as many requests in flight."""
+
+    processes: int
+    threads: int
+    in_flight: int
+
+    @property
+    def requests_in_flight(self) -> int:
+        return self.processes * self.in_flight
 
 
 class Run(msgspec.Struct, kw_only=True):
@@ -74,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--million", action="store_true", help="1,000,000 recipients")
     parser.add_argument("--latencies", default="0,50", help="gateway latencies in ms, comma-separated")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=10)
+    parser.add_argument("--in-flight", type=int, default=8, help="requests in flight per worker process")
     args = parser.parse_args(argv)
+    fleet = Fleet(args.processes, args.threads, min(args.in_flight, args.threads))
     total = 1_000_000 if args.million else args.recipients
     lanes_total = min(total, LANES_RECIPIENTS)
     latencies = [float(ms) for ms in args.latencies.split(",")]
@@ -93,17 +108,17 @@ def main(argv: list[str] | None = None) -> int:
             }  # fmt: skip
             csv = write_recipients(directory / "recipients.csv", total)
             lanes = csv if lanes_total == total else write_recipients(directory / "lanes.csv", lanes_total)
-            runs = [_measure(env, directory, server.pid, simulator, (csv, lanes), total, ms,
-                             args.processes, args.threads)
+            runs = [_measure(env, directory, server.pid, simulator, (csv, lanes), total, ms, fleet)
                     for ms in latencies]  # fmt: skip
         finally:
             simulator.stop()
             server.kill()
-    _print_table(runs, total, args.processes, args.threads)
+    _print_table(runs, total, fleet)
     summary = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "recipients": total, "processes": args.processes, "threads": args.threads,
+        "recipients": total, "processes": fleet.processes, "threads": fleet.threads,
+        "in_flight_per_process": fleet.in_flight,
         "runs": [msgspec.structs.asdict(run) for run in runs], "targets": TARGETS,
     }  # fmt: skip
     print(msgspec.json.encode(summary).decode())
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(
     env: dict[str, str], directory: Path, redis_pid: int, simulator: SimulatorProcess,
-    files: tuple[Path, Path], total: int, latency_ms: float, processes: int, threads: int,
+    files: tuple[Path, Path], total: int, latency_ms: float, fleet: Fleet,
 ) -> Run:  # fmt: skip
     """The ceiling; then, on one set of workers, the pipeline alone (its throughput and CPU), and a
     second bulk campaign with OTP campaigns sent during it (their p99 only: an OTP holds a thread
@@ -129,7 +144,7 @@ def _measure(
     def ceiling() -> float:
         cpu, started = cpu_seconds(gateway), time.monotonic()
         accepted, seconds = measure_ceiling(
-            settings, spec, _numbers(total), in_flight=processes * threads, chunk=MAX_NODES_PER_REQUEST
+            settings, spec, _numbers(total), in_flight=fleet.requests_in_flight, chunk=MAX_NODES_PER_REQUEST
         )
         ceiling_shares.append((cpu_seconds(gateway) - cpu) / (time.monotonic() - started))
         simulator.call("POST", "/_simulator/reset")
@@ -140,9 +155,11 @@ def _measure(
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushall()
     with open(directory / f"events-{latency_ms:g}ms.jsonl", "wb") as events:
-        worker = start_worker(env, processes=processes, threads=threads, stdout=events)
+        worker = start_worker(
+            env, processes=fleet.processes, threads=fleet.threads, in_flight=fleet.in_flight, stdout=events
+        )
     try:
-        _wait(lambda: client.zcard("dramatiq:__heartbeats__") >= processes, 30)
+        _wait(lambda: client.zcard("dramatiq:__heartbeats__") >= fleet.processes, 30)
         pids = process_tree(worker.pid)
         measured = (pids, gateway, [redis_pid])  # the workers, the simulator, Redis
         before, started = [cpu_seconds(group) for group in measured], time.monotonic()
@@ -225,9 +242,10 @@ def _wait(condition, timeout: float):  # type: ignore[no-untyped-def]
     return result
 
 
-def _print_table(runs: list[Run], total: int, processes: int, threads: int) -> None:
-    print(f"{total:,} recipients; {processes} worker processes x {threads} threads; "
-          f"{processes * threads} requests in flight for both", file=sys.stderr)  # fmt: skip
+def _print_table(runs: list[Run], total: int, fleet: Fleet) -> None:
+    print(f"{total:,} recipients; {fleet.processes} worker processes x {fleet.threads} threads, "
+          f"{fleet.in_flight} requests in flight each; {fleet.requests_in_flight} in flight for both",
+          file=sys.stderr)  # fmt: skip
     header = ("latency", "ceiling msg/s", "pipeline msg/s", "ratio", "sending msg/s", "worker CPU us/msg",
               "Redis CPU us/msg",
               "worker peak MB", "producer rows/s", "producer peak MB", "OTP p99 ms",
@@ -246,8 +264,8 @@ def _print_table(runs: list[Run], total: int, processes: int, threads: int) -> N
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)), file=sys.stderr)
     for r in runs:
-        # A small run has fewer requests than threads to keep in flight.
-        in_flight = min(processes * threads, math.ceil(total / MAX_NODES_PER_REQUEST))
+        # A small run has fewer requests than places in flight.
+        in_flight = min(fleet.requests_in_flight, math.ceil(total / MAX_NODES_PER_REQUEST))
         latency_bound = in_flight * MAX_NODES_PER_REQUEST / (r.latency_ms / 1000) if r.latency_ms else 0.0
         if r.ceiling_msgs_per_s < LATENCY_BOUND_SHARE * latency_bound:
             share = r.ceiling_msgs_per_s / latency_bound

@@ -43,8 +43,9 @@ UPDATE_DECODER = msgspec.json.Decoder(FaultsUpdate)
 class Faults:
     """Mutable on purpose: chaos tests turn faults on and off against a running simulator.
 
-    `latency_ms` delays every request before it is processed; a slow reply is the opposite
-    fault: the request is accepted and recorded, and only its answer is held `slow_reply_ms`.
+    `latency_ms` is a round trip: every request waits half of it before it is processed, and its
+    reply the other half. A slow reply is a fault of its own: the request is accepted and
+    recorded, and only its answer is held `slow_reply_ms` (then the return trip).
     """
 
     __slots__ = ("_rng", "e403_rate", "latency_ms", "slow_reply_ms", "slow_reply_rate")

@@ -34,6 +34,7 @@ class RecordStats(msgspec.Struct, frozen=True, kw_only=True):
     duplicate_numbers: int  # numbers accepted more than once
     slow_replies: int
     replies_held: int
+    most_in_flight: int  # the most requests held at once since the last clear: what clients kept going
 
 
 @dataclass(slots=True)
@@ -56,6 +57,16 @@ class SimulatorRecord:
     # Answers being held right now: live requests, not history, so `clear()` leaves it alone
     # (each held request takes back its own 1 when it ends).
     replies_held: int = 0
+    in_flight: int = 0  # requests being handled right now (live too)
+    most_in_flight: int = 0
+
+    def arrive(self) -> int:
+        """Count a request on arrival (one waiting for its processing is seen); returns its index."""
+        index = self.requests
+        self.requests += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        return index
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1
@@ -76,13 +87,15 @@ class SimulatorRecord:
             duplicate_numbers=sum(1 for count in counts.values() if count > 1),
             slow_replies=self.slow_replies,
             replies_held=self.replies_held,
+            most_in_flight=self.most_in_flight,
         )
 
     def clear(self) -> None:
-        """In place, so that references held by tests stay valid. Leaves `replies_held`: those
-        requests are still in flight."""
+        """In place, so that references held by tests stay valid. Leaves `replies_held` and
+        `in_flight`: those requests are still in flight."""
         self.requests = self.accepted_requests = self.e403_injected = self.max_nodes = 0
         self.slow_replies = 0
+        self.most_in_flight = self.in_flight
         self.rejected.clear()
         self.messages.clear()
         self.arrivals.clear()

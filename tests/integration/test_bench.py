@@ -9,7 +9,7 @@ import sys
 import msgspec
 import pytest
 
-from ops.bench.__main__ import Run, _print_table
+from ops.bench.__main__ import Fleet, Run, _print_table
 
 pytestmark = pytest.mark.redis
 
@@ -18,7 +18,8 @@ def test_the_benchmark_measures_ceiling_and_pipeline_and_prints_a_summary():
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")  # CI fails in the chaos fixture instead
     done = subprocess.run(
-        [sys.executable, "-m", "ops.bench", "--recipients", "3000", "--latencies", "0", "--threads", "2"],
+        [sys.executable, "-m", "ops.bench", "--recipients", "3000", "--latencies", "0", "--threads", "3",
+         "--in-flight", "2"],
         capture_output=True, timeout=180, check=True,
     )  # fmt: skip
     summary = msgspec.json.decode(done.stdout.splitlines()[-1])
@@ -87,11 +88,11 @@ def _run(latency_ms: float, ceiling: float) -> Run:
 
 def test_the_table_says_when_a_ceiling_is_far_below_what_its_latency_allows(capsys):
     # 16 requests of 1000 in flight at 50 ms allow 320,000 msg/s.
-    _print_table([_run(0, 500_000), _run(50, 300_000), _run(100, 110_000)], 200_000, 2, 8)
+    _print_table([_run(0, 500_000), _run(50, 300_000), _run(100, 110_000)], 200_000, Fleet(2, 10, 8))
     table = capsys.readouterr().err
 
     assert "the ceiling at 100 ms is 69% of the 160,000 msg/s" in table
     assert "the ceiling at 50 ms" not in table and "the ceiling at 0 ms" not in table
     # 3 requests of 1000 in all: at most 3 in flight, 60,000 msg/s at 50 ms.
-    _print_table([_run(50, 50_000)], 3000, 2, 8)
+    _print_table([_run(50, 50_000)], 3000, Fleet(2, 10, 8))
     assert "the ceiling at 50 ms" not in capsys.readouterr().err

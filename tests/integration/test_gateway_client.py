@@ -90,3 +90,32 @@ def test_api_key_never_appears_in_an_error(make_settings):
     error, _ = send(make_settings, f"http://127.0.0.1:{closed_port()}", api_key=API_KEY, retry_attempts=1)
     assert isinstance(error, TransientGatewayError)
     assert API_KEY not in str(error) and API_KEY not in repr(error)
+
+
+def _send_at_once(settings, urgent: list[bool]) -> list:
+    """`send` one request per entry of `urgent`, all at once on one client; their results."""
+
+    async def run():
+        client = KaleyraClient(settings)
+        try:
+            return await asyncio.gather(*(client.send(PAYLOAD, urgent=u) for u in urgent))
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+def test_bulk_requests_in_flight_are_capped_and_urgent_ones_do_not_wait(make_settings):
+    """Five bulk and two urgent requests at once, with places for two bulk ones: the gateway (whose
+    latency outlasts their start) holds four at most; without the cap, all seven."""
+    requests = [False] * 5 + [True] * 2
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=400)) as simulator:
+        capped = _send_at_once(make_settings(simulator.base_url, api_key=API_KEY, max_in_flight=2), requests)
+        capped_stats = simulator.record.stats()
+        simulator.record.clear()
+        uncapped = _send_at_once(make_settings(simulator.base_url, api_key=API_KEY), requests)
+        uncapped_stats = simulator.record.stats()
+
+    assert [len(accepted) for accepted in capped + uncapped] == [2] * 14
+    assert (capped_stats.accepted_requests, capped_stats.most_in_flight) == (7, 4)
+    assert (uncapped_stats.accepted_requests, uncapped_stats.most_in_flight) == (7, 7)

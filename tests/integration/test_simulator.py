@@ -475,6 +475,24 @@ def test_bad_fault_change_is_refused_and_changes_nothing(sim: RunningSimulator, 
 # --- slow replies: accepted and recorded, answered late
 
 
+def test_latency_is_a_round_trip_half_before_processing_half_after(start: StartSimulator) -> None:
+    """Half on the way in (a worker killed then sent nothing), half on the way back (the messages
+    are recorded before the reply leaves), so that requests processed one after another go back
+    out spread as they came in, not woken together."""
+    sim = start(latency_ms=2 * HOLD_MS)
+
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send, sim, sms(NUMBER))
+        arrived = wait_for_stats(sim, lambda stats: stats["requests"] == 1)
+        recorded = wait_for_stats(sim, lambda stats: stats["accepted_messages"] == 1)
+        answered_by_then = sending.done()
+        status, _ = sending.result()
+
+    assert (arrived["requests"], arrived["accepted_requests"]) == (1, 0)
+    assert recorded["accepted_messages"] == 1 and not answered_by_then
+    assert status == 200
+
+
 def test_slow_reply_is_recorded_as_accepted_before_it_is_answered(start: StartSimulator) -> None:
     sim = start(slow_reply_rate=1.0, slow_reply_ms=HOLD_MS)
 
@@ -582,6 +600,7 @@ def test_stats_count_requests_refusals_and_duplicates(sim: RunningSimulator) -> 
         "duplicate_numbers": 1,
         "slow_replies": 0,
         "replies_held": 0,
+        "most_in_flight": 1,
         "faults": faults_view(),
     }
 

@@ -41,6 +41,7 @@ def test_base_url_overrides_the_region():
         ({"CAMPAIGN_DEFAULT_UNICODE": "utf8"}, "CAMPAIGN_DEFAULT_UNICODE='utf8' must be auto, 0 or 1"),
         ({"CAMPAIGN_DEFAULT_PREFIX": "91"}, "CAMPAIGN_DEFAULT_PREFIX='91'"),
         ({"CAMPAIGN_CHUNK_SIZE": "1001"}, "CAMPAIGN_CHUNK_SIZE=1001 must be between 1 and 1000"),
+        ({"CAMPAIGN_MAX_IN_FLIGHT": "-1"}, "CAMPAIGN_MAX_IN_FLIGHT=-1 must be between 0 and 10000"),
         ({"KALEYRA_DLT_REQUIRED": "yes"}, "KALEYRA_DLT_REQUIRED='yes' must be 0 or 1"),
         ({"CAMPAIGN_RETRY_ATTEMPTS": "many"}, "CAMPAIGN_RETRY_ATTEMPTS='many' is not a whole number"),
         ({"REDIS_URL": "http://:pw@host:1/0"}, "REDIS_URL='http://:***@host:1/0' must start with redis://"),
@@ -68,3 +69,8 @@ def test_credentials_are_required_to_send():
 def test_dlt_requirement_is_read_from_the_environment():
     assert Settings.from_environ({"KALEYRA_DLT_REQUIRED": "1"}).dlt_required
     assert not Settings.from_environ({}).dlt_required
+
+
+def test_requests_in_flight_are_capped_only_when_asked():
+    assert Settings.from_environ({}).max_in_flight == 0
+    assert Settings.from_environ({"CAMPAIGN_MAX_IN_FLIGHT": "6"}).max_in_flight == 6

@@ -2,10 +2,16 @@
 
 One `aiohttp.ClientSession` per process, opened lazily on the worker's event loop
 and closed at shutdown: connections are pooled across every job the process runs.
+
+`CAMPAIGN_MAX_IN_FLIGHT` caps a process's bulk requests in flight. With more worker threads than
+that, a chunk's bookkeeping (its claim, events and settlement, a few milliseconds of Redis round
+trips and CPU) happens while other jobs' requests are out, and the gateway always has that many.
+OTP and TXN requests (one message each) never wait for a place.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -30,6 +36,8 @@ class KaleyraClient:
             total=settings.http_timeout_s, connect=min(settings.http_timeout_s, 10)
         )
         self._max_connections = max_connections
+        # A bulk request waits here for its place, outside the request's timeout: it is not sent yet.
+        self._places = asyncio.Semaphore(settings.max_in_flight) if settings.max_in_flight else None
         self._attempts = settings.retry_attempts
         self._backoff_s = settings.retry_backoff_ms / 1000
         self._backoff_max_s = settings.retry_backoff_max_ms / 1000
@@ -42,11 +50,13 @@ class KaleyraClient:
         flash: bool = False,
         on_retry: OnRetry | None = None,
         before_attempt: BeforeAttempt | None = None,
+        urgent: bool = False,
     ) -> list[SubmittedSms]:
         """POST `payload` (to `/sms` when `flash`); retry transient errors with exponential backoff
         and jitter, then re-raise.
 
         `before_attempt` runs before every attempt (the worker takes its chunk's claim again there).
+        An `urgent` request (OTP, TXN) does not wait for a place among the bulk requests in flight.
         """
 
         async def before(state: tenacity.RetryCallState) -> None:
@@ -66,9 +76,18 @@ class KaleyraClient:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(self._post_once, payload, self._flash_url if flash else self._url)
+        places = None if urgent else self._places
+        return await retrying(self._post_once, payload, self._flash_url if flash else self._url, places)
 
-    async def _post_once(self, payload: bytes, url: str) -> list[SubmittedSms]:
+    async def _post_once(
+        self, payload: bytes, url: str, places: asyncio.Semaphore | None
+    ) -> list[SubmittedSms]:
+        if places is None:
+            return await self._exchange(payload, url)
+        async with places:  # one place per attempt: none is held through a back-off
+            return await self._exchange(payload, url)
+
+    async def _exchange(self, payload: bytes, url: str) -> list[SubmittedSms]:
         session = self._session_for_loop()
         try:
             async with session.post(url, data=payload, headers=self._headers) as response:
