@@ -16,6 +16,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 from schemas import keys
 from schemas.settings import Settings
 from worker.context import WorkerContext
+from worker.doorbell import DoorbellConsumer, channel
 from worker.logging import flush_events
 from worker.sending import ComeBackLater, send_job
 from worker.urgent import CAME_BACK, UrgentWatch
@@ -69,6 +70,18 @@ class _RecoveringRedisBroker(RedisBroker):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._consumed: set[str] = set()
+
+    @property
+    def consumer_class(self) -> type[DoorbellConsumer]:
+        return DoorbellConsumer
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Enqueue, then wake the consumers waiting for work on the message's queue (a delayed
+        message waits in the delay queue, which is polled)."""
+        enqueued = super().enqueue(message, delay=delay)
+        if not delay:
+            self.client.publish(channel(enqueued.queue_name), b"")
+        return enqueued
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         if queue_name in self._consumed:
