@@ -101,6 +101,12 @@ def read_through(path: str) -> bool:
                 raise _not_utf8(path, e) from e
 
 
+def count_lines(path: str) -> int:
+    """The lines of `path`, a regular file: about as many as its rows, counted at the speed of a read."""
+    with _open_binary(path) as stream:
+        return sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b""))
+
+
 def _unquoted(text: io.TextIOWrapper) -> bool:
     """Read the rest of `text`; True if the csv module would refuse none of it. Without a quote the
     csv module refuses only a field over its size limit: the rest is read in pieces of half that

@@ -3,6 +3,7 @@ starts before the last row, the campaign completes only after it, and steering w
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 
@@ -10,7 +11,7 @@ import msgspec
 import pytest
 
 from producer.control import campaign_status, cancel, invalid_rows
-from producer.publish import SEEN_IN_MEMORY_MAX, publish_campaign, publish_file
+from producer.publish import JOB_SHARE, SEEN_IN_MEMORY_MAX, publish_campaign, publish_file
 from producer.resend import resend
 from producer.spec import build_spec
 from schemas import keys
@@ -305,3 +306,40 @@ def test_a_file_read_a_page_at_a_time_keeps_every_line_number(backend, make_sett
     expected = [(i + 2, f"+9190000{i:05d}") for i in range(1500)]
     expected += [(i + 5, f"+9190000{i:05d}") for i in range(1500, 2700)]
     assert [(r.line, r.to) for r in recipients] == expected
+
+
+def test_jobs_are_small_at_both_ends_of_a_file_and_whole_chunks_in_between(backend, make_settings, tmp_path):
+    """Read from a file, a job holds at most `JOB_SHARE` of the recipients before it or after it, in
+    whole chunks, one chunk at least and CAMPAIGN_JOB_SIZE at most: threads start together on a
+    campaign and end it together."""
+    settings = make_settings("http://127.0.0.1:9", chunk_size=100, job_size=500)
+    spec = mkt_spec(settings)
+    path = tmp_path / "recipients.csv"
+    path.write_text("to\n" + "".join(f"90000{i:05d}\n" for i in range(20_000)))
+
+    broker = build_broker(settings, backend.client)
+    result = publish_file(spec, str(path), client=backend.client, broker=broker, settings=settings)
+    sizes = [len(job.recipients) for job in jobs_of(backend, spec.campaign_id, result.jobs)]
+
+    assert sum(sizes) == result.total == 20_000
+    assert sizes[0] == sizes[-1] == 100 and max(sizes) == 500
+    assert all(size % 100 == 0 for size in sizes)
+    peak = sizes.index(500)
+    assert sizes[: peak + 1] == sorted(sizes[: peak + 1]) and sizes[peak:] == sorted(
+        sizes[peak:], reverse=True
+    )
+    before = 0
+    for size in sizes:  # the header line counts as a row: a chunk of slack
+        assert size <= max(100, math.ceil(min(before, 20_000 - before) * JOB_SHARE / 100) * 100 + 100)
+        before += size
+
+
+def test_jobs_from_a_stream_all_hold_campaign_job_size(backend, make_settings):
+    """Read once (stdin, a pipe), the rows are not counted beforehand: every job but the last is full."""
+    settings = make_settings("http://127.0.0.1:9", chunk_size=100, job_size=500)
+    spec = mkt_spec(settings)
+    result = publish_checked(
+        backend, build_broker(settings, backend.client), settings, spec, numbers(0, 2300)
+    )
+    sizes = [len(job.recipients) for job in jobs_of(backend, spec.campaign_id, result.jobs)]
+    assert sizes == [500, 500, 500, 500, 300]
