@@ -311,6 +311,12 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     label = f"{status.type}, {status.name}" if status.name else status.type
     print(f"campaign {status.campaign_id} ({label}): {status.state}")
+    if status.held_reason:
+        print(f"  held: {status.held_reason}; nothing is failed for it, and sending resumes by itself once")
+        print("  the gateway takes the account's requests again (a fixed key: restart the workers with it)")
+    if status.idle_for is not None:
+        print(f"  no worker has taken a job of it for {_duration(status.idle_for)}: is `campaign worker` "
+              "running (with this REDIS_URL)? Or its queue is behind other campaigns")  # fmt: skip
     if status.scheduled_for and status.release_at:
         release = datetime.fromtimestamp(status.release_at, UTC).isoformat(timespec="seconds")
         print(f"  scheduled for {status.scheduled_for}; goes to Kaleyra from {release} (cancel before then)")
@@ -333,7 +339,20 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  republished by `campaign resend`: {status.republished}")
     if status.failures:
         print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
+    if status.last_error and status.last_error_at:
+        when = datetime.fromtimestamp(status.last_error_at, UTC).isoformat(timespec="seconds")
+        print(f"  last gateway error: {status.last_error} ({when})")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h10m`: how long, to a reader."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def _steer(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from campaign.plural import plural
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status
 from producer.publish import publish_campaign
@@ -28,7 +29,7 @@ from worker.broker import build_broker, register_actors
 from worker.context import WorkerContext
 from worker.logging import configure_logging
 
-FINAL_STATES = ("completed", "cancelled")
+FINAL_STATES = ("completed", "failed", "cancelled")
 _FORMATS = (
     lambda n: f"+91{n}",
     lambda n: f"0091{n}",
@@ -81,8 +82,9 @@ def run_demo(
                 spec, _demo_rows(recipients), client=client, broker=broker, settings=settings
             )
             console.print(
-                f"published [bold]{result.campaign_id}[/]: {result.total} recipients in {result.jobs} jobs "
-                f"({result.invalid} invalid, {result.duplicates} duplicate rows skipped)"
+                f"published [bold]{result.campaign_id}[/]: {plural(result.total, 'recipient')} in "
+                f"{plural(result.jobs, 'job')} ({result.invalid} invalid, "
+                f"{plural(result.duplicates, 'duplicate row')} skipped)"
             )
             status = _follow(console, client, result.campaign_id, result.total)
             elapsed = time.monotonic() - started

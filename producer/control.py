@@ -9,7 +9,7 @@ import msgspec
 import redis
 
 from schemas import keys
-from schemas.campaign import CampaignSpec, CampaignState, InvalidRow
+from schemas.campaign import FINISHED_STATES, CampaignSpec, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
 from schemas.scripts import END_PUBLISHING_LUA
 
@@ -43,7 +43,9 @@ return state
 """
 
 _invalid_row = msgspec.msgpack.Decoder(InvalidRow)
-_ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING)
+_ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.HELD)
+# A campaign with recipients to send that no worker has looked at for this long: status says so.
+IDLE_AFTER_S = 60.0
 
 
 class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,12 +82,18 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     publishing: bool = False
     # It stopped mid-file without finishing (killed): what it published is sent; cancel to end it.
     publisher_lost: bool = False
+    held_reason: str | None = None  # state `held`: why the account's sending stopped
+    last_error: str | None = None  # the last gateway error a chunk met (`code: message`), and when
+    last_error_at: float | None = None
+    # Seconds since a worker last took one of its jobs or settled a chunk, when it has recipients to
+    # send and that is over IDLE_AFTER_S: no worker running, or the queue is behind other campaigns.
+    idle_for: float | None = None
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     fields = (
         keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,
-        keys.PUBLISHING, *_COUNTERS,
+        keys.PUBLISHING, keys.HELD_REASON, keys.LAST_ERROR, keys.LAST_ERROR_AT, keys.SEEN_AT, *_COUNTERS,
     )  # fmt: skip
     with client.pipeline(transaction=False) as pipe:
         pipe.hmget(keys.campaign(campaign_id), fields)
@@ -101,8 +109,15 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     count = {name: int(row[name] or 0) for name in _COUNTERS}
     settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
     state = row[keys.STATE].decode()
-    finished = state in (CampaignState.CANCELLED, CampaignState.COMPLETED)  # nothing waits any more
+    finished = state in FINISHED_STATES  # nothing waits any more
     lease = _float(row[keys.PUBLISHING])
+    pending = max(count[keys.TOTAL] - settled, 0)
+    seen_at = _float(row[keys.SEEN_AT]) or _float(row[keys.CREATED_AT]) or now
+    release_at = _float(row[keys.RELEASE_AT])
+    sendable = state in (CampaignState.QUEUED, CampaignState.RUNNING) or (
+        state == CampaignState.SCHEDULED and release_at is not None and release_at <= now
+    )
+    idle = now - seen_at if pending and sendable and now - seen_at > IDLE_AFTER_S else None
     waits = (
         [] if finished else [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
     )
@@ -111,7 +126,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         name=spec.name,
         type=spec.type.value,
         state=state,
-        pending=max(count[keys.TOTAL] - settled, 0),
+        pending=pending,
         failures={code.decode(): int(n) for code, n in failures.items()},
         created_at=_float(row[keys.CREATED_AT]),
         started_at=_float(row[keys.STARTED_AT]),
@@ -120,9 +135,13 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         waiting_for_window=sum(left for _, left in waits),
         window_opens_at=min((opens for opens, _ in waits), default=None),
         scheduled_for=spec.at,
-        release_at=_float(row[keys.RELEASE_AT]),
+        release_at=release_at,
         publishing=lease is not None and lease > now,
         publisher_lost=lease is not None and lease <= now and not finished,
+        held_reason=_text(row[keys.HELD_REASON]) if state == CampaignState.HELD else None,
+        last_error=_text(row[keys.LAST_ERROR]),
+        last_error_at=_float(row[keys.LAST_ERROR_AT]),
+        idle_for=idle,
         **count,
     )
 
@@ -162,6 +181,10 @@ def _transition(
 
 def _float(raw: bytes | None) -> float | None:
     return float(raw) if raw is not None else None
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode() if raw is not None else None
 
 
 def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> Iterator[InvalidRow]:

@@ -36,7 +36,7 @@ LOCK_TTL_S = 600
 
 # In one script, so it applies whole: the picked chunks are marked republished, their
 # recipients move from failed/unknown back to pending, the new jobs are counted, and a
-# completed campaign is queued again. KEYS: campaign, failures, outcomes. ARGV: -failed,
+# completed or failed campaign is queued again. KEYS: campaign, failures, outcomes. ARGV: -failed,
 # -unknown, republished, new jobs, the number of (code, -failed) pairs, those pairs, then
 # (outcome field, marked outcome) pairs. Amounts arrive as strings: HINCRBY takes them as they are.
 _REOPEN_LUA = """
@@ -53,7 +53,8 @@ for i = 6, codes_end, 2 do
   if redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) <= 0 then redis.call('HDEL', KEYS[2], ARGV[i]) end
 end
 for i = codes_end + 1, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-if redis.call('HGET', KEYS[1], 'state') == 'completed' then
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'completed' or state == 'failed' then
   redis.call('HSET', KEYS[1], 'state', 'queued')
   redis.call('HDEL', KEYS[1], 'finished_at')
 end

@@ -29,8 +29,16 @@ class CampaignState(enum.StrEnum):
     SCHEDULED = "scheduled"
     RUNNING = "running"
     PAUSED = "paused"
+    # The account's key was refused or the gateway is out of reach: nothing is sent and nothing
+    # failed for it; sending resumes by itself once the gateway takes a request again.
+    HELD = "held"
     CANCELLED = "cancelled"
-    COMPLETED = "completed"
+    COMPLETED = "completed"  # every recipient settled, at least one submitted
+    FAILED = "failed"  # every recipient failed
+
+
+# The states after which nothing of a campaign is sent any more (a `campaign resend` reopens it).
+FINISHED_STATES = frozenset({CampaignState.CANCELLED, CampaignState.COMPLETED, CampaignState.FAILED})
 
 
 # A scheduled campaign (Kaleyra's `time`) is held here until this long before its time, so it can be

@@ -70,6 +70,8 @@ CATALOGUE: dict[str, ErrorCode] = {
 
 # HTTP statuses that mean "nothing was sent, try again" when the reply carries no known code.
 TRANSIENT_HTTP_STATUSES = frozenset({429, 502, 503})
+# Of those, the ones that say the gateway itself is not there (its front answers for it).
+UNAVAILABLE_HTTP_STATUSES = frozenset({502, 503})
 # Any other status without a known code (a 504, a 500, an unreadable 200) leaves the outcome unknown.
 
 

@@ -45,8 +45,18 @@ class TransientGatewayError(GatewayError):
     """Nothing was sent (E403, 429, 502, 503, connection refused): safe to retry."""
 
 
+class GatewayUnreachable(TransientGatewayError):
+    """No connection to the gateway, or its front answering 502/503: nothing was sent. Retried a
+    few times; past that, an account-level fault that holds sending."""
+
+
 class PermanentGatewayError(GatewayError):
     """The request is wrong and will stay wrong: never retried."""
+
+
+class AccountFault(GatewayError):
+    """The gateway refuses the account's API key (HTTP 401 or 403), or cannot be reached for longer
+    than the retries cover: no request of the account can succeed, so sending is held, not failed."""
 
 
 class AmbiguousGatewayError(GatewayError):

@@ -48,6 +48,10 @@ CREATED_AT = "created_at"
 RELEASE_AT = "release_at"  # a scheduled campaign: when its chunks start going to Kaleyra
 STARTED_AT = "started_at"
 FINISHED_AT = "finished_at"
+HELD_REASON = "held_reason"  # while the account is held: why
+LAST_ERROR = "last_error"  # the last gateway error a chunk of the campaign met: `code: message`
+LAST_ERROR_AT = "last_error_at"
+SEEN_AT = "seen_at"  # the last time a worker took a job of the campaign or settled a chunk
 # While the producer is still reading the file: its lease (Unix time), renewed as it writes jobs.
 PUBLISHING = "publishing"
 
@@ -102,6 +106,12 @@ def suppressed(campaign_id: str) -> str:
     return f"campaign:{{{campaign_id}}}:suppressed"
 
 
+def duplicates(campaign_id: str) -> str:
+    """List: a msgpack-encoded `Recipient` (number and line, no field values) for each row left out
+    because an earlier row has its number; the report finds that row's line."""
+    return f"campaign:{{{campaign_id}}}:duplicates"
+
+
 def waiting(campaign_id: str) -> str:
     """Hash: job index -> `opens at (Unix time)|recipients left` of a job waiting for its sending window."""
     return f"campaign:{{{campaign_id}}}:waiting"
@@ -122,6 +132,13 @@ def account_rate(sid: str) -> str:
     return f"account:{{{sid}}}:rate"
 
 
+def account_hold(sid: str) -> str:
+    """Hash, present while the account is held: `code` (UNAUTHORIZED, CONNECT ...), `reason`,
+    `since`, `probe_at` (when a worker may next ask the gateway), `key` (a fingerprint of the API
+    key the gateway refused, never the key)."""
+    return f"account:{{{sid or 'default'}}}:hold"
+
+
 def suppression_list(sid: str) -> str:
     """Set: E.164 numbers the account's marketing never sends to (`campaign suppress`); checked at
     publish and again as each chunk is sent."""
@@ -139,6 +156,7 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
         seen(campaign_id),
         invalid(campaign_id),
         suppressed(campaign_id),
+        duplicates(campaign_id),
         waiting(campaign_id),
         failures(campaign_id),
     )

@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_max_retries: int = 5
     job_min_backoff_ms: int = 2000
     heartbeat_timeout_ms: int = 15_000
+    # While the account is held (its key refused, the gateway out of reach), how often one worker
+    # probes the gateway and held jobs look again.
+    hold_probe_ms: int = 30_000
     maintenance_chance: int = 50_000  # per million broker commands
 
     def __repr__(self) -> str:
@@ -118,6 +121,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             job_max_retries=_int(env, "CAMPAIGN_JOB_MAX_RETRIES", 5, low=0, high=100),
             job_min_backoff_ms=_int(env, "CAMPAIGN_JOB_MIN_BACKOFF_MS", 2000, low=1, high=86_400_000),
             heartbeat_timeout_ms=_int(env, "CAMPAIGN_HEARTBEAT_TIMEOUT_MS", 15_000, low=1000, high=3_600_000),
+            hold_probe_ms=_int(env, "CAMPAIGN_HOLD_PROBE_MS", 30_000, low=100, high=3_600_000),
             maintenance_chance=_int(env, "CAMPAIGN_MAINTENANCE_CHANCE", 50_000, low=1, high=1_000_000),
         )
 

@@ -43,7 +43,7 @@ class WorkerContext:
     @property
     def store(self) -> CampaignStore:
         if self._store is None:
-            self._store = CampaignStore(self._redis_factory())
+            self._store = CampaignStore(self._redis_factory(), self.settings)
         return self._store
 
     @property

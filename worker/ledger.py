@@ -80,6 +80,7 @@ if done ~= tonumber(ARGV[6]) or tonumber(ARGV[3]) <= done then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[5], ARGV[1] .. ':' .. ARGV[6], ARGV[7])
+redis.call('HSET', KEYS[1], 'seen_at', ARGV[4])
 for i = 8, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
   if ARGV[i] == 'failed' and ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], ARGV[i + 1]) end

@@ -20,9 +20,16 @@ from schemas.campaign import (
     Outcome,
     Recipient,
 )
-from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
+from schemas.errors import (
+    AccountFault,
+    AmbiguousGatewayError,
+    GatewayUnreachable,
+    PermanentGatewayError,
+    TransientGatewayError,
+)
 from schemas.kaleyra import SubmittedSms
 from schemas.window import UNPLACED, seconds_until_open
+from worker.campaigns import JobStart
 from worker.context import WorkerContext
 from worker.ledger import Claim
 from worker.logging import flush_events, log_submitted
@@ -75,7 +82,7 @@ async def send_job(
     """Send what is left of the job. `delivery` names this delivery of the message in chunk claims;
     an `urgent` job (OTP, TXN) goes ahead of the bulk campaigns waiting on the account's rate limit."""
     log = ctx.log.bind(campaign_id=campaign_id, job=job_index)
-    start = await ctx.store.begin_job(campaign_id, job_index)
+    start = await _begin(ctx, log, campaign_id, job_index)
     if start is None:
         log.warning("job.orphaned", reason="the campaign or job is no longer in Redis")
         return
@@ -194,6 +201,24 @@ async def send_job(
     finally:
         flush_events()
         await ahead.drop()
+
+
+async def _begin(ctx: WorkerContext, log: Any, campaign_id: str, job_index: int) -> JobStart | None:
+    """`begin_job`, or `Held` while the account is. The worker whose turn it is probes the gateway
+    first, and begins the job as usual if the hold could be lifted."""
+    start = await ctx.store.begin_job(campaign_id, job_index)
+    if start is not None and start.held_reason is not None and start.probe:
+        fault = await ctx.gateway.probe()
+        if fault is None:
+            await ctx.store.lift_hold()
+            log.warning("account.resumed", held_for=start.held_reason)
+            start = await ctx.store.begin_job(campaign_id, job_index)
+        else:
+            await ctx.store.hold_account(campaign_id, fault)  # the fault now standing is the reason shown
+            log.warning("account.still_held", code=fault.code, reason=fault.message)
+    if start is not None and start.held_reason is not None:
+        raise Held(f"the account is held: {start.held_reason}", ctx.settings.hold_probe_ms / 1000)
+    return start
 
 
 def _make_way(ctx: WorkerContext, waited: float, sent: int) -> str | None:
@@ -352,7 +377,7 @@ async def _send_chunk(
 
     async def on_retry(error: TransientGatewayError) -> None:
         await ledger.release(campaign_id, job_index, owner)
-        await ctx.store.count_retry(campaign_id)
+        await ctx.store.count_retry(campaign_id, error)
         log.info("sms.retry", code=error.code)
         pushback = error.code == "E403" or error.status == HTTP_TOO_MANY_REQUESTS
         if pushback and (pace := await ctx.rate_limit.back_off()):
@@ -366,19 +391,28 @@ async def _send_chunk(
             before_attempt=reclaim,
             urgent=urgent,
         )
+    except (AccountFault, GatewayUnreachable) as e:
+        # Nothing was sent, and no request of the account can go: hold it, fail nobody.
+        await ledger.release(campaign_id, job_index, owner)
+        await ctx.store.hold_account(campaign_id, e)
+        log.error("account.held", code=e.code, reason=e.message)
+        raise Held(f"the account is held: {e.message}", ctx.settings.hold_probe_ms / 1000) from e
     except TransientGatewayError as e:
         if not last_attempt:
             await ledger.release(campaign_id, job_index, owner)  # nothing was sent: anyone may take it
             raise  # dramatiq retries the job later; settled chunks are skipped then
         outcome = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason="retries exhausted")
+        await ctx.store.note_error(campaign_id, e)
     except PermanentGatewayError as e:
         outcome = ChunkOutcome(outcome=Outcome.FAILED, size=len(chunk), code=e.code)
         log.error("sms.failed", code=e.code, recipients=len(chunk), reason=e.message)
+        await ctx.store.note_error(campaign_id, e)
     except AmbiguousGatewayError as e:
         # Resending could deliver twice: the outcome is recorded as unknown instead.
         outcome = ChunkOutcome(outcome=Outcome.UNKNOWN, size=len(chunk), code=e.code)
         log.warning("sms.unknown", code=e.code, recipients=len(chunk), reason=e.message)
+        await ctx.store.note_error(campaign_id, e)
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
         log_submitted(

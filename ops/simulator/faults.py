@@ -1,9 +1,11 @@
-"""Faults injected on purpose (E403 replies, added latency, slow replies), changeable while the app runs."""
+"""Faults injected on purpose (E403 replies, added latency, slow replies, a refused key, an outage),
+changeable while the app runs."""
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import msgspec
 
@@ -28,6 +30,8 @@ class FaultsUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     slow_reply_rate: float | None = None
     slow_reply_ms: float | None = None
     seed: int | None = None
+    refuse_key: bool | None = None  # every request is answered 401, as if the account's key was revoked
+    down_ms: float | None = None  # the port refuses connections this long from now, then serves again
 
 
 class FaultsView(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +39,8 @@ class FaultsView(msgspec.Struct, frozen=True, kw_only=True):
     latency_ms: float
     slow_reply_rate: float
     slow_reply_ms: float
+    refuse_key: bool
+    down_until: float | None  # monotonic time the outage ends (then the view is read from elsewhere)
 
 
 UPDATE_DECODER = msgspec.json.Decoder(FaultsUpdate)
@@ -48,7 +54,10 @@ class Faults:
     recorded, and only its answer is held `slow_reply_ms` (then the return trip).
     """
 
-    __slots__ = ("_rng", "e403_rate", "latency_ms", "slow_reply_ms", "slow_reply_rate")
+    __slots__ = (
+        "_rng", "down_until", "e403_rate", "go_down", "latency_ms", "refuse_key", "slow_reply_ms",
+        "slow_reply_rate",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -63,6 +72,10 @@ class Faults:
         self.latency_ms = latency_ms
         self.slow_reply_rate = slow_reply_rate
         self.slow_reply_ms = slow_reply_ms
+        self.refuse_key = False
+        self.down_until: float | None = None
+        # Set by whatever serves the app (it owns the listening socket): take the port down for N ms.
+        self.go_down: Callable[[float], None] | None = None
         self._rng = random.Random(seed)
 
     def inject_e403(self) -> bool:
@@ -79,9 +92,11 @@ class Faults:
         for name in ("e403_rate", "slow_reply_rate"):
             if (rate := getattr(change, name)) is not None:
                 check_rate(name, rate)
-        for name in ("latency_ms", "slow_reply_ms"):
+        for name in ("latency_ms", "slow_reply_ms", "down_ms"):
             if (ms := getattr(change, name)) is not None:
                 check_ms(name, ms)
+        if change.down_ms and self.go_down is None:
+            raise InputError("down_ms needs the simulator served on a port")
         if change.e403_rate is not None:
             self.e403_rate = change.e403_rate
         if change.latency_ms is not None:
@@ -92,6 +107,10 @@ class Faults:
             self.slow_reply_ms = change.slow_reply_ms
         if change.seed is not None:
             self._rng.seed(change.seed)
+        if change.refuse_key is not None:
+            self.refuse_key = change.refuse_key
+        if change.down_ms:
+            self.go_down(change.down_ms)  # type: ignore[misc]  # checked above
 
     def view(self) -> FaultsView:
         return FaultsView(
@@ -99,4 +118,6 @@ class Faults:
             latency_ms=self.latency_ms,
             slow_reply_rate=self.slow_reply_rate,
             slow_reply_ms=self.slow_reply_ms,
+            refuse_key=self.refuse_key,
+            down_until=self.down_until,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from concurrent.futures import Future
 from types import TracebackType
 
@@ -41,7 +42,7 @@ class RunningSimulator:
         self._loop = loop
         self._stopping = stopping
 
-    def set_faults(self, **change: float) -> None:
+    def set_faults(self, **change: float | bool) -> None:
         """Change faults from the caller's thread, as `PUT /_simulator/faults` would; a bad value raises."""
         update = FaultsUpdate(**change)  # type: ignore[arg-type]
 
@@ -145,7 +146,37 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
     except BaseException:
         await runner.cleanup()
         raise
-    return runner, runner.addresses[0][1]
+    bound_port = runner.addresses[0][1]
+    app[FAULTS_KEY].go_down = _Outage(runner, host, bound_port, app[FAULTS_KEY]).begin
+    return runner, bound_port
+
+
+class _Outage:
+    """The gateway down on request: its port refuses connections for a while (idle keep-alive
+    connections are closed, requests in progress are answered first), then it serves again."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, faults: Faults) -> None:
+        self._runner = runner
+        self._host = host
+        self._port = port
+        self._faults = faults
+        self._task: asyncio.Task[None] | None = None
+
+    def begin(self, ms: float) -> None:
+        self._faults.down_until = time.monotonic() + ms / 1000
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._down())
+
+    async def _down(self) -> None:
+        for site in list(self._runner.sites):
+            await site.stop()
+        server = self._runner.server
+        for handler in server.connections if server is not None else ():
+            handler.close()
+        while (left := (self._faults.down_until or 0) - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+        self._faults.down_until = None
+        await web.TCPSite(self._runner, self._host, self._port, reuse_address=True).start()
 
 
 def _url(host: str, port: int) -> str:

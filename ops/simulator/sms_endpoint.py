@@ -62,7 +62,7 @@ class SmsEndpoint:
     async def _process(self, request: web.Request, index: int) -> web.Response:
         record = self._record
         reference = str(index)
-        if request.headers.get("api-key") != self._api_key:
+        if self._faults.refuse_key or request.headers.get("api-key") != self._api_key:
             record.reject("UNAUTHORIZED")
             return _json(401, replies.UNAUTHORIZED)
         if self._sid is not None and request.match_info["sid"] != self._sid:

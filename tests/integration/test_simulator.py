@@ -97,9 +97,10 @@ def wait_for_stats(sim: RunningSimulator, done: Callable[[dict[str, Any]], bool]
         time.sleep(0.005)
 
 
-def faults_view(**faults: float) -> dict[str, float]:
+def faults_view(**faults: float) -> dict[str, object]:
     """`GET /_simulator/faults` with every fault off but `faults`."""
-    return {"e403_rate": 0.0, "latency_ms": 0.0, "slow_reply_rate": 0.0, "slow_reply_ms": 0.0, **faults}
+    off = {"e403_rate": 0.0, "latency_ms": 0.0, "slow_reply_rate": 0.0, "slow_reply_ms": 0.0}
+    return {**off, "refuse_key": False, "down_until": None, **faults}
 
 
 def at(delta: timedelta, tz: timezone = UTC) -> str:
@@ -417,6 +418,37 @@ def test_faults_changed_at_run_time_turn_e403_off(start: StartSimulator) -> None
 
     assert (status, faults) == (200, faults_view(latency_ms=5.0))
     assert send(sim, sms(NUMBER))[0] == 200
+
+
+def test_a_refused_key_fault_answers_401_to_the_right_key_until_turned_off(sim: RunningSimulator) -> None:
+    status, faults = call(sim.base_url, "PUT", "/_simulator/faults", {"refuse_key": True})
+    assert (status, faults["refuse_key"]) == (200, True)
+
+    assert send(sim, sms(NUMBER))[0] == 401
+    sim.set_faults(refuse_key=False)
+    assert send(sim, sms(NUMBER))[0] == 200
+    assert sim.record.rejected == {"UNAUTHORIZED": 1}
+
+
+def test_an_outage_refuses_connections_for_its_length_then_serves_the_same_record(
+    sim: RunningSimulator,
+) -> None:
+    assert send(sim, sms(NUMBER))[0] == 200
+    call(sim.base_url, "PUT", "/_simulator/faults", {"down_ms": 600})
+
+    with pytest.raises(ConnectionRefusedError):
+        send(sim, sms(NUMBER), timeout=1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            status, _ = send(sim, sms(NUMBER), timeout=1)
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the simulator never came back"
+            time.sleep(0.05)
+
+    assert status == 200
+    assert len(sim.record.messages) == 2  # the record outlived the outage
 
 
 def test_latency_set_at_run_time_is_reported_by_stats(sim: RunningSimulator) -> None:

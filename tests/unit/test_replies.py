@@ -2,7 +2,13 @@ import msgspec
 import pytest
 
 from schemas.error_codes import CATALOGUE, CodeKind
-from schemas.errors import AmbiguousGatewayError, PermanentGatewayError, TransientGatewayError
+from schemas.errors import (
+    AccountFault,
+    AmbiguousGatewayError,
+    GatewayUnreachable,
+    PermanentGatewayError,
+    TransientGatewayError,
+)
 from worker.gateway.replies import parse_reply
 
 SUCCESS = {
@@ -71,8 +77,37 @@ def test_replies_that_may_have_been_processed_are_ambiguous(status, reply):
 
 def test_unknown_code_falls_back_to_the_status():
     with pytest.raises(PermanentGatewayError) as caught:
-        parse_reply(401, body({"code": "UNAUTHORIZED", "message": "bad key"}))
+        parse_reply(422, body({"code": "E999", "message": "something new"}))
+    assert caught.value.code == "E999"
+
+
+@pytest.mark.parametrize(
+    ("status", "reply"),
+    [
+        (401, body({"code": "UNAUTHORIZED", "message": "bad key"})),
+        (403, b"<html>Forbidden</html>"),
+        (403, body({"code": "E403", "message": "try again"})),  # the status decides, whatever the body
+        (401, b""),
+    ],
+)
+def test_a_refused_api_key_is_an_account_fault_whatever_the_body(status, reply):
+    with pytest.raises(AccountFault) as caught:
+        parse_reply(status, reply)
     assert caught.value.code == "UNAUTHORIZED"
+    assert str(status) in caught.value.message
+
+
+@pytest.mark.parametrize("status", [502, 503])
+def test_an_unavailable_gateway_is_unreachable_and_still_retried(status):
+    with pytest.raises(GatewayUnreachable) as caught:
+        parse_reply(status, b"<html>Bad gateway</html>")
+    assert isinstance(caught.value, TransientGatewayError)
+
+
+def test_throttling_is_transient_but_not_an_outage():
+    with pytest.raises(TransientGatewayError) as caught:
+        parse_reply(429, b"")
+    assert not isinstance(caught.value, GatewayUnreachable)
 
 
 def test_catalogue_marks_only_e403_transient_and_the_acceptance_codes_success():

@@ -17,10 +17,19 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import tenacity
 
-from schemas.errors import AmbiguousGatewayError, TransientGatewayError
+from schemas.errors import (
+    AccountFault,
+    AmbiguousGatewayError,
+    GatewayError,
+    GatewayUnreachable,
+    TransientGatewayError,
+)
 from schemas.kaleyra import SubmittedSms
 from schemas.settings import Settings
 from worker.gateway.replies import parse_reply
+
+# A request Kaleyra refuses after checking the key ("sms" must not be empty, E703): nothing is sent.
+PROBE_PAYLOAD = b'{"sms":[]}'
 
 OnRetry = Callable[[TransientGatewayError], Awaitable[None]]
 BeforeAttempt = Callable[[int], Awaitable[None]]  # called with the attempt number, from 1
@@ -95,15 +104,26 @@ class KaleyraClient:
                 status = response.status
         except aiohttp.ClientConnectorError as e:
             # Refused or unreachable before a byte was sent: nothing can have been delivered.
-            raise TransientGatewayError("CONNECT", f"cannot connect to {url}: {e.os_error}") from e
+            raise GatewayUnreachable("CONNECT", f"cannot connect to {url}: {e.os_error}") from e
         except aiohttp.ConnectionTimeoutError as e:
-            raise TransientGatewayError("CONNECT", f"no connection to {url} within the timeout") from e
+            raise GatewayUnreachable("CONNECT", f"no connection to {url} within the timeout") from e
         except TimeoutError as e:
             raise AmbiguousGatewayError("TIMEOUT", f"no reply within {self._timeout.total}s") from e
         except aiohttp.ClientError as e:
             # The connection broke after the request went out: Kaleyra may have processed it.
             raise AmbiguousGatewayError("DISCONNECTED", type(e).__name__) from e
         return parse_reply(status, body)
+
+    async def probe(self) -> GatewayError | None:
+        """Ask the gateway, without sending anything, whether the account can send: the fault that
+        still stands (the key refused, no connection, no answer), or None once it takes the key."""
+        try:
+            await self._exchange(PROBE_PAYLOAD, self._url)
+        except (AccountFault, GatewayUnreachable, AmbiguousGatewayError) as fault:
+            return fault
+        except GatewayError:
+            return None  # refused on its merits (E703), or busy (E403): the key got through
+        return None
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

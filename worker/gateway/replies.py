@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.error_codes import TRANSIENT_HTTP_STATUSES, CodeKind, kind_of
+from schemas.error_codes import TRANSIENT_HTTP_STATUSES, UNAVAILABLE_HTTP_STATUSES, CodeKind, kind_of
 from schemas.errors import (
+    AccountFault,
     AmbiguousGatewayError,
     GatewayError,
+    GatewayUnreachable,
     PermanentGatewayError,
     TransientGatewayError,
 )
@@ -25,8 +27,15 @@ _ERROR_BY_KIND: dict[CodeKind, type[GatewayError]] = {
 }
 
 
+# Kaleyra documents no code for a refused API key: these statuses mean it, whatever the body says.
+ACCOUNT_REFUSED_STATUSES = frozenset({401, 403})
+
+
 def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
     """The accepted messages of a success reply; raise the classified error otherwise."""
+    if status in ACCOUNT_REFUSED_STATUSES:
+        # Never echo the body: it may hold recipients' numbers.
+        raise AccountFault("UNAUTHORIZED", f"the gateway refused the API key (HTTP {status})", status=status)
     try:
         reply = _reply_decoder.decode(body)
     except msgspec.DecodeError:
@@ -61,6 +70,8 @@ def _error_code(reply: GatewayReply | None) -> tuple[str | None, str | None]:
 
 def _by_status(status: int, code: str | None, message: str) -> GatewayError:
     label = code or f"HTTP{status}"
+    if status in UNAVAILABLE_HTTP_STATUSES:
+        return GatewayUnreachable(label, message, status=status)
     if status in TRANSIENT_HTTP_STATUSES:
         return TransientGatewayError(label, message, status=status)
     if 400 <= status < 500:

@@ -1,0 +1,102 @@
+"""An account-level fault (the key refused, the gateway out of reach) holds sending; it never fails
+recipients, and sending resumes by itself once a probe finds the gateway taking requests again."""
+
+from __future__ import annotations
+
+import msgspec
+
+from campaign.cli import main
+from ops.simulator import SimulatorConfig, start_in_thread
+from producer.control import campaign_status
+from schemas import keys
+from tests.integration.test_campaign_flow import API_KEY, events_of, publish_numbers, wait_for
+
+
+def test_a_refused_key_holds_the_campaign_and_fails_no_one(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key="another-key", seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, hold_probe_ms=200)  # the simulator refuses our key
+        broker = start_worker(settings)
+        spec = publish_numbers(backend, broker, settings, 1500)
+
+        held = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "held" and s)
+        wait_for(lambda: simulator.record.stats().requests >= 3)  # a probe or two since
+
+    assert (held.submitted, held.failed, held.unknown, held.pending) == (0, 0, 0, 1500)
+    assert held.held_reason == "the gateway refused the API key (HTTP 401)"
+    assert held.last_error == "UNAUTHORIZED: the gateway refused the API key (HTTP 401)"
+    assert simulator.record.messages == []
+    hold = backend.client.hgetall(keys.account_hold(settings.sid))
+    assert hold[b"code"] == b"UNAUTHORIZED"
+    assert settings.api_key.encode() not in b"".join(hold.values())  # a fingerprint, never the key
+
+
+def test_sending_resumes_from_where_it_stopped_once_the_gateway_takes_the_key_again(
+    backend, start_worker, make_settings, event_log
+):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=20, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=100, hold_probe_ms=200)
+        broker = start_worker(settings, threads=2)
+        spec = publish_numbers(backend, broker, settings, 3000)
+        wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted >= 300)
+        simulator.set_faults(refuse_key=True)  # the key is revoked mid-campaign
+        held = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "held" and s)
+        accepted_while_held = len(simulator.record.messages)
+        simulator.set_faults(refuse_key=False)
+        done = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
+        )
+
+    assert 0 < accepted_while_held < 3000 and held.failed == 0
+    assert (done.submitted, done.failed, done.unknown) == (3000, 0, 0)
+    assert done.held_reason is None
+    sent = [m.to for m in simulator.record.messages]
+    assert len(sent) == len(set(sent)) == 3000  # each once, none twice
+    assert not backend.client.exists(keys.account_hold(settings.sid))
+    assert "account.resumed" in {e["event"] for e in events_of(event_log)}
+
+
+def test_a_gateway_out_of_reach_past_the_retries_holds_rather_than_fails(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
+        base_url = simulator.base_url
+    # The simulator is stopped: its port refuses connections.
+    settings = make_settings(base_url, retry_attempts=2, hold_probe_ms=200)
+    broker = start_worker(settings)
+    spec = publish_numbers(backend, broker, settings, 500)
+
+    held = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "held" and s)
+
+    assert (held.submitted, held.failed, held.pending) == (0, 0, 500)
+    assert held.held_reason is not None and held.held_reason.startswith("cannot connect to")
+
+
+def test_every_recipient_failing_ends_the_campaign_failed(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, sid="HXANOTHER", seed=1)) as simulator:
+        settings = make_settings(simulator.base_url)
+        broker = start_worker(settings)
+        spec = publish_numbers(backend, broker, settings, 300)  # our SID is unknown there: 404, permanent
+        status = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state in ("failed", "completed")
+            and s
+        )
+    assert (status.state, status.failed, status.submitted) == ("failed", 300, 0)
+    assert status.failures == {"NOT_FOUND": 300}
+    assert status.last_error is not None and status.last_error.startswith("NOT_FOUND")
+
+
+def test_status_says_when_no_worker_has_taken_a_job_for_a_while(backend, make_settings, capsys, monkeypatch):
+    settings = make_settings("http://127.0.0.1:9")
+    from worker.broker import build_broker
+
+    spec = publish_numbers(backend, build_broker(settings, backend.client), settings, 10)
+    fresh = campaign_status(backend.client, spec.campaign_id)
+    backend.client.hset(keys.campaign(spec.campaign_id), keys.CREATED_AT, fresh.created_at - 300)
+
+    idle = campaign_status(backend.client, spec.campaign_id)
+
+    assert fresh.idle_for is None
+    assert idle.idle_for is not None and idle.idle_for >= 300
+    monkeypatch.setattr("campaign.cli._client", lambda: backend.client)
+    assert main(["status", spec.campaign_id]) == 0
+    assert "no worker has taken a job of it for 5m" in capsys.readouterr().out
+    assert main(["status", spec.campaign_id, "--json"]) == 0
+    assert msgspec.json.decode(capsys.readouterr().out)["idle_for"] >= 300
