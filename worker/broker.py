@@ -17,6 +17,7 @@ from schemas import keys
 from schemas.settings import Settings
 from worker.context import WorkerContext
 from worker.doorbell import DoorbellConsumer, channel
+from worker.dramatiq_private import start_on_uvloop
 from worker.logging import flush_events
 from worker.sending import ComeBackLater, send_job
 from worker.urgent import CAME_BACK, UrgentWatch
@@ -48,9 +49,7 @@ class _UvloopAsyncIO(AsyncIO):
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = EventLoopThread(self.logger)
-        loop_thread.loop.close()  # asyncio's own, never run
-        loop_thread.loop = uvloop.new_event_loop()
-        loop_thread.start(timeout=1.0)
+        start_on_uvloop(loop_thread, uvloop.new_event_loop())
         set_event_loop_thread(loop_thread)
 
 

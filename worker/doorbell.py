@@ -15,8 +15,9 @@ import threading
 from typing import Any
 
 import redis
-from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.errors import ConnectionClosed
+
+from worker.dramatiq_private import RedisConsumer
 
 CHANNEL_PREFIX = "campaign:doorbell:"
 
@@ -26,7 +27,7 @@ def channel(queue_name: str) -> str:
     return CHANNEL_PREFIX + queue_name
 
 
-class DoorbellConsumer(_RedisConsumer):
+class DoorbellConsumer(RedisConsumer):
     def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, 0)  # dramatiq's own back-off: none
         self._wait_s = timeout / 1000

@@ -7,6 +7,7 @@ from queue import PriorityQueue
 from typing import Any
 
 from schemas import keys
+from worker.dramatiq_private import fetched_not_started
 
 # Set on a job sent again because it could not go yet (paused, held, its chunk busy): an urgent one,
 # coming back every few seconds, must not make a running bulk job hand its thread over each time.
@@ -15,10 +16,9 @@ CAME_BACK = "came_back"
 
 class UrgentWatch:
     """Looks through dramatiq's work queue (the messages fetched for this process and waiting for a
-    thread: `_WorkQueueItem`s, their priority the lane's) for OTP and TXN jobs. A bulk job asks after
-    each chunk; the first to ask while a given urgent job waits hands its thread over, and the others
-    go on. Only the event loop's thread asks; the queue is read without its lock, as a copy of its
-    list (atomic under the GIL), at worst a moment stale."""
+    thread, their priority the lane's) for OTP and TXN jobs. A bulk job asks after each chunk; the
+    first to ask while a given urgent job waits hands its thread over, and the others go on. Only
+    the event loop's thread asks."""
 
     def __init__(self, work_queue: PriorityQueue[Any] | None = None) -> None:
         self._work_queue = work_queue
@@ -39,9 +39,9 @@ class UrgentWatch:
             return []
         try:
             return [
-                item.message.message_id
-                for item in self._work_queue.queue[:]
-                if item.priority < keys.BULK_LANE.priority and not item.message.options.get(CAME_BACK)
+                message.message_id
+                for priority, message in fetched_not_started(self._work_queue)
+                if priority < keys.BULK_LANE.priority and not message.options.get(CAME_BACK)
             ]
         except (AttributeError, TypeError):  # a dramatiq whose work queue differs: none is seen
             return []
