@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-instructions clean
+.PHONY: install demo test lint bench bench-instructions bench-numbers clean
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ bench: $(STAMP)
 # Instructions per message of the worker and the producer, counted by callgrind: repeatable where timings are not.
 bench-instructions: $(STAMP)
 	$(PY) -m ops.bench.instructions
+
+bench-numbers: $(STAMP)
+	$(PY) -m ops.bench.numbers
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

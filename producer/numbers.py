@@ -1,23 +1,33 @@
-"""Recipient phone numbers to E.164 (`+` then digits), with Kaleyra's prefix rule.
+"""Recipient phone numbers to E.164 (`+` then digits), as Google's libphonenumber reads them, with
+Kaleyra's two rules on top: a leading "00" is "+", and digits that start with the prefix's country
+code may carry it (919876543210 with +91).
 
-A prefix such as "+91" applies only to numbers that carry no country code. This
-runs once per input row, so it never calls `phonenumbers.parse`: it checks the
-length of the national part against phonenumbers' metadata, loaded lazily and
-cached per country calling code.
+A prefix such as "+91" applies only to numbers that carry no country code. Most rows are plain
+digits that can be read one way only; those take the fast path: one regular expression per country
+calling code (`numbering.Plan`) that says what `phonenumbers.is_valid_number` would. The rest (a
+number that starts with its country code at a length it could carry it, an unusual trunk prefix,
+anything not valid) are read by `phonenumbers.parse`.
+
+Which reading when both are valid: "3906123456" with +39 is the mobile 390 612 3456 or Rome's
+06 123456. The one a text message can reach (a mobile) wins; when both or neither can, a country
+whose national numbers are dialled with a trunk prefix (DE's 0) reads the digits as carrying the
+country code, since a national number would have been written with its 0; a country with none
+(IT) reads them as national, as libphonenumber does. A number libphonenumber finds possible but not
+valid (+1 015 555 2671, an unassigned range) is refused: "not a valid number for +1".
 """
 
 from __future__ import annotations
 
-import functools
-from typing import NamedTuple
+import unicodedata
 
 import phonenumbers
-from phonenumbers import PhoneMetadata
+from phonenumbers import NumberParseException, PhoneNumberType
 
+from producer.numbering import E164_DIGITS, Plan, country_code_of, plan
 from schemas.errors import CampaignError
 
-MAX_DIGITS = 15  # E.164, country code included
-MIN_DIGITS = 7  # the shortest real numbers (+290 XXXX); also the floor of E.164 in schemas.campaign.Recipient
+NO_COUNTRY_CODE = "has no country code and no prefix was given"
+_TAKES_SMS = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 class InvalidNumber(CampaignError, ValueError):
@@ -33,129 +43,166 @@ class InvalidNumber(CampaignError, ValueError):
         self.raw = raw
 
 
-class _Country(NamedTuple):
-    code: str  # the calling code, digits only: "91"
-    lengths: frozenset[int]  # national-number lengths we accept
-    trunk: str | None  # national (trunk) prefix dialled before national numbers: "0"
+class NoCountryCode(InvalidNumber):
+    """A national number in a list given without a prefix: most of such a list, when it happens."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__(NO_COUNTRY_CODE, raw)
 
 
 def is_country_code(prefix: str) -> bool:
     """True for a known country calling code written with its `+`: "+91", "+1", "+882"."""
-    return prefix[:1] == "+" and _country(prefix[1:]) is not None
+    return prefix[:1] == "+" and plan(prefix[1:]) is not None
 
 
 class NumberNormaliser:
     """Normalises numbers from one file; `prefix` ("+91" or None) goes on national numbers."""
 
     def __init__(self, prefix: str | None) -> None:
-        self._country: _Country | None = None
-        # By a national number's length, which readings of it are possible, looked up once per row:
-        # (with the country code already, with the trunk prefix, as it is). Other lengths: none.
-        self._readings: dict[int, tuple[bool, bool, bool]] = {}
+        self._plan: Plan | None = None
         if prefix is not None:
             if not is_country_code(prefix):
                 raise ValueError(f"prefix {prefix!r} is not a known country calling code such as '+91'")
-            self._country = country = _country(prefix[1:])
-            assert country is not None
-            code, lengths, trunk = country
-            sizes = {n + len(extra) for n in lengths for extra in (code, trunk or "", "")}
-            for size in sizes:
-                with_trunk = trunk is not None and size - len(trunk) in lengths
-                self._readings[size] = (size - len(code) in lengths, with_trunk, size in lengths)
+            self._plan = plan(prefix[1:])
 
     def normalise(self, raw: str) -> str:
         """E.164 for `raw`, e.g. "+919876543210"; raises InvalidNumber saying why not."""
         digits = raw.strip()
-        if not (digits.isdigit() and digits.isascii()):  # the fast path is plain digits
-            if not (digits[1:].isdigit() and digits.isascii()):  # nor "+" and digits
-                digits = _without_formatting(digits)
+        if not (digits.isdigit() and digits.isascii()):  # the fast path is plain digits, or "+" and them
+            if not (digits[:1] == "+" and digits[1:].isdigit() and digits.isascii()):
+                digits = _without_formatting(digits, raw)
             if digits[:1] == "+":
-                digits = digits[1:]
-                if not (digits.isdigit() and digits.isascii()):
-                    raise InvalidNumber(_not_digits(digits, raw), raw)
-                return _international(digits, raw)
-            if not (digits.isdigit() and digits.isascii()):
-                raise InvalidNumber(_not_digits(digits, raw), raw)
+                return _international(digits[1:], raw)
         if digits[:2] == "00":
-            return _international(digits[2:], raw)
-        return self._national(digits, raw)
+            return _after_00(digits, raw, self._plan)
+        if self._plan is None:
+            raise NoCountryCode(raw)
+        return self._plan.national(digits) or _national(digits, raw, self._plan)
 
     def normalise_all(self, raws: list[str]) -> list[str] | None:
-        """`normalise` of each of `raws`, worked out for all at once when they are plain digits of one
-        length that can be read one way only, as it is or with the country code, and each is read
-        so; else None (normalise them one by one, which also says what is wrong with any)."""
-        country = self._country
-        if country is None or not raws:
+        """`normalise` of each of `raws` when each is plain digits the fast path reads with certainty
+        and finds valid; else None, as soon as one is not (normalise them one by one, which also
+        says what is wrong with any)."""
+        if self._plan is None or not raws:
             return None
-        numbers = list(map(str.strip, raws))
-        lengths = set(map(len, numbers))
-        if len(lengths) != 1 or not ((text := "".join(numbers)).isdigit() and text.isascii()):
-            return None
-        lines = "\n" + "\n".join(numbers)  # each number after a newline: its start can be counted
-        code = country.code
-        reading = self._readings.get(lengths.pop())
-        if reading == (False, False, True) and "\n00" not in lines:  # national ("00": international)
-            return list(map(f"+{code}".__add__, numbers))
-        if reading == (True, False, False) and lines.count(f"\n{code}") == len(numbers):
-            return list(map("+".__add__, numbers))  # with the country code already
-        return None
-
-    def _national(self, digits: str, raw: str) -> str:
-        country = self._country
-        if country is None:
-            raise InvalidNumber("has no country code and no prefix was given", raw)
-        code, _, trunk = country
-        with_code, with_trunk, bare = self._readings.get(len(digits), (False, False, False))
-        # Already carries the country code, without its "+": 919876543210 with +91.
-        if with_code and digits.startswith(code):
-            return "+" + digits
-        # Dialled with the trunk prefix: 07911 123456 with +44.
-        if with_trunk and trunk and digits.startswith(trunk):
-            return "+" + code + digits[len(trunk) :]
-        if bare:
-            return "+" + code + digits
-        raise InvalidNumber(_wrong_length(len(digits), country), raw)
+        return self._plan.all_national(list(map(str.strip, raws)))
 
 
 def _international(digits: str, raw: str) -> str:
-    """`digits` followed a "+" or "00": the country code comes first."""
-    if len(digits) > MAX_DIGITS:
-        raise InvalidNumber("too long", raw)
-    for size in (1, 2, 3):  # calling codes are prefix-free, so the first match is the only one
-        country = _country(digits[:size])
-        if country is not None:
-            break
-    else:
+    """`digits` followed a "+": the country code comes first."""
+    code = country_code_of(digits)
+    if code is None:
         raise InvalidNumber("unknown country code", raw)
-    national = len(digits) - size
-    if national in country.lengths:
-        return "+" + digits
-    # "+44 (0)7911 123456": a trunk prefix written after the country code.
-    trunk = country.trunk
-    if trunk and digits.startswith(trunk, size) and national - len(trunk) in country.lengths:
-        return "+" + country.code + digits[size + len(trunk) :]
-    raise InvalidNumber(_wrong_length(national, country), raw)
+    country = plan(code)
+    assert country is not None
+    found = country.international(digits[len(code) :])
+    if found is not None:
+        return found
+    number = _read("+" + digits, None)
+    if number is None:
+        raise InvalidNumber(_why_not("+" + digits, None, country), raw)
+    return _e164(number)
 
 
-def _without_formatting(text: str) -> str:
-    """`text` without the usual ways people format a number (a chain of replace beats translate)."""
-    return (
-        text.replace(" ", "")
-        .replace("-", "")
-        .replace(".", "")
-        .replace("(", "")
-        .replace(")", "")
-        .replace("[", "")
-        .replace("]", "")
+def _after_00(digits: str, raw: str, country: Plan | None) -> str:
+    """Kaleyra reads a leading "00" as "+"; where that reading is not valid and the prefix's
+    country dials abroad some other way (AU's 0011), libphonenumber's reading of it."""
+    try:
+        return _international(digits[2:], raw)
+    except InvalidNumber:
+        if country is None or country.region is None or (number := _read(digits, country.region)) is None:
+            raise
+        return _e164(number)
+
+
+def _national(digits: str, raw: str, country: Plan) -> str:
+    """The slow path: libphonenumber's reading of `digits` with the prefix's region, or, for digits
+    that start with the country code, the reading that carries it (see the module's docstring)."""
+    text = digits if country.region else f"+{country.code}{digits}"  # a non-geographic code: no region
+    national = _read(text, country.region)
+    carrying = _read("+" + digits, None) if digits.startswith(country.code) else None
+    chosen = _choose(national, carrying, country)
+    if chosen is None:
+        raise InvalidNumber(_why_not(text, country.region, country), raw)
+    return _e164(chosen)
+
+
+def _choose(
+    national: phonenumbers.PhoneNumber | None, carrying: phonenumbers.PhoneNumber | None, country: Plan
+) -> phonenumbers.PhoneNumber | None:
+    """One of two readings of digits that start with the country code (see the module's docstring)."""
+    if national is None or carrying is None or national == carrying:
+        return national or carrying
+    takes_sms = (
+        phonenumbers.number_type(national) in _TAKES_SMS,
+        phonenumbers.number_type(carrying) in _TAKES_SMS,
     )
+    return national if country.prefers_national(*takes_sms) else carrying
 
 
-def _wrong_length(national: int, country: _Country) -> str:
-    if national < min(country.lengths):
+def _read(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """libphonenumber's reading of `text`, if it is a valid number."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    digits = len(str(number.country_code)) + len(phonenumbers.national_significant_number(number))
+    return number if phonenumbers.is_valid_number(number) and digits in E164_DIGITS else None
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _why_not(text: str, region: str | None, country: Plan) -> str:
+    """Why libphonenumber's reading of `text` is no number to send to: its length, else its digits."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as e:
+        if e.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+            return "unknown country code"
+        if e.error_type == NumberParseException.TOO_LONG:
+            return f"too long for +{country.code}"
         return f"too short for +{country.code}"
-    if national > max(country.lengths):
-        return f"too long for +{country.code}"
-    return f"wrong length for +{country.code}"
+    found = plan(str(number.country_code)) or country
+    national = len(phonenumbers.national_significant_number(number))
+    return found.wrong_length(national) or f"not a valid number for +{found.code}"
+
+
+class _Formatting(dict[int, str | None]):
+    """`str.translate` table, filled as characters are met: what spreadsheets and people put in a
+    number (spaces of every width, dashes, dots, brackets, slashes, direction marks) goes, digits of
+    any script become ASCII, a full-width plus becomes "+"; anything else stays, to be refused."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value: str | None
+        if char in _PUNCTUATION or char.isspace() or unicodedata.category(char) in ("Pd", "Cf"):
+            value = None
+        elif (digit := unicodedata.decimal(char, None)) is not None:
+            value = str(digit)
+        elif char == "\uff0b":
+            value = "+"
+        else:
+            value = char
+        self[code] = value
+        return value
+
+
+_PUNCTUATION = frozenset(".()[]/~\u2212\u2053\u223c\u30fc\uff0e\uff08\uff09\uff0f\uff3b\uff3d\uff5e")
+_FORMATTING = _Formatting()
+
+
+def _without_formatting(text: str, raw: str) -> str:
+    """`text` as "+" and ASCII digits, or ASCII digits; else InvalidNumber saying what is in the way.
+    A leading apostrophe is a spreadsheet's mark that the cell is text, not part of the number."""
+    if text[:1] in ("'", "\u2019"):
+        text = text[1:]
+    cleaned = text.translate(_FORMATTING)
+    rest = cleaned[1:] if cleaned[:1] == "+" else cleaned
+    if rest.isdigit() and rest.isascii():
+        return cleaned
+    raise InvalidNumber(_not_digits(rest, raw), raw)
 
 
 def _not_digits(digits: str, raw: str) -> str:
@@ -169,44 +216,3 @@ def _not_digits(digits: str, raw: str) -> str:
         return "has a '+' that is not at the start"
     bad = next(c for c in digits if not ("0" <= c <= "9"))
     return f"has {bad!r}"
-
-
-@functools.cache
-def _country(code: str) -> _Country | None:
-    """The metadata we need for calling code `code` ("91"), or None if there is no such code.
-
-    Lengths are those of mobile and fixed-line numbers (voip and personal numbers too)
-    over every region sharing the code; the general lengths would also admit toll-free,
-    premium and UAN numbers, which cannot take an SMS and make the rule "already carries
-    its country code" ambiguous (India's general lengths are 8-13). A region with none of
-    those falls back to its general lengths (non-geographic codes such as +800), and a code
-    with no lengths at all accepts whatever fits E.164.
-    """
-    if not (code.isdigit() and code.isascii()) or code[0] == "0":
-        return None
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code))
-    if not regions:
-        return None
-    lengths: set[int] = set()
-    trunk = None
-    for region in regions:
-        if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
-            metadata = PhoneMetadata.metadata_for_nongeo_region(int(code))
-        else:
-            metadata = PhoneMetadata.metadata_for_region(region)
-        if metadata is None:
-            continue
-        lengths |= _subscriber_lengths(metadata)
-        if region == regions[0]:  # the main country of a shared code, e.g. US for +1
-            trunk = metadata.national_prefix
-    fits = range(MIN_DIGITS - len(code), MAX_DIGITS - len(code) + 1)
-    accepted = frozenset(n for n in lengths if n in fits) or frozenset(fits)
-    return _Country(code=code, lengths=accepted, trunk=trunk or None)
-
-
-def _subscriber_lengths(metadata: PhoneMetadata) -> set[int]:
-    descs = (metadata.mobile, metadata.fixed_line, metadata.voip, metadata.personal_number)
-    lengths = {n for desc in descs if desc is not None for n in desc.possible_length or () if n > 0}
-    if not lengths and metadata.general_desc is not None:
-        lengths = {n for n in metadata.general_desc.possible_length or () if n > 0}
-    return lengths

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producer.numbers import InvalidNumber, NumberNormaliser, is_country_code
+from ops.bench import numbers as bench_numbers
+from producer.numbers import InvalidNumber, NoCountryCode, NumberNormaliser, is_country_code
 from schemas.masking import mask_number, mask_numbers
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -71,7 +72,7 @@ def test_normalise_returns_e164(prefix, raw, expected):
         ("+91", "+9198765432101", "too long for +91"),
         ("+91", "+999 123 456 789", "unknown country code"),
         ("+91", "+0 98765 43210", "unknown country code"),
-        ("+91", "+91 9876 5432 1012 34", "too long"),
+        ("+91", "+91 9876 5432 1012 34", "too long for +91"),
         ("+1", "555-2671", "too short for +1"),
         (None, "+98 1234 5678", "wrong length for +98"),
         (None, "9876543210", "has no country code and no prefix was given"),
@@ -174,28 +175,88 @@ def test_a_chunk_of_one_shape_keeps_two_digits_of_the_country_code_and_four_at_t
     assert mask_numbers(["919876540000", "919876540001"]) == ["91******0000", "91******0001"]
 
 
-def _national_by_the_rules(prefix: str, digits: str) -> str | None:
-    """Kaleyra's prefix rule worked out from the country's metadata, for comparison."""
-    from producer.numbers import _country
-
-    code, lengths, trunk = _country(prefix[1:])
-    if digits.startswith(code) and len(digits) - len(code) in lengths:
-        return "+" + digits
-    if trunk and digits.startswith(trunk) and len(digits) - len(trunk) in lengths:
-        return "+" + code + digits[len(trunk) :]
-    return "+" + code + digits if len(digits) in lengths else None
-
-
-@given(
-    st.sampled_from(["+91", "+44", "+1", "+36", "+7", "+49", "+882", "+290"]),
-    st.from_regex(r"0?[1-9][0-9]{0,15}", fullmatch=True),  # a trunk 0 or none ("00" is international)
+@pytest.mark.parametrize(
+    ("prefix", "raw", "expected"),
+    [
+        # A trunk 0 written after the country code goes, even where the longer number would fit.
+        ("+49", "+49 (0)15123456789", "+4915123456789"),
+        ("+62", "+62 (0)812 3456 7890", "+6281234567890"),
+        ("+55", "+55 (0)11 91234 5678", "+5511912345678"),
+        ("+971", "+971 (0)50 123 4567", "+971501234567"),
+        # Italian mobiles 390-393 and 397 written nationally: Italy has no trunk prefix to drop.
+        ("+39", "3901234567", "+393901234567"),
+        ("+39", "3931234567", "+393931234567"),
+        ("+39", "3971234567", "+393971234567"),
+        ("+39", "393931234567", "+393931234567"),
+        # Both readings valid: the mobile, not Rome's 06 123456.
+        ("+39", "3906123456", "+393906123456"),
+        # Both readings valid: +49 151 mobile rather than a fixed line in area 04915.
+        ("+49", "4915123456789", "+4915123456789"),
+        # AU dials abroad with 0011: Kaleyra's "00" reading (+11...) is no number, libphonenumber's is.
+        ("+61", "0011 44 7911 123456", "+447911123456"),
+    ],
 )
-def test_a_national_number_reads_as_the_prefix_rule_says_whatever_its_length(prefix, digits):
-    try:
-        normalised = NumberNormaliser(prefix).normalise(digits)
-    except InvalidNumber:
-        normalised = None
-    assert normalised == _national_by_the_rules(prefix, digits)
+def test_numbers_read_as_libphonenumber_reads_them(prefix, raw, expected):
+    assert NumberNormaliser(prefix).normalise(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("prefix", "raw", "reason"),
+    [
+        ("+91", "0987654321", "too short for +91"),  # the trunk 0 goes: 9 digits are left
+        ("+1", "(015) 555-2671", "not a valid number for +1"),  # area codes do not start with 0 or 1
+        ("+1", "(115) 555-2671", "not a valid number for +1"),
+        ("+44", "+44 7700 900123", "not a valid number for +44"),  # possible, but a range kept for drama
+    ],
+)
+def test_numbers_libphonenumber_finds_invalid_are_refused(prefix, raw, reason):
+    with pytest.raises(InvalidNumber) as caught:
+        NumberNormaliser(prefix).normalise(raw)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "98765\u00a043210",  # no-break space
+        "98765\u202f43210",  # narrow no-break space
+        "98765\u200743210",  # figure space
+        "98765\t43210",
+        "98765\u201343210",  # en dash
+        "98765\u201443210",  # em dash
+        "98765\u221243210",  # minus sign
+        "98765\u201043210",  # hyphen
+        "98765/43210",
+        "\uff19\uff18\uff17\uff16\uff15\uff14\uff13\uff12\uff11\uff10",  # full-width digits
+        "\uff0b\uff19\uff11 98765 43210",  # full-width plus
+        "\u096f\u096e\u096d\u096c\u096b\u096a\u0969\u0968\u0967\u0966",  # Devanagari digits
+        "\u0669\u0668\u0667\u0666\u0665\u0664\u0663\u0662\u0661\u0660",  # Arabic-Indic digits
+        "'+91 98765 43210",  # a spreadsheet's mark that the cell is text
+        "\u200e+91 98765 43210\u200f",  # direction marks, from a copy and paste
+        "\ufeff9876543210",  # a byte order mark at the start of a file's first row
+    ],
+)
+def test_formatting_spreadsheets_produce_is_accepted(raw):
+    assert NumberNormaliser("+91").normalise(raw) == "+919876543210"
+
+
+def test_a_national_number_without_a_prefix_is_refused_as_such():
+    """Callers count these apart: a list of them is a missing --prefix, not bad numbers."""
+    with pytest.raises(NoCountryCode) as caught:
+        NumberNormaliser(None).normalise("98765 43210")
+    assert caught.value.reason == "has no country code and no prefix was given"
+    assert caught.value.raw == "98765 43210"
+    assert isinstance(caught.value, InvalidNumber)
+
+
+def test_a_number_with_its_country_code_needs_no_prefix():
+    assert NumberNormaliser(None).normalise("0044 7911 123456") == "+447911123456"
+
+
+def test_the_numbers_benchmark_runs(capsys):
+    """Timings are the benchmark's business: this only checks that it runs and prints its ratio."""
+    assert bench_numbers.main(["--numbers", "50", "--repeat", "1"]) == 0
+    assert re.search(r"phonenumbers +[0-9.]+ us/number", capsys.readouterr().out)
 
 
 @given(
