@@ -17,6 +17,8 @@ import msgspec
 import redis
 
 from campaign import suppress
+from campaign.plural import plural
+from schemas.campaign import CampaignState
 from schemas.errors import InputError, SettingsError
 from schemas.settings import Settings
 from schemas.window import DEFAULT_WINDOW
@@ -27,6 +29,10 @@ WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
 IDLE_POLL_MS = 100
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
+# The reader of stdout went away (`campaign report ID | head`): the status a shell gives a command
+# killed by SIGPIPE, as `cat` would be. Not 0: the output was cut short, and `set -o pipefail`
+# should see it as it sees any other tool's.
+EXIT_BROKEN_PIPE = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.run
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # a reader gone shows here rather than in Python's own flush at exit
+        return code
+    except BrokenPipeError:
+        # Quietly, as the Python docs' note on SIGPIPE does: stdout goes to /dev/null so that the
+        # flush at exit does not fail on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except InputError as e:
         print(f"campaign: refused: {e}", file=sys.stderr)
         return EXIT_REFUSED
@@ -284,17 +297,19 @@ def _send(args: argparse.Namespace) -> int:
             del shown["campaign_id"]  # nothing was published under it
         print(msgspec.json.encode(shown).decode())
         return 0
-    skipped = f"{result.invalid} invalid, {result.duplicates} duplicates, {result.suppressed} suppressed"
+    duplicates = plural(result.duplicates, "duplicate")
+    skipped = f"{result.invalid} invalid, {duplicates}, {result.suppressed} suppressed"
     encodings = ", ".join(f"{n} {name}" for name, n in sorted(result.encodings.items())) or "none"
+    recipients, segments = plural(result.total, "recipient"), plural(result.segments, "segment")
     if dry_run:
-        print(f"{result.total} recipients ({skipped}); nothing was published")
-        print(f"encodings: {encodings}; {result.segments} segments")
+        print(f"{recipients} ({skipped}); nothing was published")
+        print(f"encodings: {encodings}; {segments}")
         if cost is not None:
-            print(f"cost: {cost} ({result.segments} segments x {price})")
+            print(f"cost: {cost} ({segments} x {price})")
         return 0
     print(result.campaign_id)
     print(
-        f"{result.total} recipients in {result.jobs} jobs ({skipped}), {result.segments} segments"
+        f"{recipients} in {plural(result.jobs, 'job')} ({skipped}), {segments}"
         + (f" costing {cost}" if cost is not None else "")
         + f", {result.state}",
         file=sys.stderr,
@@ -319,7 +334,10 @@ def _status(args: argparse.Namespace) -> int:
               "running (with this REDIS_URL)? Or its queue is behind other campaigns")  # fmt: skip
     if status.scheduled_for and status.release_at:
         release = datetime.fromtimestamp(status.release_at, UTC).isoformat(timespec="seconds")
-        print(f"  scheduled for {status.scheduled_for}; goes to Kaleyra from {release} (cancel before then)")
+        # Said only while it is so: not of a campaign paused, ended, or gone to Kaleyra already.
+        ahead = status.state in _WAITING_FOR_RELEASE and status.release_at > datetime.now(UTC).timestamp()
+        when = f"; goes to Kaleyra from {release} (cancel before then)" if ahead else ""
+        print(f"  scheduled for {status.scheduled_for}{when}")
     if status.publishing:
         print("  still publishing: the total grows as the file is read")
     elif status.publisher_lost:
@@ -343,6 +361,10 @@ def _status(args: argparse.Namespace) -> int:
         when = datetime.fromtimestamp(status.last_error_at, UTC).isoformat(timespec="seconds")
         print(f"  last gateway error: {status.last_error} ({when})")
     return 0
+
+
+# The states of a scheduled campaign that goes to Kaleyra at its release unless cancelled before.
+_WAITING_FOR_RELEASE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING)
 
 
 def _duration(seconds: float) -> str:
@@ -383,9 +405,9 @@ def _resend(args: argparse.Namespace) -> int:
         print(f"campaign {result.campaign_id}: nothing to resend")
     else:
         print(
-            f"campaign {result.campaign_id}: republished {result.republished} recipients "
-            f"({result.failed} failed, {result.unknown} unknown) in {result.jobs} jobs, {result.state}; "
-            f"{result.may_duplicate} may receive the message twice"
+            f"campaign {result.campaign_id}: republished {plural(result.republished, 'recipient')} "
+            f"({result.failed} failed, {result.unknown} unknown) in {plural(result.jobs, 'job')}, "
+            f"{result.state}; {result.may_duplicate} may receive the message twice"
         )
     return 0
 
@@ -400,7 +422,8 @@ def _limit(args: argparse.Namespace) -> int:
     if args.per_second is not None:
         set_account_rate_limit(client, settings.sid, args.per_second)
     limit = account_rate_limit(client, settings.sid)
-    print(f"account {settings.sid}: " + (f"{limit:g} messages per second" if limit else "no rate limit"))
+    shown = f"{plural(limit, 'message')} per second" if limit else "no rate limit"
+    print(f"account {settings.sid}: {shown}")
     return 0
 
 

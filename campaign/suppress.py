@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from campaign.plural import plural
 from schemas.settings import Settings
 
 
@@ -59,9 +60,10 @@ def _run(args: argparse.Namespace) -> int:
             result = suppression.import_rows(client, settings.sid, rows, prefix)
         for row in result.invalid_rows:
             print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
+        read, skipped = plural(result.read, "number"), plural(result.invalid, "invalid row")
         print(
-            f"account {account}: {result.added} added from {result.read} numbers "
-            f"({result.invalid} invalid rows skipped), {suppression.count(client, settings.sid)} suppressed"
+            f"account {account}: {result.added} added from {read} ({skipped} skipped), "
+            f"{suppression.count(client, settings.sid)} suppressed"
         )
     elif args.action == "export":
         out = sys.stdout

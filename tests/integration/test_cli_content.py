@@ -29,7 +29,7 @@ def test_estimate_reports_recipients_encodings_segments_and_cost_and_publishes_n
     out, err = capsys.readouterr()
     assert code == 0
     assert out.splitlines() == [
-        "2 recipients (1 invalid, 1 duplicates, 0 suppressed); nothing was published",
+        "2 recipients (1 invalid, 1 duplicate, 0 suppressed); nothing was published",
         "encodings: 1 GSM-7, 1 UCS-2; 2 segments",
         "cost: 0.4 (2 segments x 0.2)",
     ]
@@ -78,7 +78,7 @@ def test_suppress_add_import_count_export_and_remove(cli, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         "account HXCLI: 2 added, 2 suppressed",
-        "account HXCLI: 2 added from 2 numbers (1 invalid rows skipped), 4 suppressed",
+        "account HXCLI: 2 added from 2 numbers (1 invalid row skipped), 4 suppressed",
         "account HXCLI: 1 removed, 3 suppressed",
         "3",
     ]
