@@ -25,7 +25,7 @@ import msgspec
 import structlog
 
 from schemas.kaleyra import SubmittedSms, numbers_of
-from schemas.masking import mask_number, mask_numbers
+from schemas.masking import as_e164, mask_number, mask_numbers
 from worker.json_text import verbatim
 
 __all__ = ["configure_logging", "flush_events", "log_submitted", "mask_number"]
@@ -79,12 +79,12 @@ def _stdout() -> BinaryIO:
 
 
 def log_submitted(accepted: Sequence[SubmittedSms], *, full_numbers: bool = False, **context: Any) -> None:
-    """One `sms.submitted` event per accepted message: its id, its recipient (masked unless
-    `full_numbers`) and `context` (the chunk's campaign, job and offset). The events of a chunk
-    share its timestamp."""
+    """One `sms.submitted` event per accepted message: its id, its recipient in E.164 as `campaign
+    report` shows it (masked, `+91******3210`, unless `full_numbers`) and `context` (the chunk's
+    campaign, job and offset). The events of a chunk share its timestamp."""
     message_ids = [sms.message_id for sms in accepted]
     numbers = numbers_of(accepted)
-    recipients = numbers if full_numbers else mask_numbers(numbers)
+    recipients = as_e164(numbers) if full_numbers else mask_numbers(numbers)
     if _stream is None:  # structlog as the process left it: an event per message
         for message_id, recipient in zip(message_ids, recipients, strict=True):
             _message_events.info("sms.submitted", **context, message_id=message_id, recipient=recipient)

@@ -35,7 +35,7 @@ def test_each_message_id_gets_its_own_line_with_the_chunks_context_and_a_masked_
     log_submitted(_accepted(3), campaign_id="c1", job=4, offset=2000)
     events = [msgspec.json.decode(line) for line in _lines(stream)]
     assert [(e["message_id"], e["recipient"]) for e in events] == [
-        ("m:0", "91******0000"), ("m:1", "91******0001"), ("m:2", "91******0002"),
+        ("m:0", "+91******0000"), ("m:1", "+91******0001"), ("m:2", "+91******0002"),
     ]  # fmt: skip
     for event in events:
         assert event["event"] == "sms.submitted" and event["level"] == "info"
@@ -46,7 +46,7 @@ def test_each_message_id_gets_its_own_line_with_the_chunks_context_and_a_masked_
 def test_full_numbers_are_logged_only_when_asked(stream):
     log_submitted(_accepted(1), full_numbers=True, campaign_id="c1", job=0, offset=0)
     (line,) = _lines(stream)
-    assert msgspec.json.decode(line)["recipient"] == "919876540000"
+    assert msgspec.json.decode(line)["recipient"] == "+919876540000"
 
 
 # Kaleyra's usual ids and numbers are written as they are; the others need msgspec's escaping.
@@ -74,7 +74,7 @@ def test_the_lines_are_those_a_structlog_call_per_event_writes_but_for_the_share
     ).bind(campaign_id="c1", job=7, offset=1000)
     for sms in accepted:
         per_event.info(
-            "sms.submitted", message_id=sms.message_id, recipient=worker_logging.mask_number(sms.number)
+            "sms.submitted", message_id=sms.message_id, recipient=worker_logging.mask_numbers([sms.number])[0]
         )
 
     def without_time(line: bytes) -> list[tuple[str, object]]:
@@ -113,7 +113,7 @@ def test_before_logging_is_configured_each_message_is_still_an_event_of_its_own(
     log_submitted(_accepted(2), campaign_id="c1", job=0, offset=0)
     assert calls == [
         ("sms.submitted", {"campaign_id": "c1", "job": 0, "offset": 0, "message_id": f"m:{i}",
-                           "recipient": f"91******000{i}"})
+                           "recipient": f"+91******000{i}"})
         for i in range(2)
     ]  # fmt: skip
 
@@ -122,4 +122,4 @@ def test_a_chunk_without_context_starts_each_line_with_its_message_id(stream):
     log_submitted(_accepted(2))
     lines = _lines(stream)
     assert [line.split(b",")[0] for line in lines] == [b'{"message_id":"m:0"', b'{"message_id":"m:1"']
-    assert [msgspec.json.decode(line)["recipient"] for line in lines] == ["91******0000", "91******0001"]
+    assert [msgspec.json.decode(line)["recipient"] for line in lines] == ["+91******0000", "+91******0001"]

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from ops.bench import numbers as bench_numbers
 from producer.numbers import InvalidNumber, NoCountryCode, NumberNormaliser, is_country_code
-from schemas.masking import mask_number, mask_numbers
+from schemas.masking import as_e164, mask_number, mask_numbers
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 PREFIXES = [None, "+91", "+1", "+44", "+7", "+39", "+49", "+800"]
@@ -168,11 +168,11 @@ _ONE_SHAPE = st.integers(0, 16).flatmap(
 
 @given(st.one_of(_ONE_SHAPE, st.lists(st.text(max_size=20), max_size=8)))
 def test_masking_a_chunks_numbers_at_once_masks_each_as_alone(numbers):
-    assert mask_numbers(numbers) == [mask_number(n) for n in numbers]
+    assert mask_numbers(numbers) == [mask_number(n) for n in as_e164(numbers)]
 
 
 def test_a_chunk_of_one_shape_keeps_two_digits_of_the_country_code_and_four_at_the_end():
-    assert mask_numbers(["919876540000", "919876540001"]) == ["91******0000", "91******0001"]
+    assert mask_numbers(["919876540000", "919876540001"]) == ["+91******0000", "+91******0001"]
 
 
 @pytest.mark.parametrize(
