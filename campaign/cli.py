@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 
 import msgspec
 import redis
@@ -20,6 +19,7 @@ from campaign import suppress
 from campaign.plural import plural
 from schemas.campaign import CampaignState
 from schemas.errors import InputError, SettingsError
+from schemas.masking import redact_url
 from schemas.settings import Settings
 from schemas.window import DEFAULT_WINDOW
 
@@ -512,11 +512,10 @@ def _client() -> redis.Redis:
 
 
 def _redis_address() -> str:
-    """host:port only: a REDIS_URL may carry a password."""
+    """REDIS_URL as messages show it: without its password."""
     try:
-        parts = urlsplit(Settings.from_environ().redis_url)
-        return f"{parts.hostname}:{parts.port or 6379}"
-    except (InputError, ValueError):
+        return redact_url(Settings.from_environ().redis_url)
+    except InputError:
         return "REDIS_URL"
 
 

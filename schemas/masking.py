@@ -1,11 +1,14 @@
-"""Recipients as logs and reports show them by default: enough to tell numbers apart, not to dial,
-in one shape for events and reports."""
+"""What output hides: recipients shown by default (enough to tell numbers apart, not to dial), in
+one shape for events and reports, and the password of a Redis URL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 _STARS = tuple("*" * n for n in range(32))
+# A query parameter that carries a password (`password=`, and any `...password=` redis-py may read).
+_PASSWORD_PARAMETER = re.compile(r"([?&][^=&#]*password=)[^&]*", re.IGNORECASE)
 
 
 def mask_number(number: str) -> str:
@@ -41,3 +44,17 @@ def mask_numbers(numbers: Sequence[str]) -> list[str]:
                 records[column :: length + 1] = stars
             return ("+" + records.decode().replace("\n", "\n+")).split("\n")
     return [mask_number(number) for number in as_e164(numbers)]
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password, if any, replaced by `***`: in its userinfo (`redis://:secret@host`,
+    `redis://user:secret@host`) and in a `password=` query parameter. Never fails, even on a URL
+    that does not parse (a bad port, a stray bracket), and in doubt hides more: from the first `:`
+    of the userinfo to the last `@`, so a password holding `/`, `?` or `@` unescaped is hidden too."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, after = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = userinfo.partition(":")[0] + ":***@" + after
+    return scheme + separator + _PASSWORD_PARAMETER.sub(r"\1***", rest)

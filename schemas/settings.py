@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import msgspec
+from redis.connection import parse_url
 
 from schemas.errors import SettingsError
+from schemas.masking import redact_url
 
 REGION_HOSTS = {
     "in": "https://api.in.kaleyra.io",
@@ -96,13 +98,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         dlt_required = env.get("KALEYRA_DLT_REQUIRED", "0").strip().lower() or "0"
         if dlt_required not in ("0", "1"):
             raise SettingsError(f"KALEYRA_DLT_REQUIRED={dlt_required!r} must be 0 or 1")
-        redis_url = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
-        if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-            raise SettingsError(
-                f"REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://"
-            )
         return cls(
-            redis_url=redis_url,
+            redis_url=_redis_url(env),
             api_key=env.get("KALEYRA_API_KEY", ""),
             sid=env.get("KALEYRA_SID", ""),
             region=region,
@@ -135,12 +132,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(f"{' and '.join(missing)} must be set to send")
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages and reprs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+def _redis_url(env: Mapping[str, str]) -> str:
+    """REDIS_URL, refused in one line (the password hidden) rather than a traceback when redis-py
+    cannot read it (a bad port, an unknown scheme), or when it names a database that is not a
+    number (redis-py would quietly use database 0)."""
+    url = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
+    if not url.lower().startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"REDIS_URL={redact_url(url)!r} must start with redis://, rediss:// or unix://")
+    try:
+        options = parse_url(url)
+    except ValueError as e:
+        # redis-py's reason may quote a piece of the URL (a "port" that is the start of a password
+        # holding a /): given only for a URL without a password.
+        shown = redact_url(url)
+        reason = (
+            f": {e}" if shown == url else " (is its port a number? / ? # @ in a password must be %-encoded)"
+        )
+        raise SettingsError(f"REDIS_URL={shown!r} is not a Redis URL{reason}") from e
+    database = urlsplit(url).path.strip("/")
+    if "path" not in options and "db" not in options and database and not database.isdecimal():
+        raise SettingsError(
+            f"REDIS_URL={redact_url(url)!r}: the database {database!r} is not a number, as in "
+            "redis://127.0.0.1:6379/0"
+        )
+    return url
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
