@@ -7,7 +7,9 @@ read twice (`publish_file`): a first pass finds any refusal, then each job goes 
 as soon as it is written, so sending starts within a page of the file; the campaign's
 `publishing` lease keeps it from completing before the last row. Duplicates are found in a set
 of this process's (about 65 bytes a number) up to `SEEN_IN_MEMORY_MAX` numbers, then in a Redis
-set, so the producer's memory stays bounded whatever the file's size; numbers on the account's
+set, so the producer's memory stays bounded whatever the file's size. A duplicate row is recorded
+(its number and line) but not the line it repeats, which would take a number -> line map in place
+of the set: the report finds that line as it streams the rows. Numbers on the account's
 suppression list are left out and counted. A dry run reads and counts everything the same way
 (segments included) and publishes nothing.
 """
@@ -347,6 +349,7 @@ class _Staging:
         self.unique: dict[tuple[str, ...], list[Recipient]] = {}
         self.invalid_rows: list[InvalidRow] = []
         self.invalid_page: list[bytes] = []
+        self.duplicate_page: list[bytes] = []  # records of duplicate rows not in Redis yet
         self.total = self.invalid = self.duplicates = self.suppressed = self.jobs = 0
         self.published = 0  # recipients in jobs written so far
         self.segments = 0
@@ -394,6 +397,7 @@ class _Staging:
             self.page = []  # never put in a job; its invalid rows are still recorded
         self._flush_page()
         self._write_jobs(final=True)
+        self._push_duplicates()
         if not self.template.personalised and self.published:
             body = self.template.render(())
             encoding = encoding_of(body, self.unicode)  # type: ignore[arg-type]
@@ -490,9 +494,13 @@ class _Staging:
         self.invalid_page = []
         if not self.page:
             return
-        fresh, _ = _split(self.page, self.seen.repeats(self.page))
-        self.duplicates += len(self.page) - len(fresh)
+        fresh, repeated = _split(self.page, self.seen.repeats(self.page))
+        self.duplicates += len(repeated)
         self.page = []
+        if repeated and not self.dry_run:  # for the report, which finds the lines they repeat
+            self.duplicate_page.extend(_encode(Recipient(r.to, r.line)) for r in repeated)
+            if len(self.duplicate_page) >= self.page_size:
+                self._push_duplicates()
         # The account's list lives outside the campaign's hash slot: a second script, not the first.
         # It holds marketing opt-outs: OTP and transactional messages still go.
         if fresh and self.suppressing:
@@ -513,6 +521,13 @@ class _Staging:
         if self.spec.type is MessageType.OTP and self.total > 1:
             raise SpecError("type OTP sends to exactly one recipient; the file has more than one")
         self._write_jobs(final=False)
+
+    def _push_duplicates(self) -> None:
+        """A page of them at a time: a file with a duplicate in every page would otherwise cost a
+        round trip a page."""
+        if self.duplicate_page:
+            self.client.rpush(keys.duplicates(self.spec.campaign_id), *self.duplicate_page)
+            self.duplicate_page = []
 
     def _count_segments(self, recipients: list[Recipient]) -> None:
         render, encodings = self.template.render, self.encodings

@@ -2,7 +2,10 @@
 
 Each job's chunks are walked by offset through the outcome records. Recipients that
 `campaign resend` published again are reported where they were sent last, in their new job.
-Invalid and suppressed rows follow, from the lists the producer kept.
+Invalid, suppressed and duplicate rows follow, from the lists the producer kept. A duplicate row's
+code is the line of the row it repeats (`line 12`), found as the rows go by: the producer
+de-duplicates with a set of numbers alone, smaller than a map from number to line. Memory is one
+job and the numbers that have duplicates.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ COLUMNS = ("line", "number", "outcome", "code", "message_id")
 PENDING = "pending"
 INVALID = "invalid"
 SUPPRESSED = "suppressed"
+DUPLICATE = "duplicate"
 # A reply whose numbers could not be matched to the chunk's: which recipient got which id is not known.
 UNATTRIBUTED = "UNATTRIBUTED"
 PAGE = 1000
@@ -39,21 +43,31 @@ class ReportRow(msgspec.Struct, frozen=True, array_like=True):
 
 
 def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = False) -> Iterator[ReportRow]:
-    """Every recipient of the campaign as one row; numbers masked unless `full_numbers`."""
+    """Every row of the campaign's file as one row; numbers masked unless `full_numbers`."""
     show = (lambda n: n) if full_numbers else mask_number
+    repeated = {_recipient.decode(item).to for item in _list(client, keys.duplicates(campaign_id))}
+    first_lines: dict[str, int] = {}  # of the numbers in `repeated`
     jobs = int(client.hget(keys.campaign(campaign_id), keys.JOBS) or 0)  # type: ignore[arg-type]
     for index in range(jobs):
         raw = client.hget(keys.jobs(campaign_id), str(index))
         if raw is None:
             continue
         for row in _job_rows(client, campaign_id, _job.decode(raw)):  # type: ignore[arg-type]
+            if repeated and row.number in repeated:
+                first_lines[row.number] = row.line
             yield ReportRow(row.line, show(row.number), row.outcome, row.code, row.message_id)
     for item in _list(client, keys.invalid(campaign_id)):
         invalid = _invalid_row.decode(item)
         yield ReportRow(invalid.line, show(invalid.value), INVALID, invalid.reason)
     for item in _list(client, keys.suppressed(campaign_id)):
         recipient = _recipient.decode(item)
+        if repeated and recipient.to in repeated:
+            first_lines[recipient.to] = recipient.line
         yield ReportRow(recipient.line, show(recipient.to), SUPPRESSED)
+    for item in _list(client, keys.duplicates(campaign_id)) if repeated else ():
+        duplicate = _recipient.decode(item)
+        first = first_lines.get(duplicate.to)  # none: cancelled while publishing, before it was in a job
+        yield ReportRow(duplicate.line, show(duplicate.to), DUPLICATE, f"line {first}" if first else "")
 
 
 def _job_rows(client: redis.Redis, campaign_id: str, job: Job) -> Iterator[ReportRow]:
