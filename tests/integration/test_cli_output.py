@@ -129,6 +129,14 @@ def test_the_report_lists_duplicate_rows_with_the_line_they_repeat(cli, tmp_path
 
 
 @pytest.mark.redis
+def test_a_duplicate_in_the_same_page_as_the_row_it_repeats_is_listed(cli, tmp_path, capsys):
+    campaign_id = publish(tmp_path, capsys, ["9000000001", "9000000002", "9000000001"])
+
+    assert main(["report", campaign_id, "--full-numbers"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "4,+919000000001,duplicate,line 2,"
+
+
+@pytest.mark.redis
 def test_a_campaign_published_before_duplicates_were_recorded_still_reports(cli, tmp_path, capsys):
     campaign_id = publish(tmp_path, capsys, ["9000000001", "9000000001"])
     cli.client.delete(keys.duplicates(campaign_id))
