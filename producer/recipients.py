@@ -3,6 +3,13 @@
 Memory is bounded by one row: the file is never loaded whole. A file that cannot be
 read, looks binary, is not UTF-8 or has no `to` column is refused with `RecipientsError`.
 Only the fields asked for (a body's placeholders) are read; a missing or empty one is None.
+
+A file is refused, with its line, rather than misread: two `to` columns (or two of a field asked
+for); a quote that is never closed, that closes only to be followed by text, or whose value runs
+over more than `MAX_RECORD_LINES` lines or over a line that reads as a row of its own (a number
+where the `to` column is); a line break in a `to` value; a control character in a value asked for
+(tab, newline and carriage return aside); a JSON escape that is half a surrogate pair. A quoted
+value may otherwise hold line breaks (an address), in any column but `to`.
 """
 
 from __future__ import annotations
@@ -11,18 +18,27 @@ import collections
 import csv
 import io
 import itertools
+import json
 import operator
+import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import msgspec
 
 from schemas.errors import RecipientsError
+from schemas.template import CONTROL, SURROGATE
 
 SNIFF_BYTES = 8192
 UNQUOTED_PAGE_LINES = 1000  # a divisor of the usual job sizes: a job goes out as soon as it is read
+# A row may span this many lines, its quoted values holding line breaks (an address); past them,
+# the likelier reading is a quote left open that swallowed the rows after it.
+MAX_RECORD_LINES = 10
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+# A cell that reads as a phone number: digits, with the usual formatting, 8 characters or more.
+_NUMBER_LIKE = re.compile(r"\s*\+?[0-9][0-9 ().-]{6,}[0-9]\s*")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _json_line = msgspec.json.Decoder(dict[str, Any])
 
@@ -74,31 +90,38 @@ def open_recipients(
             stream.close()
 
 
-def read_through(path: str) -> bool:
+def read_through(path: str, on_page: Callable[[Page], None] | None = None) -> bool:
     """Read all of `path`, a regular file, as `open_recipients` would, and raise what it would
     refuse; keeps nothing, and says whether it is a CSV file without a quote. Publishing spends
-    this before it sends anything, so a CSV file is only decoded and scanned (`_unquoted`) where
-    that shows the csv module would refuse nothing, and otherwise drained by the csv module,
-    without a Python step per row."""
+    this before it sends anything, passing each page of rows (their lines and numbers as given)
+    to `on_page`, to count the invalid ones. A CSV file is scanned first (`_unquoted`): without a
+    quote it is split a page at a time, not parsed."""
     with _open_binary(path) as stream:
         text, is_json = _decoded(stream, path)
         with text:
             try:
+                unquoted = False
                 if is_json:
-                    collections.deque(_json_lines(text, path, ()), maxlen=0)
-                    return False
-                _csv_reader(text, path, ())  # the header
-                if _unquoted(text):
-                    return True
-                text.seek(0)  # a quote somewhere: let the csv module read it all, line numbers and all
-                reader, _, _ = _csv_reader(text, path, ())
-                try:
-                    collections.deque(reader, maxlen=0)
-                except csv.Error as e:
-                    raise RecipientsError(f"recipients file {path!r} line {reader.line_num}: {e}") from e
-                return False
+                    pages = _row_pages(_json_lines(text, path, ()))
+                else:
+                    _csv_reader(text, path, ())  # the header
+                    unquoted = _unquoted(text)
+                    text.seek(0)
+                    reader, column, _ = _csv_reader(text, path, ())
+                    if unquoted:
+                        pages = _unquoted_pages(text, path, column, reader.line_num + 1)
+                    else:  # a quote somewhere: the csv module reads it all, line numbers and all
+                        pages = _row_pages(_csv_body(reader, column, (), (), path))
+                collections.deque(pages if on_page is None else map(on_page, pages), maxlen=0)
+                return unquoted
             except UnicodeDecodeError as e:
                 raise _not_utf8(path, e) from e
+
+
+def _row_pages(rows: Iterable[Row]) -> Iterator[Page]:
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, UNQUOTED_PAGE_LINES)):
+        yield Page([row[0] for row in batch], [row[1] for row in batch])
 
 
 def count_lines(path: str) -> int:
@@ -178,8 +201,10 @@ def _decoded(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, 
     """The file as text, refused now if its head looks binary; and whether it is JSON lines."""
     head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     if b"\x00" in head:
+        line = head.count(b"\n", 0, head.index(b"\x00")) + 1
         raise RecipientsError(
-            f"recipients file {path!r} looks binary (NUL bytes); give a CSV or JSON-lines file"
+            f"recipients file {path!r} looks binary (a NUL byte on line {line}); "
+            "give a CSV or JSON-lines file"
         )
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     is_json = path.lower().endswith(JSON_SUFFIXES) or first == b"{"
@@ -200,14 +225,15 @@ def _not_utf8(path: str, error: UnicodeDecodeError) -> RecipientsError:
 def _csv_rows(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Iterator[Row]:
     """Reads the header now, then returns the lazy row iterator."""
     reader, column, columns = _csv_reader(text, path, fields)
-    return _csv_body(reader, column, columns, path)
+    return _csv_body(reader, column, columns, fields, path)
 
 
 def _csv_reader(
     text: io.TextIOWrapper, path: str, fields: tuple[str, ...]
 ) -> tuple[Any, int, tuple[int, ...]]:
-    """A reader past the header; the `to` column's index and those of `fields` (-1: not in the file)."""
-    reader = csv.reader(text)
+    """A reader past the header; the `to` column's index and those of `fields` (-1: not in the file).
+    Strict: a quoted value followed by text, or a file ending inside quotes, is an error."""
+    reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -215,51 +241,167 @@ def _csv_reader(
             f"recipients file {path!r} is empty; it needs a header row with a 'to' column"
         ) from None
     except csv.Error as e:
-        raise RecipientsError(f"recipients file {path!r} line 1: {e}") from e
+        raise _broken(path, e, 1, reader.line_num) from e
     names = [name.strip().lower() for name in header]
     if "to" not in names:
         shown = ", ".join(repr(n) for n in header[:5]) or "nothing"
         raise RecipientsError(f"recipients file {path!r} has no 'to' column (header: {shown})")
+    for name in ("to", *fields):  # which of two columns holds the value is anyone's guess
+        if names.count(name) > 1:
+            where = [str(i) for i, n in enumerate(names, 1) if n == name]
+            shown = ", ".join(repr(header[int(i) - 1]) for i in where)
+            raise RecipientsError(
+                f"recipients file {path!r} line {reader.line_num}: columns {' and '.join(where)} ({shown}) "
+                f"are both {name!r}; keep one, or rename the other"
+            )
     # A field the header lacks reads as missing on every row (-1 is never a column).
     columns = tuple(names.index(f) if f in names else -1 for f in fields)
     return reader, names.index("to"), columns
 
 
-def _csv_body(reader: Any, column: int, columns: tuple[int, ...], path: str) -> Iterator[Row]:
+def _csv_body(
+    reader: Any, column: int, columns: tuple[int, ...], fields: tuple[str, ...], path: str
+) -> Iterator[Row]:
+    """The rows, each numbered by the line it starts on."""
+    end = reader.line_num  # the last line read
     try:
         for row in reader:
+            start, end = end + 1, reader.line_num
             if not row:
                 continue  # blank line
             width = len(row)
-            values = (
-                tuple(row[c] if 0 <= c < width and row[c] and not row[c].isspace() else None for c in columns)
-                if columns
-                else ()
+            if end != start:
+                _check_lines(path, start, end, row, column)
+            if not columns:
+                yield start, row[column] if column < width else "", ()
+                continue
+            values = tuple(
+                row[c] if 0 <= c < width and row[c] and not row[c].isspace() else None for c in columns
             )
-            yield reader.line_num, row[column] if column < width else "", values
+            if not (joined := "".join(filter(None, values))).isprintable() and CONTROL.search(joined):
+                _refuse_control(path, start, fields, values)  # isprintable: the fast way out
+            yield start, row[column] if column < width else "", values
     except csv.Error as e:
-        raise RecipientsError(f"recipients file {path!r} line {reader.line_num}: {e}") from e
+        raise _broken(path, e, end + 1, reader.line_num) from e
+
+
+def _broken(path: str, error: csv.Error, start: int, line: int) -> RecipientsError:
+    """The csv module's refusal of the row that starts on line `start`, found on line `line`."""
+    where = f"recipients file {path!r} line {start}"
+    if str(error) == "unexpected end of data":
+        return RecipientsError(f"{where}: a quote opened here is never closed (the file ends inside it)")
+    if line == start:
+        if str(error).startswith("',' expected after"):
+            return RecipientsError(
+                f"{where}: text after a closing quote; quote the whole value and double the quotes in it, "
+                f'as in "5"" screen"'
+            )
+        return RecipientsError(f"{where}: {error}")
+    return RecipientsError(
+        f"{where}: a quote opened here runs to line {line} ({error}); is a quote left open here?"
+    )
+
+
+def _check_lines(path: str, start: int, end: int, row: list[str], column: int) -> None:
+    """A row over several lines (quoted values holding line breaks): refused where it is more likely
+    a quote left open, swallowing the rows after it, than a value written over a few lines."""
+    where = f"recipients file {path!r} line {start}"
+    if end - start + 1 > MAX_RECORD_LINES:
+        raise RecipientsError(
+            f"{where}: a quoted value runs over {end - start + 1} lines, to line {end}; is a quote left "
+            f"open here? (a value may hold line breaks over at most {MAX_RECORD_LINES} lines)"
+        )
+    to = row[column] if column < len(row) else ""
+    if "\n" in to or "\r" in to:
+        raise RecipientsError(
+            f"{where}: the 'to' value {to[:40]!r} holds a line break; is a quote left open here?"
+        )
+    line = start
+    for cell in row:
+        pieces = _LINE_BREAK.split(cell)
+        for offset, piece in enumerate(pieces[1:], 1):
+            cells = piece.split(",")
+            if column < len(cells) and _NUMBER_LIKE.fullmatch(cells[column]):
+                raise RecipientsError(
+                    f"{where}: a quoted value runs over line {line + offset}, which reads as a row of its "
+                    f"own ({piece[:40]!r}); is a quote left open here?"
+                )
+        line += len(pieces) - 1
+
+
+def _refuse_control(path: str, line: int, fields: tuple[str, ...], values: tuple[str | None, ...]) -> None:
+    """Refuses the control character in a value that goes into the message."""
+    for name, value in zip(fields, values, strict=True):
+        if value is not None and (found := CONTROL.search(value)):
+            raise RecipientsError(
+                f"recipients file {path!r} line {line}: field {name!r} has the control character "
+                f"{_character(found[0])}; remove it (only tab and line breaks are kept)"
+            )
+
+
+def _character(ch: str) -> str:
+    return f"{ch!r} (U+{ord(ch):04X})"
 
 
 def _json_lines(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Iterator[Row]:
+    names = ("to", *fields)
+    quoted = tuple(f'"{name}"' for name in fields)
     for line_number, line in enumerate(text, start=1):
         if not line.strip():
             continue
         try:
             row = _json_line.decode(line)
         except msgspec.DecodeError as e:
-            raise RecipientsError(
-                f"recipients file {path!r} line {line_number}: not a JSON object ({e})"
-            ) from e
+            raise _not_json(path, line_number, line, e) from e
+        lowered_line = line.lower()  # a key repeated? or a value that is the same word, more often
+        if lowered_line.count('"to"') > 1 or (fields and any(lowered_line.count(q) > 1 for q in quoted)):
+            _check_keys(path, line_number, line, names)
         to = row.get("to")
         if to is None:
             raise RecipientsError(f"recipients file {path!r} line {line_number}: no 'to' key")
         if fields:
             lowered = {str(k).lower(): v for k, v in row.items()}
             values = tuple(_text(lowered.get(f)) for f in fields)
+            if not (joined := "".join(filter(None, values))).isprintable() and CONTROL.search(joined):
+                _refuse_control(path, line_number, fields, values)
         else:
             values = ()
         yield line_number, str(to), values
+
+
+def _check_keys(path: str, line_number: int, line: str, names: tuple[str, ...]) -> None:
+    """Refuses a line whose object has one of `names` twice (case aside): msgspec keeps the last."""
+    keys: list[str] = []
+
+    def top_level(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys[:] = [key.lower() for key, _ in pairs]  # the outermost object comes last
+        return {}
+
+    json.loads(line, object_pairs_hook=top_level)
+    for name in names:
+        if keys.count(name) > 1:
+            raise RecipientsError(
+                f"recipients file {path!r} line {line_number}: the key {name!r} is there "
+                f"{keys.count(name)} times; keep one"
+            )
+
+
+def _not_json(path: str, line_number: int, line: str, error: msgspec.DecodeError) -> RecipientsError:
+    """msgspec's reason, unless the line is JSON with half a surrogate pair (`"\\ud800"`), which
+    msgspec calls truncated input: say which key holds it."""
+    where = f"recipients file {path!r} line {line_number}"
+    try:
+        row = json.loads(line)
+    except ValueError:
+        row = None
+    if isinstance(row, dict):
+        for key, value in row.items():
+            text = f"{key}{value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+            if found := SURROGATE.search(text):
+                return RecipientsError(
+                    f"{where}: field {key!r} has a lone surrogate (U+{ord(found[0]):04X}): not valid text"
+                )
+    return RecipientsError(f"{where}: not a JSON object ({error})")
 
 
 def _text(value: Any) -> str | None:

@@ -13,7 +13,7 @@ from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
 from schemas.settings import UNICODE_FLAGS, Settings
-from schemas.template import Template
+from schemas.template import CONTROL, SURROGATE, Template
 from schemas.window import parse_window
 
 # An alphanumeric sender ID (up to 11 characters) or a number used as sender.
@@ -106,12 +106,21 @@ def _message_type(value: str) -> MessageType:
 def _body(body: str) -> str:
     if not body.strip():
         raise SpecError("body is empty: give the message text with --body")
-    try:
-        body.encode("utf-8")
-    except UnicodeEncodeError as e:
+    if found := SURROGATE.search(body):
+        point = ord(found[0])
+        if 0xDC80 <= point <= 0xDCFF:  # how Python hands over a byte of argv that is not UTF-8
+            raise SpecError(
+                f"body has bytes that are not UTF-8 at character {found.start()} (the byte "
+                f"0x{point - 0xDC00:02x}); save the text as UTF-8"
+            )
         raise SpecError(
-            f"body has bytes that are not UTF-8 at character {e.start}; save the text as UTF-8"
-        ) from None
+            f"body has a lone surrogate (U+{point:04X}) at character {found.start()}: not valid text"
+        )
+    if found := CONTROL.search(body):
+        raise SpecError(
+            f"body has the control character {found[0]!r} (U+{ord(found[0]):04X}) at character "
+            f"{found.start()}; a message may hold line breaks and tabs, no other control character"
+        )
     if len(body) > MAX_BODY_CHARS:
         raise SpecError(f"body has {len(body)} characters; Kaleyra accepts at most {MAX_BODY_CHARS} (E401)")
     return body

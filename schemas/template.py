@@ -11,6 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+# Characters a message never carries: C0 controls but tab, newline and carriage return (a value's
+# line breaks), DEL and C1 controls. Kaleyra would pass them on as they are; none is part of a number.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Half a UTF-16 surrogate pair: not text (a JSON "\ud800", or a byte of argv that is not UTF-8).
+SURROGATE = re.compile("[\ud800-\udfff]")
+
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([^{}]*))?\}")
 
 

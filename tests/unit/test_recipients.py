@@ -77,7 +77,7 @@ _PLAIN_LINES = 20_000  # more than the check pass reads in one piece
     [
         (b"9" * (csv.field_size_limit() + 1) + b"\n", "field larger than field limit"),
         (
-            b"+919000000001\n" * 3 + b'"+91 900","x\n' + b"9" * (csv.field_size_limit() + 1) + b"\n",
+            b"+919000000001\n" * 3 + b'"+91 900","x"\n' + b"9" * (csv.field_size_limit() + 1) + b"\n",
             "field larger than field limit",
         ),
     ],
@@ -184,3 +184,133 @@ def test_a_quote_that_was_not_there_when_the_file_was_checked_is_refused(tmp_pat
         open_recipients(str(path), unquoted=True) as rows,
     ):
         list(rows)
+
+
+_SWALLOWED = "".join(f"98765{i:05d},Name{i}\n" for i in range(49))
+
+
+@pytest.mark.parametrize(
+    ("content", "fields", "refusal"),
+    [
+        (f'to,name\n9876543210,"Asha\n{_SWALLOWED}', (), r"line 2: a quote opened here is never closed"),
+        (
+            'to,name\n9876543210,"Asha\n9876543211,Ravi"\n',
+            ("name",),
+            r"line 2: a quoted value runs over line 3, which reads as a row of its own",
+        ),
+        (
+            'name,to\n"Asha\nRavi,+91 98765 43211",9876543210\n',
+            (),
+            r"line 2: a quoted value runs over line 3, which reads as a row of its own",
+        ),
+        (
+            'to,name\n"98765\r\n43210",Asha\n',
+            (),
+            r"line 2: the 'to' value '98765\\r\\n43210' holds a line break",
+        ),
+        ('to,name\n9876543210,"A"sha\n', (), r"line 2: text after a closing quote"),
+        (
+            'to,note\n9876543210,"' + "x\n" * 10 + '"\n',
+            (),
+            r"line 2: a quoted value runs over 11 lines, to line 12",
+        ),
+        ("To,name,to\n1,a,2\n", (), r"line 1: columns 1 and 3 \('To', 'to'\) are both 'to'"),
+        ("to,name,NAME\n1,a,b\n", ("name",), r"line 1: columns 2 and 3 \('name', 'NAME'\) are both 'name'"),
+        (
+            "to,name\n1,a\x0cb\n",
+            ("name",),
+            r"line 2: field 'name' has the control character '\\x0c' \(U\+000C\)",
+        ),
+        (
+            "to,name\n1,a\x9bb\n",
+            ("name",),
+            r"line 2: field 'name' has the control character '\\x9b' \(U\+009B\)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("reading", ["rows", "through"])
+def test_a_file_that_would_be_misread_is_refused_with_its_line(tmp_path, content, fields, refusal, reading):
+    """Row by row, or read through by publishing's first pass (no fields): the same refusal."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(content.encode())
+    if reading == "through" and fields:
+        pytest.skip("the first pass reads the fields only through `open_recipients`")
+    with pytest.raises(RecipientsError, match=refusal):
+        read(path, fields) if reading == "rows" else read_through(str(path))
+
+
+def test_quoted_values_over_a_few_lines_are_read_on_the_line_they_start(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(
+        'to,address,note\n9876543210,"Flat 4\r\n12, MG Road\nPune 411001",x\n9876543211,Goa,"a\tb"\n'
+    )
+    assert read(path, ("address", "note")) == [
+        (2, "9876543210", ("Flat 4\r\n12, MG Road\nPune 411001", "x")),
+        (5, "9876543211", ("Goa", "a\tb")),
+    ]
+
+
+def test_control_characters_in_columns_not_asked_for_and_repeated_unused_columns_are_read(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("to,note,note,name\n9876543210,\x07,x,Asha\n")
+    assert read(path, ("name",)) == [(2, "9876543210", ("Asha",))]
+
+
+def test_a_control_character_in_a_number_is_left_to_the_normaliser(tmp_path):
+    """It makes the number invalid; the file is read."""
+    path = tmp_path / "r.csv"
+    path.write_text("to,name\n98765\x1b43210,Asha\n")
+    assert read(path, ("name",)) == [(2, "98765\x1b43210", ("Asha",))]
+
+
+@pytest.mark.parametrize(
+    ("line", "fields", "refusal"),
+    [
+        (
+            '{"to": "1", "name": "\\ud83d"}',
+            (),
+            r"line 2: field 'name' has a lone surrogate \(U\+D83D\): not valid text",
+        ),
+        ('{"to": "1", "x": {"y": ["\\udfff"]}}', (), r"line 2: field 'x' has a lone surrogate \(U\+DFFF\)"),
+        (
+            '{"to": "1", "name": "a\\u0007"}',
+            ("name",),
+            r"line 2: field 'name' has the control character '\\x07'",
+        ),
+        ('{"to": "1", "to": "2"}', (), r"line 2: the key 'to' is there 2 times"),
+        ('{"to": "1", "Name": "a", "name": "b"}', ("name",), r"line 2: the key 'name' is there 2 times"),
+        ('{"to": "1", "name": "a"', (), r"line 2: not a JSON object \(Input data was truncated\)"),
+    ],
+)
+def test_a_json_line_that_would_be_misread_is_refused_with_its_line(tmp_path, line, fields, refusal):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"to": "9876543210"}\n' + line + "\n")
+    with pytest.raises(RecipientsError, match=refusal):
+        read(path, fields)
+
+
+def test_json_keys_repeated_in_values_or_unused_are_read(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"to": "1", "note": "to", "x": 1, "X": 2, "name": "\\ud83d\\ude00 \\u0009"}\n')
+    assert read(path, ("name",)) == [(1, "1", ("\U0001f600 \t",))]
+
+
+def test_a_nul_byte_in_the_head_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"to,name\n1,a\n2,b\x00\n")
+    with pytest.raises(RecipientsError, match=r"looks binary \(a NUL byte on line 3\)"):
+        read(path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["to,name\n1,a\n\n2,b\n", 'to,name\n1,"a"\n\n"2",b\n', '{"to": "1"}\n\n{"to": 2}\n'],
+    ids=["unquoted", "quoted", "json"],
+)
+def test_the_first_pass_hands_every_row_over_a_page_at_a_time(tmp_path, content):
+    path = tmp_path / ("r.jsonl" if content.startswith("{") else "r.csv")
+    path.write_text(content * 700)  # more than a page
+    pages = []
+    read_through(str(path), pages.append)
+    assert len(pages) > 1
+    assert [row for page in pages for row in zip(*page, strict=True)] == [row[:2] for row in read(path)]
