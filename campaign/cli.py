@@ -243,11 +243,17 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
         metavar="PRICE",
         help="show the cost, segments x PRICE (with --dry-run, estimate or a real send)",
     )
+    parser.add_argument(
+        "--max-invalid",
+        metavar="SHARE",
+        help="refuse the list, publishing nothing, when more of its rows than this are invalid numbers, "
+        "e.g. 5%% or 0.05 (default: CAMPAIGN_MAX_INVALID, else 5%%); 100%% refuses none",
+    )
 
 
 def _send(args: argparse.Namespace) -> int:
     from producer.publish import publish_file
-    from producer.spec import build_spec
+    from producer.spec import build_spec, check_max_invalid
     from worker.broker import build_broker
 
     settings = Settings.from_environ()
@@ -268,6 +274,7 @@ def _send(args: argparse.Namespace) -> int:
         flash=args.flash,
         send_window=args.send_window,
     )
+    max_invalid = check_max_invalid(args.max_invalid)
     dry_run = args.dry_run
     client = redis.Redis.from_url(settings.redis_url)
     broker = None if dry_run else build_broker(settings, client)
@@ -279,7 +286,7 @@ def _send(args: argparse.Namespace) -> int:
 
     result = publish_file(
         spec, args.recipients, client=client, broker=broker, settings=settings, dry_run=dry_run,
-        on_visible=tell_sending,
+        on_visible=tell_sending, max_invalid=max_invalid,
     )  # fmt: skip
     for row in result.invalid_rows:
         print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)

@@ -63,6 +63,7 @@ def run_demo(
             retry_backoff_ms=20,
             retry_backoff_max_ms=500,
             job_min_backoff_ms=200,
+            max_invalid=1.0,  # a typo in every 500 rows from the first: a short list is mostly typos
         )
         broker = build_broker(settings, client)
         register_actors(broker, WorkerContext(settings, lambda: fakeredis.aioredis.FakeRedis(server=server)))

@@ -29,6 +29,12 @@ def add_parser(commands: Any) -> None:
     )
     imported.add_argument("path", metavar="PATH|-")
     _prefix_option(imported)
+    imported.add_argument(
+        "--max-invalid",
+        metavar="SHARE",
+        help="refuse the file when more of its rows than this are invalid numbers, e.g. 5%% or 0.05 "
+        "(default: CAMPAIGN_MAX_INVALID, else 5%%); nothing is added then",
+    )
     imported.set_defaults(run=_run, action="import")
     for name, help_text in (("export", "print every listed number, one per line"), ("count", "how many")):
         actions.add_parser(name, help=help_text).set_defaults(run=_run, action=name)
@@ -42,8 +48,9 @@ def _prefix_option(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from producer import suppression
+    from producer.invalid import Allowance
     from producer.recipients import open_recipients
-    from producer.spec import check_prefix
+    from producer.spec import check_max_invalid, check_prefix
 
     settings = Settings.from_environ()
     client = redis.Redis.from_url(settings.redis_url)
@@ -56,8 +63,9 @@ def _run(args: argparse.Namespace) -> int:
         removed = suppression.remove(client, settings.sid, args.numbers, prefix)
         print(f"account {account}: {removed} removed, {suppression.count(client, settings.sid)} suppressed")
     elif args.action == "import":
+        allowance = Allowance.of(settings, check_max_invalid(args.max_invalid))
         with open_recipients(args.path) as rows:
-            result = suppression.import_rows(client, settings.sid, rows, prefix)
+            result = suppression.import_rows(client, settings.sid, rows, prefix, allowance)
         for row in result.invalid_rows:
             print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
         read, skipped = plural(result.read, "number"), plural(result.invalid, "invalid row")

@@ -30,6 +30,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from producer.control import cancel
+from producer.invalid import Allowance, Tally, normalise, printable
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.recipients import PagedRows, count_lines, open_recipients, read_through
 from producer.segments import encoding_of, segments
@@ -164,38 +165,48 @@ def publish_file(
     settings: Settings,
     dry_run: bool = False,
     on_visible: Callable[[], None] | None = None,
+    max_invalid: float | None = None,
 ) -> PublishResult:
     """Publish the recipients file at `path` (`-`: stdin). A regular file is read twice: through once
     for any refusal, then published with each job going to the workers as soon as it is written
-    (`on_visible` is called when the first one is). Stdin, a pipe or a FIFO is read once, staged."""
+    (`on_visible` is called when the first one is). Stdin, a pipe or a FIFO is read once, staged.
+    `max_invalid` (the share of rows that may be invalid numbers) overrides CAMPAIGN_MAX_INVALID."""
     fields = Template(spec.body).fields
     # OTP: a single recipient anyway. os.path.isfile is False for "-", pipes and FIFOs.
     once = dry_run or spec.type is MessageType.OTP or not os.path.isfile(path)
-    unquoted = not once and check_file(spec, path, settings)
+    unquoted = not once and check_file(spec, path, settings, max_invalid=max_invalid)
     expected_rows = None if once else count_lines(path)
     with open_recipients(path, fields, unquoted=unquoted) as rows:
         return publish_campaign(
             spec, rows, client=client, broker=broker, settings=settings, dry_run=dry_run, checked=not once,
-            on_visible=on_visible, expected_rows=expected_rows,
+            on_visible=on_visible, expected_rows=expected_rows, max_invalid=max_invalid,
         )  # fmt: skip
 
 
-def check_file(spec: CampaignSpec, path: str, settings: Settings) -> bool:
+def check_file(
+    spec: CampaignSpec, path: str, settings: Settings, *, max_invalid: float | None = None
+) -> bool:
     """Read all of the file at `path` as publishing would and raise what it would refuse; touches
     nothing. Without placeholders the reader's own refusals (a line that is not UTF-8, broken CSV
-    or JSON) are all there are (`read_through`). True: a CSV file without placeholders or quotes."""
+    or JSON) are all there are (`read_through`), and a list with more invalid numbers than allowed.
+    True: a CSV file without placeholders or quotes."""
     template = Template(spec.body)
+    normaliser, tally = NumberNormaliser(spec.prefix), Tally(spec.prefix)
     if not template.personalised:
-        return read_through(path)
-    normaliser, unicode = NumberNormaliser(spec.prefix), spec.unicode or settings.default_unicode
-    with open_recipients(path, template.fields) as rows:
-        for line, raw, *values in rows:
-            try:
-                normaliser.normalise(raw)
-            except InvalidNumber:
-                continue  # skipped, not refused
-            fill_placeholders(template, unicode, line, values[0] if values else ())
-    return False
+        unquoted = read_through(path, lambda page: tally.count_page(normaliser, page.numbers))
+    else:
+        unquoted, unicode = False, spec.unicode or settings.default_unicode
+        with open_recipients(path, template.fields) as rows:
+            for line, raw, *values in rows:
+                tally.rows += 1
+                try:
+                    normalise(normaliser, raw)
+                except InvalidNumber as e:
+                    tally.count_invalid(e)  # skipped, not refused
+                    continue
+                fill_placeholders(template, unicode, line, values[0] if values else ())
+    tally.refuse_if_over(Allowance.of(settings, max_invalid))
+    return unquoted
 
 
 def publish_campaign(
@@ -209,18 +220,21 @@ def publish_campaign(
     checked: bool = False,
     on_visible: Callable[[], None] | None = None,
     expected_rows: int | None = None,
+    max_invalid: float | None = None,
 ) -> PublishResult:
     """Read every row, write the jobs, commit the campaign and enqueue one message per job.
 
     `checked`: the same rows were read through by `check_file` without a refusal, so each job is
-    enqueued as soon as it is written; otherwise all of them after the last row. A campaign
-    cancelled meanwhile stops the reading. With `dry_run`, count what would be sent and publish
-    nothing (`broker` may be None). `expected_rows`, about how many rows there are, sizes the jobs
-    (`JOB_SHARE`); unknown, each job but the last holds CAMPAIGN_JOB_SIZE recipients.
+    enqueued as soon as it is written; otherwise all of them after the last row, and a list with
+    more invalid numbers than `max_invalid` allows (default CAMPAIGN_MAX_INVALID) is refused then,
+    before any of it is visible. A campaign cancelled meanwhile stops the reading. With `dry_run`,
+    count what would be sent and publish nothing (`broker` may be None). `expected_rows`, about how
+    many rows there are, sizes the jobs (`JOB_SHARE`); unknown, each job but the last holds
+    CAMPAIGN_JOB_SIZE recipients.
     """
     staging = _Staging(
         spec, client, settings, broker=broker, dry_run=dry_run, progressive=checked, on_visible=on_visible,
-        expected_rows=expected_rows,
+        expected_rows=expected_rows, allowance=None if checked else Allowance.of(settings, max_invalid),
     )  # fmt: skip
     try:
         staging.add_all(rows)
@@ -318,6 +332,7 @@ class _Staging:
         progressive: bool,
         on_visible: Callable[[], None] | None = None,  # told when the first job is enqueued
         expected_rows: int | None = None,
+        allowance: Allowance | None = None,  # None: the rows were counted in a first pass
     ) -> None:
         self.spec = spec
         self.client = client
@@ -335,6 +350,7 @@ class _Staging:
         self.chunk_size = settings.chunk_size
         self.expected_rows = expected_rows
         self.normaliser = NumberNormaliser(spec.prefix)
+        self.tally, self.allowance = Tally(spec.prefix), allowance
         self.seen = _SeenNumbers(client, keys.seen(spec.campaign_id))
         self.listed = client.register_script(LISTED_LUA)
         self.suppression_list = keys.suppression_list(settings.sid)
@@ -377,14 +393,17 @@ class _Staging:
             for line, raw in zip(lines, raws, strict=True):
                 self.add(line, raw)
             return
+        self.tally.rows += len(numbers)
         self.page.extend(map(Recipient, numbers, lines))
         if len(self.page) >= self.page_size:
             self._flush_page()
 
     def add(self, line: int, raw: str, values: Sequence[str | None] = ()) -> None:
+        self.tally.rows += 1
         try:
-            number = self.normaliser.normalise(raw)
+            number = normalise(self.normaliser, raw)
         except InvalidNumber as e:
+            self.tally.count_invalid(e)
             self._skip(line, raw, e.reason)
             return
         fields = fill_placeholders(self.template, self.unicode, line, values) if self.personalised else ()
@@ -393,6 +412,8 @@ class _Staging:
             self._flush_page()
 
     def commit(self) -> PublishResult:
+        if self.allowance is not None:  # before anything of the campaign is visible
+            self.tally.refuse_if_over(self.allowance)
         if self.cancelled:
             self.page = []  # never put in a job; its invalid rows are still recorded
         self._flush_page()
@@ -480,7 +501,7 @@ class _Staging:
 
     def _skip(self, line: int, raw: str, reason: str) -> None:
         self.invalid += 1
-        row = InvalidRow(line, raw, reason)
+        row = InvalidRow(line, printable(raw), reason)
         if len(self.invalid_rows) < SHOWN_INVALID_ROWS:
             self.invalid_rows.append(row)
         self.invalid_page.append(_encode(row))

@@ -12,7 +12,7 @@ from schemas.campaign import MARKETING_TYPES, CampaignSpec, MessageType
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
-from schemas.settings import UNICODE_FLAGS, Settings
+from schemas.settings import UNICODE_FLAGS, Settings, parse_share
 from schemas.template import CONTROL, SURROGATE, Template
 from schemas.window import parse_window
 
@@ -147,6 +147,16 @@ def check_prefix(prefix: str | None) -> str | None:
     if not is_country_code(prefix):
         raise SpecError(f"prefix {prefix!r} is not a country calling code like +91")
     return prefix
+
+
+def check_max_invalid(value: str | None) -> float | None:
+    """`--max-invalid`: a share such as 5% or 0.05, or `SpecError`; None if not given."""
+    if value is None:
+        return None
+    share = parse_share(value)
+    if share is None:
+        raise SpecError(f"max-invalid {value!r} is neither a percentage like 5% nor a fraction like 0.05")
+    return share
 
 
 def _identifier(option: str, value: str | None) -> str | None:

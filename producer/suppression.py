@@ -2,7 +2,8 @@
 sending, applied at publish.
 
 One Redis set per account (`KALEYRA_SID`). An import is staged in a set of its own and merged
-page by page once the whole file has been read, so a file refused half-way adds nothing.
+page by page once the whole file has been read, so a file refused half-way, or one with more
+invalid numbers than allowed (CAMPAIGN_MAX_INVALID, `--max-invalid`), adds nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Iterator
 import msgspec
 import redis
 
+from producer.invalid import Allowance, Tally, normalise, printable
 from producer.numbers import InvalidNumber, NumberNormaliser
 from schemas import keys
 from schemas.campaign import InvalidRow
@@ -54,23 +56,29 @@ def remove(client: redis.Redis, sid: str, numbers: Iterable[str], prefix: str | 
 
 
 def import_rows(
-    client: redis.Redis, sid: str, rows: Iterable[tuple[int, str, object]], prefix: str | None
+    client: redis.Redis,
+    sid: str,
+    rows: Iterable[tuple[int, str, object]],
+    prefix: str | None,
+    allowance: Allowance | None = None,
 ) -> ImportResult:
-    """Add every valid number of `rows` (as `producer.recipients` reads them); invalid ones are skipped."""
+    """Add every valid number of `rows` (as `producer.recipients` reads them); invalid ones are skipped,
+    unless there are more of them than `allowance` (None: none is refused for it)."""
     target = keys.suppression_list(sid)
     staged = f"{target}:import:{uuid.uuid4().hex}"  # same hash tag: one slot with the list
-    normaliser = NumberNormaliser(prefix)
+    normaliser, tally = NumberNormaliser(prefix), Tally(prefix)
     page: list[str] = []
     invalid_rows: list[InvalidRow] = []
-    read = invalid = 0
+    read = 0
     try:
         for line, raw, _ in rows:
+            tally.rows += 1
             try:
-                page.append(normaliser.normalise(raw))
+                page.append(normalise(normaliser, raw))
             except InvalidNumber as e:
-                invalid += 1
+                tally.count_invalid(e)
                 if len(invalid_rows) < SHOWN_INVALID_ROWS:
-                    invalid_rows.append(InvalidRow(line, raw, e.reason))
+                    invalid_rows.append(InvalidRow(line, printable(raw), e.reason))
                 continue
             read += 1
             if len(page) >= PAGE:
@@ -78,6 +86,8 @@ def import_rows(
                 page = []
         if page:
             client.sadd(staged, *page)
+        if allowance is not None:
+            tally.refuse_if_over(allowance)
         # Page by page rather than SUNIONSTORE, which would rewrite the whole list in one command.
         added, merge = 0, []
         for number in client.sscan_iter(staged, count=PAGE):
@@ -89,7 +99,7 @@ def import_rows(
             added += int(client.sadd(target, *merge))
     finally:
         client.delete(staged)
-    return ImportResult(read=read, added=added, invalid=invalid, invalid_rows=invalid_rows)
+    return ImportResult(read=read, added=added, invalid=tally.invalid, invalid_rows=invalid_rows)
 
 
 def export(client: redis.Redis, sid: str) -> Iterator[str]:

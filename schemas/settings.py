@@ -51,6 +51,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # probes the gateway and held jobs look again.
     hold_probe_ms: int = 30_000
     maintenance_chance: int = 50_000  # per million broker commands
+    # The largest share of a list's rows that may be invalid numbers: past it, the list is refused.
+    max_invalid: float = 0.05
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
@@ -120,6 +122,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             heartbeat_timeout_ms=_int(env, "CAMPAIGN_HEARTBEAT_TIMEOUT_MS", 15_000, low=1000, high=3_600_000),
             hold_probe_ms=_int(env, "CAMPAIGN_HOLD_PROBE_MS", 30_000, low=100, high=3_600_000),
             maintenance_chance=_int(env, "CAMPAIGN_MAINTENANCE_CHANCE", 50_000, low=1, high=1_000_000),
+            max_invalid=_share(env, "CAMPAIGN_MAX_INVALID", 0.05),
         )
 
     def require_credentials(self) -> None:
@@ -156,6 +159,28 @@ def _redis_url(env: Mapping[str, str]) -> str:
             "redis://127.0.0.1:6379/0"
         )
     return url
+
+
+def parse_share(raw: str) -> float | None:
+    """A share of 0 to 1 written as a percentage ("5%") or a fraction ("0.05"); None if it is neither."""
+    text = raw.strip()
+    percent = text.endswith("%")
+    try:
+        value = float(text.removesuffix("%").strip())
+    except ValueError:
+        return None
+    value = value / 100 if percent else value
+    return value if 0.0 <= value <= 1.0 else None  # also refuses nan and "5" (500%, or a typo for 5%?)
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    value = parse_share(raw)
+    if value is None:
+        raise SettingsError(f"{name}={raw!r} is neither a percentage like 5% nor a fraction like 0.05")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

@@ -22,9 +22,9 @@ def test_estimate_reports_recipients_encodings_segments_and_cost_and_publishes_n
     path = tmp_path / "r.csv"
     path.write_text("to,name\n9000000001,Asha\n9000000002,Зоя\n9000000002,Зоя\nnope,x\n")
 
-    code = main(
-        ["estimate", "--recipients", str(path), *GOOD, "--body", "Hi {name}", "--price-per-segment", "0.2"]
-    )
+    # 1 row in 4 invalid: at the share allowed, not past it
+    options = ["--body", "Hi {name}", "--price-per-segment", "0.2", "--max-invalid", "25%"]
+    code = main(["estimate", "--recipients", str(path), *GOOD, *options])
 
     out, err = capsys.readouterr()
     assert code == 0
@@ -71,7 +71,7 @@ def test_suppress_add_import_count_export_and_remove(cli, tmp_path, capsys):
     path.write_text("to\n+919000000003\n09000000004\nbad\n")
 
     assert main(["suppress", "add", "9000000001", "+91 90000 00002", "--prefix", "+91"]) == 0
-    assert main(["suppress", "import", str(path), "--prefix", "+91"]) == 0
+    assert main(["suppress", "import", str(path), "--prefix", "+91", "--max-invalid", "0.34"]) == 0
     assert main(["suppress", "remove", "+919000000002"]) == 0
     assert main(["suppress", "add", "12345", "--prefix", "+91"]) == 2  # refused whole
     assert main(["suppress", "count"]) == 0
@@ -101,7 +101,8 @@ def test_report_streams_a_csv_row_per_recipient(backend, simulator, start_worker
     assert main(["suppress", "add", "+919000000002"]) == 0
     path = tmp_path / "r.csv"
     path.write_text("to\n9000000001\n9000000002\nx1\n")
-    assert main(["send", "--json", "--recipients", str(path), *GOOD, "--body", "Hello"]) == 0
+    options = ["--body", "Hello", "--max-invalid", "50%"]  # 1 row in 3 invalid
+    assert main(["send", "--json", "--recipients", str(path), *GOOD, *options]) == 0
     campaign_id = msgspec.json.decode(capsys.readouterr().out.splitlines()[-1])["campaign_id"]
     wait_completed(backend, campaign_id)
 
