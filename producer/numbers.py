@@ -14,6 +14,10 @@ whose national numbers are dialled with a trunk prefix (DE's 0) reads the digits
 country code, since a national number would have been written with its 0; a country with none
 (IT) reads them as national, as libphonenumber does. A number libphonenumber finds possible but not
 valid (+1 015 555 2671, an unassigned range) is refused: "not a valid number for +1".
+
+A number with a control character (C0 but tab, CR and LF; DEL; C1) is refused ("has '\\x1f'"),
+whatever the rest of it reads as: `str.strip` and `str.isspace` take \\x1c-\\x1f and \\x85 for white
+space, and none of them is part of a number.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from phonenumbers import NumberParseException, PhoneNumberType
 
 from producer.numbering import E164_DIGITS, Plan, country_code_of, plan
 from schemas.errors import CampaignError
+from schemas.template import CONTROL
 
 NO_COUNTRY_CODE = "has no country code and no prefix was given"
 _TAKES_SMS = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
@@ -68,7 +73,10 @@ class NumberNormaliser:
     def normalise(self, raw: str) -> str:
         """E.164 for `raw`, e.g. "+919876543210"; raises InvalidNumber saying why not."""
         digits = raw.strip()
-        if not (digits.isdigit() and digits.isascii()):  # the fast path is plain digits, or "+" and them
+        plain = digits.isdigit() and digits.isascii()
+        if not plain or len(digits) != len(raw):  # plain digits, nothing stripped: no control character
+            _refuse_control(raw)
+        if not plain:  # the fast path is plain digits, or "+" and them
             if not (digits[:1] == "+" and digits[1:].isdigit() and digits.isascii()):
                 digits = _without_formatting(digits, raw)
             if digits[:1] == "+":
@@ -85,7 +93,22 @@ class NumberNormaliser:
         says what is wrong with any)."""
         if self._plan is None or not raws:
             return None
+        page = "".join(raws)  # a control character anywhere: each row alone says which is invalid
+        if not page.isprintable() and CONTROL.search(page):  # isprintable: the fast way out
+            return None
         return self._plan.all_national(list(map(str.strip, raws)))
+
+
+def reads_as_number(text: str) -> bool:
+    """Whether `text` is what `normalise` would read as the digits of a number (formatting aside),
+    7 of them or more (E.164's shortest): a CSV cell that reads as a number, in any form accepted."""
+    digits = _digits(text.strip())
+    return digits is not None and len(digits) - (digits[:1] == "+") >= E164_DIGITS.start
+
+
+def _refuse_control(raw: str) -> None:
+    if not raw.isprintable() and (control := CONTROL.search(raw)):  # isprintable: the fast way out
+        raise InvalidNumber(f"has {control[0]!r}", raw)
 
 
 def _international(digits: str, raw: str) -> str:
@@ -194,15 +217,24 @@ _FORMATTING = _Formatting()
 
 
 def _without_formatting(text: str, raw: str) -> str:
-    """`text` as "+" and ASCII digits, or ASCII digits; else InvalidNumber saying what is in the way.
-    A leading apostrophe is a spreadsheet's mark that the cell is text, not part of the number."""
-    if text[:1] in ("'", "\u2019"):
-        text = text[1:]
-    cleaned = text.translate(_FORMATTING)
+    """`text` as "+" and ASCII digits, or ASCII digits; else InvalidNumber saying what is in the way."""
+    digits = _digits(text)
+    if digits is not None:
+        return digits
+    cleaned = _unmarked(text).translate(_FORMATTING)
+    raise InvalidNumber(_not_digits(cleaned[1:] if cleaned[:1] == "+" else cleaned, raw), raw)
+
+
+def _digits(text: str) -> str | None:
+    """`text` without its formatting, if that leaves "+" and ASCII digits or ASCII digits; else None."""
+    cleaned = _unmarked(text).translate(_FORMATTING)
     rest = cleaned[1:] if cleaned[:1] == "+" else cleaned
-    if rest.isdigit() and rest.isascii():
-        return cleaned
-    raise InvalidNumber(_not_digits(rest, raw), raw)
+    return cleaned if rest.isdigit() and rest.isascii() else None
+
+
+def _unmarked(text: str) -> str:
+    """A leading apostrophe is a spreadsheet's mark that the cell is text, not part of the number."""
+    return text[1:] if text[:1] in ("'", "\u2019") else text
 
 
 def _not_digits(digits: str, raw: str) -> str:

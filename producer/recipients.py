@@ -6,10 +6,10 @@ Only the fields asked for (a body's placeholders) are read; a missing or empty o
 
 A file is refused, with its line, rather than misread: two `to` columns (or two of a field asked
 for); a quote that is never closed, that closes only to be followed by text, or whose value runs
-over more than `MAX_RECORD_LINES` lines or over a line that reads as a row of its own (a number
-where the `to` column is); a line break in a `to` value; a control character in a value asked for
-(tab, newline and carriage return aside); a JSON escape that is half a surrogate pair. A quoted
-value may otherwise hold line breaks (an address), in any column but `to`.
+over more than `MAX_RECORD_LINES` lines or over a line that reads as a row of its own (a number, in
+any form the normaliser accepts, where the `to` column is); a line break in a `to` value; a control
+character in a value asked for (tab, newline and carriage return aside); a JSON escape that is half
+a surrogate pair. A quoted value may otherwise hold line breaks (an address), in any column but `to`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from producer.numbers import reads_as_number
 from schemas.errors import RecipientsError
 from schemas.template import CONTROL, SURROGATE
 
@@ -37,8 +38,9 @@ UNQUOTED_PAGE_LINES = 1000  # a divisor of the usual job sizes: a job goes out a
 # the likelier reading is a quote left open that swallowed the rows after it.
 MAX_RECORD_LINES = 10
 _LINE_BREAK = re.compile("\r\n|\r|\n")
-# A cell that reads as a phone number: digits, with the usual formatting, 8 characters or more.
-_NUMBER_LIKE = re.compile(r"\s*\+?[0-9][0-9 ().-]{6,}[0-9]\s*")
+# A JSON escape that may spell a character of a key the reader looks for ("t\\u006f" is "to"): ASCII
+# digits, letters and "_", and the Kelvin sign, which `str.lower` makes "k".
+_ESCAPED_NAME = re.compile(r"\\u(?:00[3-7][0-9a-fA-F]|212[aA])")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _json_line = msgspec.json.Decoder(dict[str, Any])
 
@@ -321,7 +323,7 @@ def _check_lines(path: str, start: int, end: int, row: list[str], column: int) -
         pieces = _LINE_BREAK.split(cell)
         for offset, piece in enumerate(pieces[1:], 1):
             cells = piece.split(",")
-            if column < len(cells) and _NUMBER_LIKE.fullmatch(cells[column]):
+            if column < len(cells) and reads_as_number(cells[column]):
                 raise RecipientsError(
                     f"{where}: a quoted value runs over line {line + offset}, which reads as a row of its "
                     f"own ({piece[:40]!r}); is a quote left open here?"
@@ -354,7 +356,11 @@ def _json_lines(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> I
         except msgspec.DecodeError as e:
             raise _not_json(path, line_number, line, e) from e
         lowered_line = line.lower()  # a key repeated? or a value that is the same word, more often
-        if lowered_line.count('"to"') > 1 or (fields and any(lowered_line.count(q) > 1 for q in quoted)):
+        if (
+            lowered_line.count('"to"') > 1
+            or (fields and any(lowered_line.count(q) > 1 for q in quoted))
+            or ("\\" in line and _ESCAPED_NAME.search(line))  # a key written with escapes
+        ):
             _check_keys(path, line_number, line, names)
         to = row.get("to")
         if to is None:

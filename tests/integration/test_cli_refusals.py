@@ -131,6 +131,12 @@ def refused(capsys, code: int) -> str:
             "Sale today",
             "line 1: the key 'to' is there 2 times",
         ),
+        (
+            ".jsonl",
+            '{"to": "9876543210", "t\\u006f": "9876543211"}\n',
+            "Sale today",
+            "line 1: the key 'to' is there 2 times",
+        ),
     ],
 )
 @pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry run"])
@@ -193,6 +199,42 @@ def test_a_control_character_in_a_number_makes_it_invalid_and_is_stored_escaped(
     assert main(["invalid", published["campaign_id"]]) == 0
     out = capsys.readouterr().out
     assert "\x00" not in out and "\x1b" not in out and "\\x00" in out
+
+
+@pytest.mark.parametrize("body", ["Hi {name}", "Sale today"])
+@pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry run"])
+def test_a_quote_left_open_over_numbers_written_with_slashes_is_refused(cli, tmp_path, capsys, body, dry_run):
+    """The rows it would swallow are numbers as a German list writes them, 0151/23456782."""
+    path = tmp_path / "r.csv"
+    path.write_text(
+        'to,name\n0151/23456781,"Ben\n0151/23456782,Carl\n0151/23456783,Dora\n0151/23456784,Eva"\n'
+        "0151/23456785,Finn\n"
+    )
+    send = ["send", "--sender", "KLRHXA", "--type", "MKT", "--prefix", "+49", "--recipients", str(path)]
+    err = refused(capsys, main([*send, "--body", body, *(["--dry-run"] if dry_run else [])]))
+    assert (
+        "line 2: a quoted value runs over line 3, which reads as a row of its own ('0151/23456782,Carl')"
+        in err
+    )
+    assert cli.client.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("suffix", "row"), [(".csv", "9876543299\x1f\n"), (".jsonl", '{"to": "9876543299\\u001f"}\n')]
+)
+@pytest.mark.parametrize("body", ["Hi {name|there}", "Sale today"])
+def test_a_number_ending_in_a_control_character_is_invalid_with_or_without_placeholders(
+    cli, tmp_path, capsys, suffix, row, body
+):
+    """\\x1f is white space to `str.strip`: the row is invalid whichever way the file is read."""
+    path = tmp_path / f"r{suffix}"
+    rows = [f"98765{i:05d}\n" if suffix == ".csv" else f'{{"to": "98765{i:05d}"}}\n' for i in range(40)]
+    path.write_text(("to\n" if suffix == ".csv" else "") + "".join(rows) + row)
+    assert main([*SEND, "--recipients", str(path), "--body", body, "--json", "--max-invalid", "5%"]) == 0
+    published = msgspec.json.decode(capsys.readouterr().out.splitlines()[-1])
+    assert (published["total"], published["invalid"]) == (40, 1)
+    line = 42 if suffix == ".csv" else 41
+    assert published["invalid_rows"] == [[line, "9876543299\\x1f", "has '\\x1f'"]]
 
 
 NATIONAL_LIST = (

@@ -69,3 +69,10 @@ def test_a_number_with_a_control_character_is_invalid_and_shown_escaped():
             normalise(normaliser, raw)
         assert invalid.value.reason == f"has {raw.strip('0123456789')!r}"
     assert printable("\x009876\x1b543210\t") == "\\x009876\\x1b543210\t"
+
+
+def test_a_page_with_a_number_str_strip_would_clean_counts_it_invalid():
+    """\\x1f and \\x85 are white space to `str.strip`: the page is still read row by row."""
+    counted = tally(["9876543210", "9876543211\x1f", "\x859876543212"], "+91")
+    assert (counted.rows, counted.invalid) == (3, 2)
+    assert counted.reasons == {"has '\\x1f'": 1, "has '\\x85'": 1}

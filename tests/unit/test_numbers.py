@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops.bench import numbers as bench_numbers
-from producer.numbers import InvalidNumber, NoCountryCode, NumberNormaliser, is_country_code
+from producer.numbers import InvalidNumber, NoCountryCode, NumberNormaliser, is_country_code, reads_as_number
 from schemas.masking import as_e164, mask_number, mask_numbers
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -287,3 +287,35 @@ def test_a_page_of_plain_national_numbers_is_normalised_at_once():
     assert NumberNormaliser("+91").normalise_all(["919876543210"]) == ["+919876543210"]
     assert NumberNormaliser("+91").normalise_all(["9876543210", "98765"]) is None  # one is invalid
     assert NumberNormaliser(None).normalise_all(["9876543210"]) is None  # no prefix: each says why
+
+
+@pytest.mark.parametrize(
+    ("raw", "control"),
+    [
+        ("9876543210\x1f", "\x1f"),
+        ("\x1c9876543210", "\x1c"),
+        ("9876543210\x85", "\x85"),
+        ("98765\x1e43210", "\x1e"),
+        ("+91 98765\x1d43210", "\x1d"),
+    ],
+)
+def test_a_number_with_a_control_character_is_invalid_whatever_str_strip_would_make_of_it(raw, control):
+    """`str.strip` and `str.isspace` take \\x1c-\\x1f and \\x85 for white space: still refused."""
+    normaliser = NumberNormaliser("+91")
+    with pytest.raises(InvalidNumber) as invalid:
+        normaliser.normalise(raw)
+    assert invalid.value.reason == f"has {control!r}"
+    assert normaliser.normalise_all(["9876543211", raw]) is None  # read one by one, to say why
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["0151/23456782", "98765\u00a043211", "\uff19\uff18\uff17\uff16\uff15\uff14\uff13", "'+49 151 23456782"],
+)
+def test_a_cell_in_any_form_the_normaliser_accepts_reads_as_a_number(cell):
+    assert reads_as_number(cell)
+
+
+@pytest.mark.parametrize("cell", ["110001", "Flat 4/12", "12-B", "", "+", "98765 43210 ext 2"])
+def test_a_cell_with_too_few_digits_or_other_text_reads_as_no_number(cell):
+    assert not reads_as_number(cell)

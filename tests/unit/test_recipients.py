@@ -239,6 +239,36 @@ def test_a_file_that_would_be_misread_is_refused_with_its_line(tmp_path, content
         read(path, fields) if reading == "rows" else read_through(str(path))
 
 
+@pytest.mark.parametrize(
+    "number",
+    [
+        "0151/23456782",
+        "98765\u00a043211",  # no-break space
+        "98765\u202f43211",  # narrow no-break space
+        "98765\u200743211",  # figure space
+        "98765\u201343211",  # en dash
+        "\uff19\uff18\uff17\uff16\uff15\uff14\uff13\uff12\uff11\uff11",  # full-width digits
+        "'9876543211",  # a spreadsheet's mark that the cell is text
+        "\uff0b49 151 23456782",  # full-width plus
+    ],
+)
+def test_a_quoted_value_over_a_line_the_normaliser_reads_as_a_number_is_refused(tmp_path, number):
+    """Any form of a number the normaliser accepts, where the `to` column is, reads as a row."""
+    path = tmp_path / "r.csv"
+    path.write_text(f'to,name\n9876543210,"Asha\n{number},Ravi"\n')
+    with pytest.raises(
+        RecipientsError, match=r"line 2: a quoted value runs over line 3, which reads as a row"
+    ):
+        read(path, ("name",))
+
+
+@pytest.mark.parametrize("line", ["110001", "Flat 4/12", "Near 12-B", "'quoted'", "1 2"])
+def test_a_quoted_value_over_lines_that_are_no_numbers_is_read(tmp_path, line):
+    path = tmp_path / "r.csv"
+    path.write_text(f'to,address\n9876543210,"Asha\n{line},Pune"\n')
+    assert read(path, ("address",)) == [(2, "9876543210", (f"Asha\n{line},Pune",))]
+
+
 def test_quoted_values_over_a_few_lines_are_read_on_the_line_they_start(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text(
@@ -279,6 +309,18 @@ def test_a_control_character_in_a_number_is_left_to_the_normaliser(tmp_path):
         ),
         ('{"to": "1", "to": "2"}', (), r"line 2: the key 'to' is there 2 times"),
         ('{"to": "1", "Name": "a", "name": "b"}', ("name",), r"line 2: the key 'name' is there 2 times"),
+        ('{"to":"9876543210","t\\u006f":"9876543211"}', (), r"line 2: the key 'to' is there 2 times"),
+        ('{"to": "1", "\\u0054\\u004F": "2"}', (), r"line 2: the key 'to' is there 2 times"),
+        (
+            '{"to": "1", "name": "a", "n\\u0061me": "b"}',
+            ("name",),
+            r"line 2: the key 'name' is there 2 times",
+        ),
+        (
+            '{"to": "1", "kind": "a", "\\u212aind": "b"}',
+            ("kind",),
+            r"line 2: the key 'kind' is there 2 times",
+        ),
         ('{"to": "1", "name": "a"', (), r"line 2: not a JSON object \(Input data was truncated\)"),
     ],
 )
@@ -293,6 +335,12 @@ def test_json_keys_repeated_in_values_or_unused_are_read(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text('{"to": "1", "note": "to", "x": 1, "X": 2, "name": "\\ud83d\\ude00 \\u0009"}\n')
     assert read(path, ("name",)) == [(1, "1", ("\U0001f600 \t",))]
+
+
+def test_json_keys_and_values_written_with_escapes_are_read_once(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"t\\u006f": "1", "n\\u0061me": "\\u0041sha", "note": "AT\\u0026T"}\n')
+    assert read(path, ("name",)) == [(1, "1", ("Asha",))]
 
 
 def test_a_nul_byte_in_the_head_is_refused_with_its_line(tmp_path):
