@@ -45,7 +45,8 @@ return state
 _invalid_row = msgspec.msgpack.Decoder(InvalidRow)
 _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.HELD)
 # A campaign with recipients to send that no worker has looked at for this long: status says so.
-IDLE_AFTER_S = 60.0
+# Twice the longest a waiting job (quiet hours, a hold) stays away before a worker looks again.
+IDLE_AFTER_S = 120.0
 
 
 class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,10 +118,10 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     sendable = state in (CampaignState.QUEUED, CampaignState.RUNNING) or (
         state == CampaignState.SCHEDULED and release_at is not None and release_at <= now
     )
-    idle = now - seen_at if pending and sendable and now - seen_at > IDLE_AFTER_S else None
     waits = (
         [] if finished else [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
     )
+    idle = now - seen_at if pending and sendable and not waits and now - seen_at > IDLE_AFTER_S else None
     return CampaignStatus(
         campaign_id=campaign_id,
         name=spec.name,

@@ -34,7 +34,7 @@ class CampaignState(enum.StrEnum):
     HELD = "held"
     CANCELLED = "cancelled"
     COMPLETED = "completed"  # every recipient settled, at least one submitted
-    FAILED = "failed"  # every recipient failed
+    FAILED = "failed"  # every recipient settled, none submitted (failed, or unknown)
 
 
 # The states after which nothing of a campaign is sent any more (a `campaign resend` reopens it).

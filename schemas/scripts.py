@@ -37,8 +37,8 @@ end
 LISTED_LUA = LISTED_POSITIONS_LUA + "return listed_positions(KEYS[1], ARGV[1], math.huge)\n"
 
 
-# `complete_if_done(now)`: sets state `completed` (unless cancelled; `failed` when every recipient
-# failed) once every recipient is settled,
+# `complete_if_done(now)`: sets state `completed` (unless cancelled; `failed` when not one recipient
+# was submitted: every one failed or is unknown) once every recipient is settled,
 # but never while KEYS[1] has `publishing` (the producer's lease: the total may still grow). Only the
 # producer's finish or a cancel removes it; a lapsed lease is a producer that died, which status shows.
 # KEYS[1] is the campaign; `now` is Unix time in seconds.
@@ -51,8 +51,8 @@ local function complete_if_done(now)
   for i = 2, 5 do settled = settled + tonumber(c[i] or '0') end
   if settled >= tonumber(c[1]) then
     if c[6] ~= 'cancelled' then
-      local all_failed = tonumber(c[1]) > 0 and tonumber(c[3] or '0') >= tonumber(c[1])
-      redis.call('HSET', KEYS[1], 'state', all_failed and 'failed' or 'completed')
+      local none_sent = tonumber(c[1]) > 0 and tonumber(c[2] or '0') == 0
+      redis.call('HSET', KEYS[1], 'state', none_sent and 'failed' or 'completed')
     end
     redis.call('HSETNX', KEYS[1], 'finished_at', now)
   end

@@ -19,9 +19,9 @@ from schemas.settings import Settings
 
 # KEYS: campaign, progress, jobs, the account's hold. ARGV: job, now, this worker's key fingerprint,
 # probe interval (s). Returns {state, spec, settled, job, release, held reason, probe}: `release` while
-# a scheduled campaign is held until then; `held reason` while the account is held, with `probe` 1 when
-# this worker is the one to ask the gateway now (the next may in a probe interval; a worker with
-# another key at once).
+# a scheduled campaign is held until then; `held reason` while the account is held for this worker
+# (a gateway out of reach holds every worker, a refused key those with that key), with `probe` 1
+# when this worker is the one to ask the gateway now (the next may in a probe interval).
 _BEGIN_JOB_LUA = """
 local job, now = ARGV[1], tonumber(ARGV[2])
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -34,14 +34,16 @@ if (state == 'queued' or state == 'scheduled') and release > now then
   return {state, spec, '0', false, tostring(release), false, 0}
 end
 local sending = state == 'queued' or state == 'scheduled' or state == 'running' or state == 'held'
-local hold = redis.call('HMGET', KEYS[4], 'reason', 'key', 'probe_at')
-if sending and hold[1] then
+local hold = redis.call('HMGET', KEYS[4], 'reason', 'key', 'probe_at', 'code')
+-- A refused key holds the workers that have it; one with another key (a rotated one) sends.
+local ours = hold[1] and not (hold[4] == 'UNAUTHORIZED' and hold[2] ~= ARGV[3])
+if sending and ours then
   if state ~= 'held' then
     redis.call('HSET', KEYS[1], 'state', 'held', 'held_reason', hold[1])
   end
   local probe = 0
-  if hold[2] ~= ARGV[3] or tonumber(hold[3] or '0') <= now then
-    redis.call('HSET', KEYS[4], 'probe_at', now + tonumber(ARGV[4]), 'key', ARGV[3])
+  if tonumber(hold[3] or '0') <= now then
+    redis.call('HSET', KEYS[4], 'probe_at', now + tonumber(ARGV[4]))
     probe = 1
   end
   return {'held', spec, '0', false, false, hold[1], probe}
@@ -59,11 +61,14 @@ return {state, spec, redis.call('HGET', KEYS[2], job) or '0', loaded, false, fal
 """
 
 # KEYS: the account's hold, campaign. ARGV: code, reason, now, the refused key's fingerprint, probe
-# interval (s). Holds the account (a hold already there keeps its start) and the campaign, if sending.
+# interval (s), lapse (probes). Holds the account (a hold already there keeps its start) and the
+# campaign, if sending. A hold no worker renews (by a refused request or probe) lapses after `lapse`
+# probe intervals: the workers whose key was refused are gone.
 _HOLD_LUA = """
 redis.call('HSET', KEYS[1], 'code', ARGV[1], 'reason', ARGV[2], 'key', ARGV[4],
            'probe_at', tonumber(ARGV[3]) + tonumber(ARGV[5]))
 redis.call('HSETNX', KEYS[1], 'since', ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5]) * tonumber(ARGV[6])))
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'queued' or state == 'running' or state == 'scheduled' then
   redis.call('HSET', KEYS[2], 'state', 'held')
@@ -84,6 +89,9 @@ if open[state] then
 end
 return 0
 """
+
+# A hold that no worker renews for this many probe intervals lapses.
+HOLD_LAPSE_PROBES = 10
 
 _job_decoder = msgspec.msgpack.Decoder(Job)
 _spec_decoder = msgspec.json.Decoder(CampaignSpec)
@@ -135,12 +143,13 @@ class CampaignStore:
         )
 
     async def hold_account(self, campaign_id: str, fault: GatewayError) -> None:
-        """Stop the account's sending: every worker's jobs wait (the campaign's state says why) until
-        a probe finds the gateway taking the account's requests again."""
+        """Stop the account's sending (for a refused key, that of the workers with this key): their
+        jobs wait, the campaign's state says why, until a probe finds the gateway taking requests."""
         await self._hold(
             keys=[self._hold_key, keys.campaign(campaign_id)],
-            args=[fault.code, fault.message, time.time(), self._key_fingerprint, self._probe_s],
-        )
+            args=[fault.code, fault.message, time.time(), self._key_fingerprint, self._probe_s,
+                  HOLD_LAPSE_PROBES],
+        )  # fmt: skip
 
     async def lift_hold(self) -> None:
         """The gateway takes the account's requests again: held jobs send when they next come back."""
@@ -176,6 +185,6 @@ class CampaignStore:
 
 
 def key_fingerprint(settings: Settings) -> str:
-    """Tells API keys apart in Redis without storing one: a worker restarted with a new key probes
-    a hold at once."""
+    """Tells API keys apart in Redis without storing one: a worker with another key than the one
+    refused (restarted with a rotated key) is not held by the refusal."""
     return hashlib.sha256(f"{settings.sid}:{settings.api_key}".encode()).hexdigest()[:16]

@@ -43,7 +43,7 @@ class ControlEndpoints:
         """`{"e403_rate": R, "latency_ms": N, "slow_reply_rate": R, "slow_reply_ms": N, "seed": S}`,
         any subset; answers with the faults in force."""
         try:
-            self._faults.update(UPDATE_DECODER.decode(await request.read()))
+            await self._faults.apply(UPDATE_DECODER.decode(await request.read()))
         except (msgspec.DecodeError, msgspec.ValidationError, InputError) as error:
             return _json(400, ENCODER.encode({"code": "BAD_REQUEST", "message": str(error)}))
         return await self.faults(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -75,7 +75,7 @@ class Faults:
         self.refuse_key = False
         self.down_until: float | None = None
         # Set by whatever serves the app (it owns the listening socket): take the port down for N ms.
-        self.go_down: Callable[[float], None] | None = None
+        self.go_down: Callable[[float], Awaitable[None]] | None = None
         self._rng = random.Random(seed)
 
     def inject_e403(self) -> bool:
@@ -109,8 +109,12 @@ class Faults:
             self._rng.seed(change.seed)
         if change.refuse_key is not None:
             self.refuse_key = change.refuse_key
-        if change.down_ms:
-            self.go_down(change.down_ms)  # type: ignore[misc]  # checked above
+
+    async def apply(self, change: FaultsUpdate) -> None:
+        """`update`, then an outage if one is asked for: returned, the port refuses connections."""
+        self.update(change)
+        if change.down_ms and self.go_down is not None:  # update() refused down_ms without one
+            await self.go_down(change.down_ms)
 
     def view(self) -> FaultsView:
         return FaultsView(

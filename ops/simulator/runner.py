@@ -47,7 +47,7 @@ class RunningSimulator:
         update = FaultsUpdate(**change)  # type: ignore[arg-type]
 
         async def apply() -> None:
-            self._faults.update(update)
+            await self._faults.apply(update)
 
         asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=STARTUP_TIMEOUT_S)
 
@@ -162,17 +162,19 @@ class _Outage:
         self._faults = faults
         self._task: asyncio.Task[None] | None = None
 
-    def begin(self, ms: float) -> None:
+    async def begin(self, ms: float) -> None:
+        """Returns once the port refuses connections; an outage under way is lengthened."""
         self._faults.down_until = time.monotonic() + ms / 1000
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._down())
-
-    async def _down(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
         for site in list(self._runner.sites):
             await site.stop()
         server = self._runner.server
         for handler in server.connections if server is not None else ():
             handler.close()
+        self._task = asyncio.get_running_loop().create_task(self._serve_again())
+
+    async def _serve_again(self) -> None:
         while (left := (self._faults.down_until or 0) - time.monotonic()) > 0:
             await asyncio.sleep(left)
         self._faults.down_until = None

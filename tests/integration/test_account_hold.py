@@ -12,16 +12,23 @@ from schemas import keys
 from tests.integration.test_campaign_flow import API_KEY, events_of, publish_numbers, wait_for
 
 
+def wait_state(backend, campaign_id: str, state: str):
+    return wait_for(lambda: (s := campaign_status(backend.client, campaign_id)).state == state and s)
+
+
 def test_a_refused_key_holds_the_campaign_and_fails_no_one(backend, start_worker, make_settings):
     with start_in_thread(SimulatorConfig(api_key="another-key", seed=1)) as simulator:
         settings = make_settings(simulator.base_url, hold_probe_ms=200)  # the simulator refuses our key
         broker = start_worker(settings)
         spec = publish_numbers(backend, broker, settings, 1500)
 
-        held = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "held" and s)
-        wait_for(lambda: simulator.record.stats().requests >= 3)  # a probe or two since
+        held = wait_state(backend, spec.campaign_id, "held")
+        refused = simulator.record.rejected["UNAUTHORIZED"]
+        wait_for(lambda: simulator.record.rejected["UNAUTHORIZED"] >= refused + 2)  # two probes since
+        still = campaign_status(backend.client, spec.campaign_id)
 
     assert (held.submitted, held.failed, held.unknown, held.pending) == (0, 0, 0, 1500)
+    assert (still.state, still.failed, still.pending) == ("held", 0, 1500)
     assert held.held_reason == "the gateway refused the API key (HTTP 401)"
     assert held.last_error == "UNAUTHORIZED: the gateway refused the API key (HTTP 401)"
     assert simulator.record.messages == []
@@ -39,12 +46,10 @@ def test_sending_resumes_from_where_it_stopped_once_the_gateway_takes_the_key_ag
         spec = publish_numbers(backend, broker, settings, 3000)
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted >= 300)
         simulator.set_faults(refuse_key=True)  # the key is revoked mid-campaign
-        held = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "held" and s)
+        held = wait_state(backend, spec.campaign_id, "held")
         accepted_while_held = len(simulator.record.messages)
         simulator.set_faults(refuse_key=False)
-        done = wait_for(
-            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "completed" and s
-        )
+        done = wait_state(backend, spec.campaign_id, "completed")
 
     assert 0 < accepted_while_held < 3000 and held.failed == 0
     assert (done.submitted, done.failed, done.unknown) == (3000, 0, 0)
@@ -55,7 +60,9 @@ def test_sending_resumes_from_where_it_stopped_once_the_gateway_takes_the_key_ag
     assert "account.resumed" in {e["event"] for e in events_of(event_log)}
 
 
-def test_a_gateway_out_of_reach_past_the_retries_holds_rather_than_fails(backend, start_worker, make_settings):
+def test_a_gateway_out_of_reach_past_the_retries_holds_rather_than_fails(
+    backend, start_worker, make_settings
+):
     with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
         base_url = simulator.base_url
     # The simulator is stopped: its port refuses connections.
@@ -63,7 +70,7 @@ def test_a_gateway_out_of_reach_past_the_retries_holds_rather_than_fails(backend
     broker = start_worker(settings)
     spec = publish_numbers(backend, broker, settings, 500)
 
-    held = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "held" and s)
+    held = wait_state(backend, spec.campaign_id, "held")
 
     assert (held.submitted, held.failed, held.pending) == (0, 0, 500)
     assert held.held_reason is not None and held.held_reason.startswith("cannot connect to")
@@ -75,8 +82,10 @@ def test_every_recipient_failing_ends_the_campaign_failed(backend, start_worker,
         broker = start_worker(settings)
         spec = publish_numbers(backend, broker, settings, 300)  # our SID is unknown there: 404, permanent
         status = wait_for(
-            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state in ("failed", "completed")
-            and s
+            lambda: (
+                (s := campaign_status(backend.client, spec.campaign_id)).state in ("failed", "completed")
+                and s
+            )
         )
     assert (status.state, status.failed, status.submitted) == ("failed", 300, 0)
     assert status.failures == {"NOT_FOUND": 300}
@@ -100,3 +109,60 @@ def test_status_says_when_no_worker_has_taken_a_job_for_a_while(backend, make_se
     assert "no worker has taken a job of it for 5m" in capsys.readouterr().out
     assert main(["status", spec.campaign_id, "--json"]) == 0
     assert msgspec.json.decode(capsys.readouterr().out)["idle_for"] >= 300
+
+
+def _hold(backend, settings, code: str, key: str) -> None:
+    """The account held as a worker would hold it, by a worker whose key has fingerprint `key`."""
+    backend.client.hset(
+        keys.account_hold(settings.sid),
+        mapping={"code": code, "reason": f"{code} test", "key": key, "probe_at": 0, "since": 0},
+    )
+
+
+def test_a_key_refused_to_other_workers_does_not_hold_a_worker_with_another_key(
+    backend, start_worker, make_settings
+):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, hold_probe_ms=200)
+        _hold(backend, settings, "UNAUTHORIZED", key="0123456789abcdef")  # the rotated-out key
+        broker = start_worker(settings)
+        spec = publish_numbers(backend, broker, settings, 500)
+        done = wait_state(backend, spec.campaign_id, "completed")
+
+    assert (done.submitted, done.failed) == (500, 0)
+    assert simulator.record.rejected.get("E703", 0) == 0  # it sent without probing
+
+
+def test_a_gateway_out_of_reach_holds_every_worker_until_a_probe_gets_through(
+    backend, start_worker, make_settings
+):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, hold_probe_ms=200)
+        _hold(backend, settings, "CONNECT", key="0123456789abcdef")  # another worker could not connect
+        broker = start_worker(settings)
+        spec = publish_numbers(backend, broker, settings, 500)
+        done = wait_state(backend, spec.campaign_id, "completed")
+
+    assert (done.submitted, done.failed) == (500, 0)
+    assert simulator.record.rejected["E703"] >= 1  # the probe: an empty `sms`, refused, nothing sent
+    assert not backend.client.exists(keys.account_hold(settings.sid))
+
+
+def test_a_hold_no_worker_renews_lapses(backend, make_settings):
+    import asyncio
+
+    from schemas.errors import AccountFault
+    from worker.campaigns import HOLD_LAPSE_PROBES, CampaignStore
+
+    settings = make_settings("http://127.0.0.1:9", hold_probe_ms=1000)
+
+    async def hold() -> None:
+        client = backend.async_factory()
+        try:
+            await CampaignStore(client, settings).hold_account("nonesuch", AccountFault("UNAUTHORIZED", "no"))
+        finally:
+            await client.aclose()
+
+    asyncio.run(hold())
+
+    assert 0 < backend.client.ttl(keys.account_hold(settings.sid)) <= HOLD_LAPSE_PROBES

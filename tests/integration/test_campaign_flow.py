@@ -196,7 +196,9 @@ def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(
         settings = make_settings(simulator.base_url, retry_attempts=2, job_max_retries=1, chunk_size=500)
         broker = start_worker(settings)
         spec = publish_numbers(backend, broker, settings, 1200)
-        status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "failed" and s)
+        status = wait_for(
+            lambda: (s := campaign_status(backend.client, spec.campaign_id)).state == "failed" and s
+        )
 
         assert (status.submitted, status.failed, status.pending) == (0, 1200, 0)
         assert status.failures == {"E403": 1200}

@@ -25,6 +25,7 @@ from schemas.errors import (
     TransientGatewayError,
 )
 from schemas.kaleyra import SubmittedSms
+from schemas.masking import redact_url
 from schemas.settings import Settings
 from worker.gateway.replies import parse_reply
 
@@ -38,6 +39,8 @@ BeforeAttempt = Callable[[int], Awaitable[None]]  # called with the attempt numb
 class KaleyraClient:
     def __init__(self, settings: Settings, *, max_connections: int = 64) -> None:
         self._url = settings.sms_json_url
+        # As messages (stored in Redis, shown by status) name the gateway: a proxy's password hidden.
+        self._shown = redact_url(settings.base_url)
         self._flash_url = settings.sms_url
         self._headers = {"api-key": settings.api_key, "content-type": "application/json"}
         # A separate connect timeout: failing to connect sent nothing and is safe to retry.
@@ -104,9 +107,9 @@ class KaleyraClient:
                 status = response.status
         except aiohttp.ClientConnectorError as e:
             # Refused or unreachable before a byte was sent: nothing can have been delivered.
-            raise GatewayUnreachable("CONNECT", f"cannot connect to {url}: {e.os_error}") from e
+            raise GatewayUnreachable("CONNECT", f"cannot connect to {self._shown}: {e.os_error}") from e
         except aiohttp.ConnectionTimeoutError as e:
-            raise GatewayUnreachable("CONNECT", f"no connection to {url} within the timeout") from e
+            raise GatewayUnreachable("CONNECT", f"no connection to {self._shown} within the timeout") from e
         except TimeoutError as e:
             raise AmbiguousGatewayError("TIMEOUT", f"no reply within {self._timeout.total}s") from e
         except aiohttp.ClientError as e:
