@@ -1,4 +1,4 @@
-"""`campaign suppress add|remove|import|export|count`: the account's do-not-send list."""
+"""`campaign suppress add|remove|import|export|count|renormalise`: the account's do-not-send list."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def add_parser(commands: Any) -> None:
     imported.set_defaults(run=_run, action="import")
     for name, help_text in (("export", "print every listed number, one per line"), ("count", "how many")):
         actions.add_parser(name, help=help_text).set_defaults(run=_run, action=name)
+    actions.add_parser(
+        "renormalise",
+        help="after an upgrade: add the form this version reads of each number an older one listed",
+        description="A list written by an older version may hold numbers in forms this one never "
+        "produces (+49015123456789 for +49 (0)15123456789; +3931234567 for the Italian 3931234567 "
+        "with --prefix +39), and marketing campaigns are refused against it until this is run. For "
+        "every listed number, add its reading now (+4915123456789) and its digits read as a national "
+        "number of its country (+393931234567), when valid. Nothing is removed; safe to run again.",
+    ).set_defaults(run=_run, action="renormalise")
 
 
 def _prefix_option(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +80,13 @@ def _run(args: argparse.Namespace) -> int:
         read, skipped = plural(result.read, "number"), plural(result.invalid, "invalid row")
         print(
             f"account {account}: {result.added} added from {read} ({skipped} skipped), "
+            f"{suppression.count(client, settings.sid)} suppressed"
+        )
+    elif args.action == "renormalise":
+        renormalised = suppression.renormalise(client, settings.sid)
+        read = plural(renormalised.read, "number")
+        print(
+            f"account {account}: {read} read, {plural(renormalised.added, 'form')} added, "
             f"{suppression.count(client, settings.sid)} suppressed"
         )
     elif args.action == "export":

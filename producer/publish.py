@@ -29,6 +29,7 @@ import msgspec
 import redis
 from redis.typing import EncodableT, FieldT
 
+from producer import suppression
 from producer.control import cancel
 from producer.invalid import Allowance, Tally, normalise, printable
 from producer.numbers import InvalidNumber, NumberNormaliser
@@ -354,8 +355,9 @@ class _Staging:
         self.seen = _SeenNumbers(client, keys.seen(spec.campaign_id))
         self.listed = client.register_script(LISTED_LUA)
         self.suppression_list = keys.suppression_list(settings.sid)
-        # Looked up only for marketing, and only when the account lists anyone.
-        self.suppressing = spec.type in MARKETING_TYPES and bool(client.exists(self.suppression_list))
+        # Looked up only for marketing, and only when the account lists anyone; a list written by an
+        # older version is refused here, before anything is written (`suppression.in_use`).
+        self.suppressing = spec.type in MARKETING_TYPES and suppression.in_use(client, settings.sid)
         self.template = Template(spec.body)
         self.personalised = self.template.personalised  # read once per row
         self.unicode = spec.unicode or settings.default_unicode

@@ -145,6 +145,14 @@ def suppression_list(sid: str) -> str:
     return f"account:{{{sid or 'default'}}}:suppressed"
 
 
+def suppression_format(sid: str) -> str:
+    """String: the format of the account's suppression list, "2" once its numbers are all read as
+    libphonenumber reads them. A list without it was written by an older version, some of whose
+    numbers are in forms never produced now; `campaign suppress renormalise` adds their current
+    forms and sets it."""
+    return f"account:{{{sid or 'default'}}}:suppressed:format"
+
+
 def all_keys(campaign_id: str) -> tuple[str, ...]:
     return (
         campaign(campaign_id),
