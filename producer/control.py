@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
+from redis_model.scripts import source
 from schemas import keys
 from schemas.campaign import FINISHED_STATES, CampaignSpec, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
-from schemas.scripts import END_PUBLISHING_LUA
 
 _COUNTERS = (
     keys.TOTAL,
@@ -28,19 +28,6 @@ _COUNTERS = (
     keys.REPUBLISHED,
     keys.JOBS,
 )
-
-# Moves the campaign to ARGV[1] when its state is one of ARGV[2..]; returns the state it had.
-_TRANSITION_LUA = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
-for i = 2, #ARGV do
-  if state == ARGV[i] then
-    redis.call('HSET', KEYS[1], 'state', ARGV[1])
-    return state
-  end
-end
-return state
-"""
 
 _invalid_row = msgspec.msgpack.Decoder(InvalidRow)
 _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.HELD)
@@ -162,7 +149,7 @@ def resume(client: redis.Redis, campaign_id: str) -> str:
 
 def cancel(client: redis.Redis, campaign_id: str) -> str:
     state = _transition(client, campaign_id, CampaignState.CANCELLED, (*_ACTIVE, CampaignState.PAUSED))
-    client.register_script(END_PUBLISHING_LUA)(keys=[keys.campaign(campaign_id)], args=[time.time()])
+    client.register_script(source("end_publishing"))(keys=[keys.campaign(campaign_id)], args=[time.time()])
     return state
 
 
@@ -170,7 +157,7 @@ def _transition(
     client: redis.Redis, campaign_id: str, target: CampaignState, sources: tuple[CampaignState, ...]
 ) -> str:
     """Apply the move atomically; return the new state, or refuse with the reason."""
-    script = client.register_script(_TRANSITION_LUA)
+    script = client.register_script(source("transition"))
     previous = script(keys=[keys.campaign(campaign_id)], args=[target.value, *(s.value for s in sources)])
     if previous is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")

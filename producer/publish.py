@@ -36,6 +36,7 @@ from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.recipients import PagedRows, count_lines, open_recipients, read_through
 from producer.segments import encoding_of, segments
 from producer.timezones import zones_of
+from redis_model.scripts import joined_numbers, source
 from schemas import keys
 from schemas.campaign import (
     MARKETING_TYPES,
@@ -50,7 +51,6 @@ from schemas.campaign import (
 from schemas.errors import InputError, SpecError
 from schemas.gsm7 import GSM7, needs_ucs2
 from schemas.kaleyra import MAX_BODY_CHARS
-from schemas.scripts import COMPLETE_IF_DONE_LUA, LISTED_LUA, joined_numbers
 from schemas.settings import Settings
 from schemas.template import Template
 
@@ -65,72 +65,6 @@ JOB_SHARE = 1 / 16
 # Duplicates are found in memory up to this many numbers (about 130 MB), in Redis past them: in
 # memory the look-up costs a tenth of what Redis spends on it, and nothing of the producer's time.
 SEEN_IN_MEMORY_MAX = 2_000_000
-
-# ARGV[1] is a page of numbers joined by commas: one argument for the client to pack, and a short
-# reply (usually empty), since packing and parsing per number was most of the producer's time.
-# Returns the 1-based positions of the numbers already in the set or earlier in the page (duplicates),
-# ascending. The set is asked and added to a thousand numbers per command, not one: with AOF, every
-# write command of a script is appended, and a SADD per number cost Redis a third more CPU.
-_FIRST_SEEN_LUA = """
-local fresh, positions, in_page, seen = {}, {}, {}, {}
-local i = 0
-for number in string.gmatch(ARGV[1], '[^,]+') do
-  i = i + 1
-  if in_page[number] then
-    seen[#seen + 1] = i
-  else
-    in_page[number] = true
-    fresh[#fresh + 1] = number
-    positions[#positions + 1] = i
-  end
-end
-for first = 1, #fresh, 1000 do
-  local last = math.min(first + 999, #fresh)
-  local known = redis.call('SMISMEMBER', KEYS[1], unpack(fresh, first, last))
-  redis.call('SADD', KEYS[1], unpack(fresh, first, last))
-  for j = 1, #known do
-    if known[j] == 1 then seen[#seen + 1] = positions[first + j - 1] end
-  end
-end
-table.sort(seen)
-return seen
-"""
-
-
-# KEYS: campaign, seen set. ARGV: now, then the (field, value) pairs publishing counted. Ends the
-# publishing: the counts are written, the lease is dropped, and a campaign whose workers settled
-# everything already completes. Returns the campaign's state. The seen set (a million numbers
-# takes Redis a tenth of a second to free) is unlinked: freed off Redis's main thread.
-_FINISH_LUA = (
-    COMPLETE_IF_DONE_LUA
-    + """
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('HDEL', KEYS[1], 'publishing')
-redis.call('UNLINK', KEYS[2])
-complete_if_done(ARGV[1])
-return redis.call('HGET', KEYS[1], 'state')
-"""
-)
-
-# KEYS[1]: the campaign. ARGV[1]: the lease in seconds. Renews the publishing lease on Redis's clock
-# (status compares it with the same clock); returns the state, so that a cancel stops the reading.
-_RENEW_LUA = """
-local clock = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'publishing', tostring(tonumber(clock[1]) + tonumber(ARGV[1])))
-return redis.call('HGET', KEYS[1], 'state')
-"""
-
-# KEYS: campaign, jobs. ARGV: the lease in seconds, the job's index, the job (msgpack), its recipients.
-# Writes a job as it is published and counts it in the campaign, then renews the lease as _RENEW_LUA
-# does, in one round trip; returns the state, so that a cancel stops the reading.
-_PUBLISH_JOB_LUA = (
-    """
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'total', ARGV[4])
-redis.call('HSET', KEYS[1], 'jobs', tonumber(ARGV[2]) + 1)
-"""
-    + _RENEW_LUA
-)
 
 # A producer publishing jobs as it reads renews this lease with each job it publishes (with each page
 # of rows, while it publishes none); status shows one that let it lapse (it died mid-file) as lost,
@@ -343,9 +277,9 @@ class _Staging:
         self.announced = False  # the campaign is visible in Redis (progressive: from its first job)
         self.cancelled = False  # by its owner while publishing: the rest of the rows are not read
         self.state = CampaignState.SCHEDULED if spec.at else CampaignState.QUEUED
-        self.finish = client.register_script(_FINISH_LUA)
-        self.renew = client.register_script(_RENEW_LUA)
-        self.publish_job = client.register_script(_PUBLISH_JOB_LUA)
+        self.finish = client.register_script(source("finish_publishing"))
+        self.renew = client.register_script(source("renew_lease"))
+        self.publish_job = client.register_script(source("publish_job"))
         self.on_visible = on_visible
         self.page_size = settings.job_size
         self.chunk_size = settings.chunk_size
@@ -353,7 +287,7 @@ class _Staging:
         self.normaliser = NumberNormaliser(spec.prefix)
         self.tally, self.allowance = Tally(spec.prefix), allowance
         self.seen = _SeenNumbers(client, keys.seen(spec.campaign_id))
-        self.listed = client.register_script(LISTED_LUA)
+        self.listed = client.register_script(source("listed"))
         self.suppression_list = keys.suppression_list(settings.sid)
         # Looked up only for marketing, and only when the account lists anyone; a list written by an
         # older version is refused here, before anything is written (`suppression.in_use`).
@@ -619,7 +553,7 @@ class _SeenNumbers:
     def __init__(self, client: redis.Redis, key: str) -> None:
         self.client, self.key = client, key
         self.in_memory: set[int] | None = set()
-        self.first_seen = client.register_script(_FIRST_SEEN_LUA)
+        self.first_seen = client.register_script(source("first_seen"))
 
     def repeats(self, page: Sequence[Recipient]) -> list[int]:
         """The 1-based positions, ascending, of the page's numbers seen before (in earlier pages or

@@ -17,8 +17,9 @@ import dramatiq
 import msgspec
 import redis
 
-from producer.outcomes import chunk_outcomes
+from producer.outcomes import chunk_records
 from producer.publish import enqueue_jobs
+from redis_model.scripts import source
 from schemas import keys
 from schemas.campaign import (
     SUPPRESSED_CODE,
@@ -33,33 +34,6 @@ from schemas.errors import InputError, UnknownCampaignError
 from schemas.settings import Settings
 
 LOCK_TTL_S = 600
-
-# In one script, so it applies whole: the picked chunks are marked republished, their
-# recipients move from failed/unknown back to pending, the new jobs are counted, and a
-# completed or failed campaign is queued again. KEYS: campaign, failures, outcomes. ARGV: -failed,
-# -unknown, republished, new jobs, the number of (code, -failed) pairs, those pairs, then
-# (outcome field, marked outcome) pairs. Amounts arrive as strings: HINCRBY takes them as they are.
-_REOPEN_LUA = """
-local codes_end = 5 + 2 * tonumber(ARGV[5])
-for i = codes_end + 1, #ARGV, 2 do  -- checked before anything is written: it applies whole or not at all
-  local record = redis.call('HGET', KEYS[3], ARGV[i])
-  if not record or string.find(record, '"republished":true', 1, true) then return 0 end
-end
-redis.call('HINCRBY', KEYS[1], 'failed', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'unknown', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'republished', ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'jobs', ARGV[4])
-for i = 6, codes_end, 2 do
-  if redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) <= 0 then redis.call('HDEL', KEYS[2], ARGV[i]) end
-end
-for i = codes_end + 1, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'completed' or state == 'failed' then
-  redis.call('HSET', KEYS[1], 'state', 'queued')
-  redis.call('HDEL', KEYS[1], 'finished_at')
-end
-return 1
-"""
 
 _job_decoder = msgspec.msgpack.Decoder(Job)
 _spec_decoder = msgspec.json.Decoder(CampaignSpec)
@@ -111,15 +85,10 @@ def resend(
         return _republish(client, broker, settings, decoded, wanted, int(first_job))
     finally:
         # Only our own lock: compare and delete in one step.
-        client.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end",
-            1,
-            keys.resend_lock(campaign_id),
-            token,
-        )
+        client.register_script(source("release_lock"))(keys=[keys.resend_lock(campaign_id)], args=[token])
 
 
-Picked = list[tuple[tuple[int, int], ChunkOutcome]]
+Picked = list[tuple[tuple[int, int], ChunkOutcome, bytes]]  # where, the outcome, its record as read
 
 
 def _republish(
@@ -138,7 +107,7 @@ def _republish(
     loaded: dict[int, Job] = {}
     size = settings.job_size
     try:
-        for (job, offset), outcome in picked:
+        for (job, offset), outcome, _ in picked:
             if job not in loaded:  # picked is sorted by job: one job in memory at a time
                 raw = client.hget(keys.jobs(campaign_id), str(job))
                 loaded = {job: _job_decoder.decode(raw)}  # type: ignore[arg-type]
@@ -186,7 +155,7 @@ def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) 
         return outcome.outcome in wanted or (Outcome.FAILED in wanted and dropped)
 
     return sorted(
-        ((where, outcome) for where, outcome in chunk_outcomes(client, campaign_id) if wants(outcome)),
+        (picked for picked in chunk_records(client, campaign_id) if wants(picked[1])),
         key=lambda item: item[0],
     )
 
@@ -203,7 +172,7 @@ class _Tally:
     def __init__(self, picked: Picked) -> None:
         self.failed = self.unknown = 0
         self.failed_by_code: dict[str, int] = {}
-        for _, outcome in picked:
+        for _, outcome, _ in picked:
             if outcome.outcome is Outcome.UNKNOWN:
                 self.unknown += outcome.size
                 continue
@@ -226,25 +195,18 @@ def _commit(client: redis.Redis, campaign_id: str, picked: Picked, tally: _Tally
     codes = [item for code, n in tally.failed_by_code.items() for item in (code, str(-n))]
     marked = [
         item
-        for (job, offset), outcome in picked
+        for (job, offset), outcome, record in picked
         for item in (
             keys.outcome_field(job, offset),
+            record,  # as read: a chunk another resend marked meanwhile is not marked again
             _encode_outcome(msgspec.structs.replace(outcome, republished=True)),
         )
     ]
-    applied = client.eval(
-        _REOPEN_LUA,
-        3,
-        keys.campaign(campaign_id),
-        keys.failures(campaign_id),
-        keys.outcomes(campaign_id),
-        str(-tally.failed),
-        str(-tally.unknown),
-        str(tally.failed + tally.unknown),
-        str(jobs),
-        str(len(tally.failed_by_code)),
-        *codes,
-        *marked,
-    )
+    reopen = client.register_script(source("reopen"))
+    applied = reopen(
+        keys=[keys.campaign(campaign_id), keys.failures(campaign_id), keys.outcomes(campaign_id)],
+        args=[str(-tally.failed), str(-tally.unknown), str(tally.failed + tally.unknown), str(jobs),
+              str(len(tally.failed_by_code)), *codes, *marked],
+    )  # fmt: skip
     if not applied:  # our lock outlived its TTL and another resend took these chunks
         raise InputError(f"another resend of campaign {campaign_id!r} republished these recipients first")

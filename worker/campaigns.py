@@ -12,83 +12,11 @@ import time
 import msgspec
 import redis.asyncio as aioredis
 
+from redis_model.scripts import source
 from schemas import keys
 from schemas.campaign import CampaignSpec, CampaignState, Job
 from schemas.errors import GatewayError
 from schemas.settings import Settings
-
-# KEYS: campaign, progress, jobs, the account's hold. ARGV: job, now, this worker's key fingerprint,
-# probe interval (s). Returns {state, spec, settled, job, release, held reason, probe}: `release` while
-# a scheduled campaign is held until then; `held reason` while the account is held for this worker
-# (a gateway out of reach holds every worker, a refused key those with that key), with `probe` 1
-# when this worker is the one to ask the gateway now (the next may in a probe interval).
-_BEGIN_JOB_LUA = """
-local job, now = ARGV[1], tonumber(ARGV[2])
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
-redis.call('HSET', KEYS[1], 'seen_at', ARGV[2])
-local spec = redis.call('HGET', KEYS[1], 'spec')
--- A scheduled campaign is only looked at until its release: it can still be cancelled.
-local release = tonumber(redis.call('HGET', KEYS[1], 'release_at') or '0')
-if (state == 'queued' or state == 'scheduled') and release > now then
-  return {state, spec, '0', false, tostring(release), false, 0}
-end
-local sending = state == 'queued' or state == 'scheduled' or state == 'running' or state == 'held'
-local hold = redis.call('HMGET', KEYS[4], 'reason', 'key', 'probe_at', 'code')
--- A refused key holds the workers that have it; one with another key (a rotated one) sends.
-local ours = hold[1] and not (hold[4] == 'UNAUTHORIZED' and hold[2] ~= ARGV[3])
-if sending and ours then
-  if state ~= 'held' then
-    redis.call('HSET', KEYS[1], 'state', 'held', 'held_reason', hold[1])
-  end
-  local probe = 0
-  if tonumber(hold[3] or '0') <= now then
-    redis.call('HSET', KEYS[4], 'probe_at', now + tonumber(ARGV[4]))
-    probe = 1
-  end
-  return {'held', spec, '0', false, false, hold[1], probe}
-end
-if sending and state ~= 'running' then
-  state = 'running'
-  redis.call('HSET', KEYS[1], 'state', state)
-  redis.call('HDEL', KEYS[1], 'held_reason')
-  redis.call('HSETNX', KEYS[1], 'started_at', ARGV[2])
-end
--- A paused job is only looked at, not loaded: it will be back.
-local loaded = false
-if state ~= 'paused' then loaded = redis.call('HGET', KEYS[3], job) or false end
-return {state, spec, redis.call('HGET', KEYS[2], job) or '0', loaded, false, false, 0}
-"""
-
-# KEYS: the account's hold, campaign. ARGV: code, reason, now, the refused key's fingerprint, probe
-# interval (s), lapse (probes). Holds the account (a hold already there keeps its start) and the
-# campaign, if sending. A hold no worker renews (by a refused request or probe) lapses after `lapse`
-# probe intervals: the workers whose key was refused are gone.
-_HOLD_LUA = """
-redis.call('HSET', KEYS[1], 'code', ARGV[1], 'reason', ARGV[2], 'key', ARGV[4],
-           'probe_at', tonumber(ARGV[3]) + tonumber(ARGV[5]))
-redis.call('HSETNX', KEYS[1], 'since', ARGV[3])
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5]) * tonumber(ARGV[6])))
-local state = redis.call('HGET', KEYS[2], 'state')
-if state == 'queued' or state == 'running' or state == 'scheduled' then
-  redis.call('HSET', KEYS[2], 'state', 'held')
-end
-if state then
-  redis.call('HSET', KEYS[2], 'held_reason', ARGV[2], 'last_error', ARGV[1] .. ': ' .. ARGV[2],
-             'last_error_at', ARGV[3])
-end
-"""
-
-# Cancels a campaign past its expiry, unless it already finished or was cancelled.
-_EXPIRE_LUA = """
-local state = redis.call('HGET', KEYS[1], 'state')
-local open = {queued = true, scheduled = true, running = true, held = true, paused = true}
-if open[state] then
-  redis.call('HSET', KEYS[1], 'state', 'cancelled')
-  return 1
-end
-return 0
-"""
 
 # A hold that no worker renews for this many probe intervals lapses.
 HOLD_LAPSE_PROBES = 10
@@ -113,9 +41,9 @@ class CampaignStore:
         self._hold_key = keys.account_hold(settings.sid)
         self._key_fingerprint = key_fingerprint(settings)
         self._probe_s = settings.hold_probe_ms / 1000
-        self._begin = client.register_script(_BEGIN_JOB_LUA)
-        self._expire = client.register_script(_EXPIRE_LUA)
-        self._hold = client.register_script(_HOLD_LUA)
+        self._begin = client.register_script(source("begin_job"))
+        self._expire = client.register_script(source("expire"))
+        self._hold = client.register_script(source("hold_account"))
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running (or held, while the account is) and load what the job needs;
@@ -148,7 +76,7 @@ class CampaignStore:
         await self._hold(
             keys=[self._hold_key, keys.campaign(campaign_id)],
             args=[fault.code, fault.message, time.time(), self._key_fingerprint, self._probe_s,
-                  HOLD_LAPSE_PROBES],
+                  HOLD_LAPSE_PROBES, _shown(fault)],
         )  # fmt: skip
 
     async def lift_hold(self) -> None:
@@ -159,7 +87,7 @@ class CampaignStore:
         """Shown by `campaign status`: the last gateway error one of the campaign's chunks met."""
         await self.client.hset(
             keys.campaign(campaign_id),
-            mapping={keys.LAST_ERROR: f"{error.code}: {error.message}", keys.LAST_ERROR_AT: time.time()},
+            mapping={keys.LAST_ERROR: _shown(error), keys.LAST_ERROR_AT: time.time()},
         )
 
     async def expire(self, campaign_id: str) -> bool:
@@ -179,9 +107,14 @@ class CampaignStore:
             pipe.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)
             pipe.hset(
                 keys.campaign(campaign_id),
-                mapping={keys.LAST_ERROR: f"{error.code}: {error.message}", keys.LAST_ERROR_AT: time.time()},
+                mapping={keys.LAST_ERROR: _shown(error), keys.LAST_ERROR_AT: time.time()},
             )
             await pipe.execute()
+
+
+def _shown(error: GatewayError) -> str:
+    """A gateway error as status shows it: `code: message`."""
+    return f"{error.code}: {error.message}"
 
 
 def key_fingerprint(settings: Settings) -> str:

@@ -20,83 +20,15 @@ import redis
 import redis.asyncio as aioredis
 import tenacity
 
+from redis_model.scripts import source
 from schemas import keys
-from schemas.campaign import ChunkOutcome
-from schemas.scripts import COMPLETE_IF_DONE_LUA
+from schemas.campaign import ChunkOutcome, Outcome
 
 SETTLE_PATIENCE_S = 60
 
 _outcome_encoder = msgspec.json.Encoder()
-
-
-# KEYS: campaign, progress, claims, outcomes. ARGV: job, owner, now ms, lease ms, offset, size, policy,
-# "1" to claim only while the campaign is neither paused nor cancelled (else its state is returned).
-_CLAIM_LUA = (
-    COMPLETE_IF_DONE_LUA
-    + """
-local campaign = redis.call('HMGET', KEYS[1], 'total', 'state')
-if not campaign[1] then return {'settled', 0} end
-local settled = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
--- Claims follow the job's progress exactly: a worker elsewhere resyncs from it.
-if settled ~= tonumber(ARGV[5]) then return {'settled', settled} end
--- Pause and cancel take effect at the next claim, whoever steered the campaign.
-if ARGV[8] == '1' and (campaign[2] == 'paused' or campaign[2] == 'cancelled') then
-  return {campaign[2], settled}
-end
-local claim = redis.call('HGET', KEYS[3], ARGV[1])
-if claim then
-  local owner, deadline, offset, size = string.match(claim, '^(.*)|(%d+)|(%d+)|(%d+)$')
-  if tonumber(deadline) > tonumber(ARGV[3]) then return {'busy', settled} end
-  -- A stale claim: its worker vanished or lost Redis between its POST and its settlement.
-  local reach = tonumber(offset) + tonumber(size)
-  if ARGV[7] == 'hold' and reach > settled then
-    -- Everything up to the end of that chunk may have been sent: unknown, never resent.
-    redis.call('HINCRBY', KEYS[1], 'unknown', reach - settled)
-    redis.call('HSET', KEYS[4], ARGV[1] .. ':' .. settled,
-      '{"outcome":"unknown","size":' .. (reach - settled) .. ',"code":"WORKER_LOST"}')
-    redis.call('HSET', KEYS[2], ARGV[1], reach)
-    redis.call('HDEL', KEYS[3], ARGV[1])
-    complete_if_done(tonumber(ARGV[3]) / 1000)
-    return {'held', reach}
-  elseif ARGV[7] == 'resend' and tonumber(offset) == settled then
-    redis.call('HINCRBY', KEYS[1], 'resent', size)
-  end
-end
-local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. '|' .. deadline .. '|' .. ARGV[5] .. '|' .. ARGV[6])
-return {'claimed', settled}
-"""
-)
-
-# KEYS: campaign, progress, claims, failures, outcomes.
-# ARGV: job, owner, settled after, now, code, settled before, the outcome's JSON, then (counter, n) pairs.
-_SETTLE_LUA = (
-    COMPLETE_IF_DONE_LUA
-    + """
-local claim = redis.call('HGET', KEYS[3], ARGV[1])
-if not claim or string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end
-local done = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if done ~= tonumber(ARGV[6]) or tonumber(ARGV[3]) <= done then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[5], ARGV[1] .. ':' .. ARGV[6], ARGV[7])
-redis.call('HSET', KEYS[1], 'seen_at', ARGV[4])
-for i = 8, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-  if ARGV[i] == 'failed' and ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], ARGV[i + 1]) end
-end
-complete_if_done(ARGV[4])
-return 1
-"""
-)
-
-# Release the claim, only if it is still ours.
-_RELEASE_LUA = """
-local claim = redis.call('HGET', KEYS[1], ARGV[1])
-if not claim or string.match(claim, '^(.*)|%d+|%d+|%d+$') ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-return 1
-"""
+# The code of recipients whose chunk's worker vanished mid-send: their outcome is unknown.
+WORKER_LOST_CODE = "WORKER_LOST"
 
 
 class Claim(enum.Enum):
@@ -112,9 +44,10 @@ class ChunkLedger:
     def __init__(self, client: aioredis.Redis, *, lease_ms: int) -> None:
         self.client = client
         self.lease_ms = lease_ms
-        self._claim = client.register_script(_CLAIM_LUA)
-        self._settle = client.register_script(_SETTLE_LUA)
-        self._release = client.register_script(_RELEASE_LUA)
+        self._claim = client.register_script(source("claim"))
+        self._settle_lost = client.register_script(source("settle_lost"))
+        self._settle = client.register_script(source("settle"))
+        self._release = client.register_script(source("release"))
 
     async def claim(
         self,
@@ -132,25 +65,25 @@ class ChunkLedger:
 
         `while_running`: a paused or cancelled campaign is not claimed from (the verdict says which),
         so the claim that starts a chunk reads the campaign's state in the same round trip."""
-        verdict, settled = await self._claim(
-            keys=[
-                keys.campaign(campaign_id),
-                keys.progress(campaign_id),
-                keys.claims(campaign_id),
-                keys.outcomes(campaign_id),
-            ],
-            args=[
-                job,
-                owner,
-                now_ms if now_ms is not None else _now_ms(),
-                self.lease_ms,
-                offset,
-                size,
-                policy,
-                "1" if while_running else "0",
-            ],
-        )
-        return Claim(verdict.decode()), int(settled)
+        now_ms = now_ms if now_ms is not None else _now_ms()
+        campaign = keys.campaign(campaign_id)
+        ledger_keys = [campaign, keys.progress(campaign_id), keys.claims(campaign_id)]
+        while True:
+            verdict, settled, *stale = await self._claim(
+                keys=ledger_keys,
+                args=[job, owner, now_ms, self.lease_ms, offset, size, policy, "1" if while_running else "0"],
+            )
+            if verdict != b"stale":
+                return Claim(verdict.decode()), int(settled)
+            # A claim outlived its worker: everything up to the end of its chunk may have been sent.
+            reach, claim = int(stale[0]), stale[1]
+            lost = ChunkOutcome(outcome=Outcome.UNKNOWN, size=reach - int(settled), code=WORKER_LOST_CODE)
+            if await self._settle_lost(
+                keys=[*ledger_keys, keys.outcomes(campaign_id)],
+                args=[job, claim, settled, reach, now_ms / 1000, _outcome_encoder.encode(lost)],
+            ):
+                return Claim.HELD, reach
+            # Another run settled or took it first: ask again.
 
     async def release(self, campaign_id: str, job: int, owner: str) -> bool:
         """Give the claim back: nothing was sent (a transient error), another worker may take it now.

@@ -1,0 +1,44 @@
+-- A worker takes a job: mark the campaign running (or held, while the account is held for this
+-- worker) and load what the job needs.
+-- KEYS: campaign, progress, jobs, the account's hold. ARGV: job, now, this worker's key fingerprint,
+-- probe interval (s).
+-- Returns false when the campaign is gone, else {state, spec, progress, job, release, held reason,
+-- probe}: `release` while a scheduled campaign waits for it (it can still be cancelled); `held
+-- reason` while the account is held for this worker (a gateway out of reach holds every worker, a
+-- refused key those with that key), `probe` 1 when this worker is the one to ask the gateway now
+-- (the next may in a probe interval). A paused job is only looked at, not loaded: it will be back.
+local campaign_key, progress_key, jobs_key, hold_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local job, now_text, fingerprint, probe_s = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local now = tonumber(now_text)
+
+local state = redis.call('HGET', campaign_key, 'state')
+if not state then return false end
+redis.call('HSET', campaign_key, 'seen_at', now_text)
+local spec = redis.call('HGET', campaign_key, 'spec')
+local release = tonumber(redis.call('HGET', campaign_key, 'release_at') or '0')
+if (state == 'queued' or state == 'scheduled') and release > now then
+  return {state, spec, '0', false, tostring(release), false, 0}
+end
+
+local sending = state == 'queued' or state == 'scheduled' or state == 'running' or state == 'held'
+local hold = redis.call('HMGET', hold_key, 'reason', 'key', 'probe_at', 'code')
+local reason, refused_key, probe_at, code = hold[1], hold[2], tonumber(hold[3] or '0'), hold[4]
+local holds_us = reason and not (code == 'UNAUTHORIZED' and refused_key ~= fingerprint)
+if sending and holds_us then
+  if state ~= 'held' then redis.call('HSET', campaign_key, 'state', 'held', 'held_reason', reason) end
+  local probe = 0
+  if probe_at <= now then
+    redis.call('HSET', hold_key, 'probe_at', now + probe_s)
+    probe = 1
+  end
+  return {'held', spec, '0', false, false, reason, probe}
+end
+if sending and state ~= 'running' then
+  state = 'running'
+  redis.call('HSET', campaign_key, 'state', state)
+  redis.call('HDEL', campaign_key, 'held_reason')
+  redis.call('HSETNX', campaign_key, 'started_at', now_text)
+end
+local loaded = false
+if state ~= 'paused' then loaded = redis.call('HGET', jobs_key, job) or false end
+return {state, spec, redis.call('HGET', progress_key, job) or '0', loaded, false, false, 0}

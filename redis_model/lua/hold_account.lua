@@ -1,0 +1,20 @@
+-- Hold the account's sending (a hold already there keeps its start) and the campaign that met the
+-- fault, if it is sending. A hold no worker renews (by a refused request or probe) lapses after
+-- `lapse` probe intervals: the workers whose key was refused are gone.
+-- KEYS: the account's hold, campaign. ARGV: code, reason, now, the refused key's fingerprint, probe
+-- interval (s), lapse (probe intervals), the campaign's last error as shown.
+local hold_key, campaign_key = KEYS[1], KEYS[2]
+local code, reason, now_text, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now = tonumber(now_text)
+local probe_s, lapse, last_error = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+
+redis.call('HSET', hold_key, 'code', code, 'reason', reason, 'key', fingerprint, 'probe_at', now + probe_s)
+redis.call('HSETNX', hold_key, 'since', now_text)
+redis.call('EXPIRE', hold_key, math.ceil(probe_s * lapse))
+local state = redis.call('HGET', campaign_key, 'state')
+if state == 'queued' or state == 'running' or state == 'scheduled' then
+  redis.call('HSET', campaign_key, 'state', 'held')
+end
+if state then
+  redis.call('HSET', campaign_key, 'held_reason', reason, 'last_error', last_error, 'last_error_at', now_text)
+end

@@ -1,0 +1,26 @@
+--! uses complete_if_done, claims
+-- Record a chunk's outcome, only while the claim is still the caller's: store the outcome record,
+-- advance the job's progress and the counters (the failures by code too), in one step.
+-- KEYS: campaign, progress, claims, failures, outcomes. ARGV: job, owner, progress after, now, the
+-- failure code (or ''), progress before, the outcome record, then (counter, amount) pairs.
+-- Returns 1, or 0 if the claim was lost.
+local campaign_key, progress_key, claims_key, failures_key, outcomes_key = KEYS[1], KEYS[2], KEYS[3],
+                                                                          KEYS[4], KEYS[5]
+local job, owner, after, now, code, before, record = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
+                                                     tonumber(ARGV[6]), ARGV[7]
+local first_count = 8
+
+if not claimed_by(claims_key, job, owner) then return 0 end
+local done = tonumber(redis.call('HGET', progress_key, job) or '0')
+if done ~= before or after <= done then return 0 end
+redis.call('HSET', progress_key, job, after)
+redis.call('HDEL', claims_key, job)
+redis.call('HSET', outcomes_key, job .. ':' .. before, record)
+redis.call('HSET', campaign_key, 'seen_at', now)
+for i = first_count, #ARGV, 2 do
+  local counter, amount = ARGV[i], ARGV[i + 1]
+  redis.call('HINCRBY', campaign_key, counter, amount)
+  if counter == 'failed' and code ~= '' then redis.call('HINCRBY', failures_key, code, amount) end
+end
+complete_if_done(campaign_key, now)
+return 1
