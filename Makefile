@@ -33,7 +33,7 @@ bench-numbers: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy schemas producer worker campaign ops
+	$(VENV)/bin/mypy schemas redis_model producer worker campaign ops examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 import msgspec
 import redis
@@ -22,6 +23,9 @@ from schemas.errors import InputError, SettingsError
 from schemas.masking import redact_url
 from schemas.settings import Settings
 from schemas.window import DEFAULT_WINDOW
+
+if TYPE_CHECKING:
+    from producer import Campaigns
 
 WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
 # An idle queue is polled at least this often (dramatiq backs off to 1 s by default): an OTP, or a
@@ -87,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("campaign_id")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(run=_status)
+
+    listing = commands.add_parser("list", help="the newest campaigns with their state and counts")
+    listing.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    listing.add_argument("--json", action="store_true", help="one JSON array of status objects")
+    listing.set_defaults(run=_list)
 
     for name, help_text in (
         ("pause", "stop sending within one chunk; queued work waits"),
@@ -252,41 +261,24 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from producer.publish import publish_file
-    from producer.spec import build_spec, check_max_invalid
-    from worker.broker import build_broker
-
-    settings = Settings.from_environ()
-    spec = build_spec(
-        settings=settings,
-        sender=args.sender,
-        type=args.type,
-        body=args.body,
-        prefix=args.prefix,
-        unicode=args.unicode,
-        template_id=args.template_id,
-        entity_id=args.entity_id,
-        callback_profile_id=args.callback_profile_id,
-        at=args.at,
-        name=args.name,
-        on_unknown=args.on_unknown,
-        expires_in=args.expires_in,
-        flash=args.flash,
-        send_window=args.send_window,
-    )
-    max_invalid = check_max_invalid(args.max_invalid)
     dry_run = args.dry_run
-    client = redis.Redis.from_url(settings.redis_url)
-    broker = None if dry_run else build_broker(settings, client)
-    cid = spec.campaign_id
+    campaigns = _campaigns()
+    options = dict(
+        prefix=args.prefix, unicode=args.unicode, template_id=args.template_id, entity_id=args.entity_id,
+        callback_profile_id=args.callback_profile_id, at=args.at, name=args.name,
+        on_unknown=args.on_unknown, expires_in=args.expires_in, flash=args.flash,
+        send_window=args.send_window,
+    )  # fmt: skip
 
-    def tell_sending() -> None:  # the id, so the campaign can be watched or cancelled while it is read
+    def tell_sending(
+        cid: str,
+    ) -> None:  # the id, so the campaign can be watched or cancelled while it is read
         print(f"campaign {cid}: sending while the rest of the file is read (`campaign status {cid}`)",
               file=sys.stderr)  # fmt: skip
 
-    result = publish_file(
-        spec, args.recipients, client=client, broker=broker, settings=settings, dry_run=dry_run,
-        on_visible=tell_sending, max_invalid=max_invalid,
+    result = campaigns.send_campaign(
+        args.recipients, sender=args.sender, type=args.type, body=args.body, max_invalid=args.max_invalid,
+        dry_run=dry_run, on_visible=tell_sending, **options,
     )  # fmt: skip
     for row in result.invalid_rows:
         print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
@@ -325,9 +317,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from producer.control import campaign_status
-
-    status = campaign_status(_client(), args.campaign_id)
+    status = _campaigns().status(args.campaign_id)
     if args.json:
         print(msgspec.json.encode(status).decode())
         return 0
@@ -385,22 +375,38 @@ def _duration(seconds: float) -> str:
 
 
 def _steer(args: argparse.Namespace) -> int:
-    from producer import control
-
-    state = getattr(control, args.action)(_client(), args.campaign_id)
+    state = getattr(_campaigns(), args.action)(args.campaign_id)
     print(f"campaign {args.campaign_id}: {state}")
     return 0
 
 
+def _list(args: argparse.Namespace) -> int:
+    listed = _campaigns().list_campaigns(limit=args.limit)
+    if args.json:
+        print(msgspec.json.encode(listed).decode())
+        return 0
+    if not listed:
+        print("no campaigns")
+    for status in listed:
+        created = datetime.fromtimestamp(status.created_at or 0, UTC).isoformat(timespec="seconds")
+        name = f" {status.name!r}" if status.name else ""
+        print(
+            f"{status.campaign_id}  {created}  {status.type:<7} {status.state:<9} "
+            f"{status.submitted}/{status.total} submitted, {status.failed} failed, "
+            f"{status.pending} pending{name}"
+        )
+    return 0
+
+
 def _resend(args: argparse.Namespace) -> int:
+    from producer.job_queue import job_broker
     from producer.resend import resend
-    from worker.broker import build_broker
 
     settings = Settings.from_environ()
     client = redis.Redis.from_url(settings.redis_url)
     result = resend(
         client,
-        build_broker(settings, client),
+        job_broker(client),
         settings,
         args.campaign_id,
         failed=args.failed,
@@ -516,6 +522,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _client() -> redis.Redis:
     return redis.Redis.from_url(Settings.from_environ().redis_url)
+
+
+def _campaigns() -> Campaigns:
+    from producer import Campaigns
+
+    settings = Settings.from_environ()
+    return Campaigns(redis.Redis.from_url(settings.redis_url), settings)
 
 
 def _redis_address() -> str:

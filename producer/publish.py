@@ -32,6 +32,7 @@ from redis.typing import EncodableT, FieldT
 from producer import suppression
 from producer.control import cancel
 from producer.invalid import Allowance, Tally, normalise, printable
+from producer.job_queue import enqueue_jobs
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.recipients import PagedRows, count_lines, open_recipients, read_through
 from producer.segments import encoding_of, segments
@@ -188,23 +189,6 @@ def publish_campaign(
 def release_at(at: str) -> float:
     """When a campaign scheduled for `at` starts going to Kaleyra (Unix time)."""
     return datetime.fromisoformat(at).timestamp() - SCHEDULE_LEAD_S
-
-
-def enqueue_jobs(
-    broker: dramatiq.Broker, campaign_id: str, message_type: str, indices: Iterable[int]
-) -> None:
-    """One message per job, on the lane of the campaign's type, by actor name (never importing the worker)."""
-    lane = keys.lane_of(message_type)
-    for index in indices:
-        broker.enqueue(
-            dramatiq.Message(
-                queue_name=lane.queue,
-                actor_name=lane.actor,
-                args=(campaign_id, index),
-                kwargs={},
-                options={},
-            )
-        )
 
 
 def _pages(rows: Iterable[Row], size: int) -> Iterator[tuple[list[int], list[str]]]:
@@ -369,11 +353,17 @@ class _Staging:
             return self._result("estimate")
         with self.client.pipeline(transaction=True) as tx:
             if not self.announced:
-                tx.hset(keys.campaign(self.spec.campaign_id), mapping=self._header())
+                self._announce(tx)
             self._finish(tx)
             *_, state = tx.execute()
         self.announced = True
         return self._result(state.decode())
+
+    def _announce(self, tx: redis.client.Pipeline) -> None:
+        """Write the campaign's hash and list it, in the caller's transaction."""
+        header = self._header()
+        tx.hset(keys.campaign(self.spec.campaign_id), mapping=header)
+        tx.zadd(keys.CAMPAIGNS_BY_CREATION, {self.spec.campaign_id: header[keys.CREATED_AT]})
 
     def _header(self) -> dict[FieldT, EncodableT]:
         """What the campaign hash starts with: the spec, the state and counters at zero."""
@@ -533,9 +523,9 @@ class _Staging:
             state = self.publish_job(keys=job_keys, args=job_args)
         else:
             with self.client.pipeline(transaction=True) as tx:
-                tx.hset(keys.campaign(cid), mapping=self._header())
+                self._announce(tx)
                 self.publish_job(keys=job_keys, args=job_args, client=tx)
-                _, state = tx.execute()
+                *_, state = tx.execute()
         self.announced = True
         if state == CampaignState.CANCELLED.value.encode():
             self.cancelled = True  # by its owner: this job is settled as cancelled, no more are written

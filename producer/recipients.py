@@ -333,10 +333,15 @@ def _check_lines(path: str, start: int, end: int, row: list[str], column: int) -
 
 def _refuse_control(path: str, line: int, fields: tuple[str, ...], values: tuple[str | None, ...]) -> None:
     """Refuses the control character in a value that goes into the message."""
+    refuse_control(f"recipients file {path!r} line {line}", fields, values)
+
+
+def refuse_control(where: str, fields: Sequence[str], values: Sequence[str | None]) -> None:
+    """Refuses the control character in a value that goes into the message; `where` names the row."""
     for name, value in zip(fields, values, strict=True):
         if value is not None and (found := CONTROL.search(value)):
             raise RecipientsError(
-                f"recipients file {path!r} line {line}: field {name!r} has the control character "
+                f"{where}: field {name!r} has the control character "
                 f"{_character(found[0])}; remove it (only tab and line breaks are kept)"
             )
 
@@ -367,7 +372,7 @@ def _json_lines(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> I
             raise RecipientsError(f"recipients file {path!r} line {line_number}: no 'to' key")
         if fields:
             lowered = {str(k).lower(): v for k, v in row.items()}
-            values = tuple(_text(lowered.get(f)) for f in fields)
+            values = tuple(field_text(lowered.get(f)) for f in fields)
             if not (joined := "".join(filter(None, values))).isprintable() and CONTROL.search(joined):
                 _refuse_control(path, line_number, fields, values)
         else:
@@ -410,7 +415,7 @@ def _not_json(path: str, line_number: int, line: str, error: msgspec.DecodeError
     return RecipientsError(f"{where}: not a JSON object ({error})")
 
 
-def _text(value: Any) -> str | None:
+def field_text(value: Any) -> str | None:
     """A JSON value as message text: null and blank strings are missing; numbers and booleans as written."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None

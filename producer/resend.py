@@ -17,8 +17,8 @@ import dramatiq
 import msgspec
 import redis
 
+from producer.job_queue import enqueue_jobs
 from producer.outcomes import chunk_records
-from producer.publish import enqueue_jobs
 from redis_model.scripts import source
 from schemas import keys
 from schemas.campaign import (

@@ -56,6 +56,11 @@ SEEN_AT = "seen_at"  # the last time a worker took a job of the campaign or sett
 PUBLISHING = "publishing"
 
 
+# Sorted set: every campaign's id, scored by its creation (Unix time): `list_campaigns` reads it
+# newest first rather than scanning keys.
+CAMPAIGNS_BY_CREATION = "campaigns:by_creation"
+
+
 def campaign(campaign_id: str) -> str:
     """Hash: the spec, the state and the counters."""
     return f"campaign:{{{campaign_id}}}"

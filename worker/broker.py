@@ -13,10 +13,11 @@ from dramatiq.broker import Consumer
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
+from redis_model.doorbell import RingDoorbell
 from schemas import keys
 from schemas.settings import Settings
 from worker.context import WorkerContext
-from worker.doorbell import DoorbellConsumer, channel
+from worker.doorbell import DoorbellConsumer
 from worker.dramatiq_private import start_on_uvloop
 from worker.logging import flush_events
 from worker.sending import ComeBackLater, send_job
@@ -40,6 +41,7 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> Redis
     )
     broker.add_middleware(_UvloopAsyncIO())
     broker.add_middleware(CurrentMessage())
+    broker.add_middleware(RingDoorbell())  # a job this worker enqueues (one that made way) is taken at once
     return broker
 
 
@@ -73,14 +75,6 @@ class _RecoveringRedisBroker(RedisBroker):
     @property
     def consumer_class(self) -> type[DoorbellConsumer]:
         return DoorbellConsumer
-
-    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
-        """Enqueue, then wake the consumers waiting for work on the message's queue (a delayed
-        message waits in the delay queue, which is polled)."""
-        enqueued = super().enqueue(message, delay=delay)
-        if not delay:
-            self.client.publish(channel(enqueued.queue_name), b"")
-        return enqueued
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         if queue_name in self._consumed:

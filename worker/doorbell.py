@@ -4,9 +4,10 @@ dramatiq's Redis consumer sleeps between fetches, backing off up to the worker t
 under `campaign worker`), in two cases: the queue was empty, or the consumer holds as many messages
 as it may prefetch. A campaign or an OTP published to idle workers waited up to that long to be
 picked up, and a busy worker whose threads finished their prefetched jobs waited for its consumer
-to wake before fetching more. Here the first case waits on a Redis channel that every enqueue
-through our broker rings, and the second on the worker's own acknowledgements; both still give
-up after the timeout, so a message enqueued by another client is found as before.
+to wake before fetching more. Here the first case waits on the Redis channel that every enqueue
+through our brokers rings (redis_model.doorbell), and the second on the worker's own
+acknowledgements; both still give up after the timeout, so a message enqueued by another client is
+found as before.
 """
 
 from __future__ import annotations
@@ -17,14 +18,8 @@ from typing import Any
 import redis
 from dramatiq.errors import ConnectionClosed
 
+from redis_model.doorbell import channel
 from worker.dramatiq_private import RedisConsumer
-
-CHANNEL_PREFIX = "campaign:doorbell:"
-
-
-def channel(queue_name: str) -> str:
-    """The channel an enqueue on `queue_name` rings."""
-    return CHANNEL_PREFIX + queue_name
 
 
 class DoorbellConsumer(RedisConsumer):

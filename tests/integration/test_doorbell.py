@@ -10,8 +10,8 @@ import time
 import dramatiq
 import pytest
 
+from redis_model.doorbell import channel
 from worker.broker import build_broker
-from worker.doorbell import channel
 
 WAIT_MS = 4000
 QUEUE = "doorbell-test"
