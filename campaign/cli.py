@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Bulk SMS campaigns through Kaleyra's /sms/json API, queued on Redis, "
         "sent by dramatiq workers.",
         epilog="Environment: REDIS_URL, KALEYRA_API_KEY, KALEYRA_SID, KALEYRA_REGION, KALEYRA_BASE_URL, "
-        "CAMPAIGN_DEFAULT_PREFIX, CAMPAIGN_DEFAULT_UNICODE (see README).",
+        "CAMPAIGN_DEFAULT_PREFIX, CAMPAIGN_DEFAULT_UNICODE (see docs/operations.md).",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
