@@ -152,8 +152,9 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
 
 
 class _Outage:
-    """The gateway down on request: its port refuses connections for a while (idle keep-alive
-    connections are closed, requests in progress are answered first), then it serves again."""
+    """The gateway down on request: its port refuses connections for a while (a request on a
+    connection kept alive from before is answered 503 and the connection closed; requests in
+    progress are answered as usual), then it serves again."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, faults: Faults) -> None:
         self._runner = runner
@@ -169,9 +170,6 @@ class _Outage:
             return
         for site in list(self._runner.sites):
             await site.stop()
-        server = self._runner.server
-        for handler in server.connections if server is not None else ():
-            handler.close()
         self._task = asyncio.get_running_loop().create_task(self._serve_again())
 
     async def _serve_again(self) -> None:

@@ -62,6 +62,12 @@ class SmsEndpoint:
     async def _process(self, request: web.Request, index: int) -> web.Response:
         record = self._record
         reference = str(index)
+        if self._faults.down_until is not None:
+            # Down: the port refuses connections; one kept alive from before meets the front's 503,
+            # never a connection dropped with the request in it (which a client could not tell from
+            # a request processed).
+            record.reject("DOWN")
+            return web.Response(status=503, text="service unavailable", headers={"Connection": "close"})
         if self._faults.refuse_key or request.headers.get("api-key") != self._api_key:
             record.reject("UNAUTHORIZED")
             return _json(401, replies.UNAUTHORIZED)

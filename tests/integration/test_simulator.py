@@ -451,6 +451,26 @@ def test_an_outage_refuses_connections_for_its_length_then_serves_the_same_recor
     assert len(sim.record.messages) == 2  # the record outlived the outage
 
 
+def test_an_outage_answers_a_kept_alive_connection_503_and_closes_it(sim: RunningSimulator) -> None:
+    url = urlsplit(sim.base_url)
+    kept = http.client.HTTPConnection(url.hostname or "", url.port, timeout=5)
+    headers = {"content-type": "application/json", "api-key": API_KEY}
+    try:
+        kept.request("POST", f"/v1/{SID}/sms/json", body=json.dumps(sms(NUMBER)), headers=headers)
+        first = kept.getresponse()
+        assert (first.status, bool(first.read())) == (200, True)
+        sim.set_faults(down_ms=2000)
+        kept.request("POST", f"/v1/{SID}/sms/json", body=json.dumps(sms(NUMBER)), headers=headers)
+        response = kept.getresponse()
+        response.read()
+    finally:
+        kept.close()
+
+    assert (response.status, response.getheader("Connection")) == (503, "close")
+    assert sim.record.rejected == {"DOWN": 1}
+    assert len(sim.record.messages) == 1
+
+
 def test_latency_set_at_run_time_is_reported_by_stats(sim: RunningSimulator) -> None:
     call(sim.base_url, "PUT", "/_simulator/faults", {"latency_ms": 3})
 
