@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis_model.scripts import source
 from schemas import keys
 from schemas.campaign import CampaignSpec, CampaignState, Job
-from schemas.errors import GatewayError
+from schemas.errors import AccountFault, GatewayError
 from schemas.settings import Settings
 
 # A hold that no worker renews for this many probe intervals lapses.
@@ -73,10 +73,11 @@ class CampaignStore:
     async def hold_account(self, campaign_id: str, fault: GatewayError) -> None:
         """Stop the account's sending (for a refused key, that of the workers with this key): their
         jobs wait, the campaign's state says why, until a probe finds the gateway taking requests."""
+        scope = "config" if isinstance(fault, AccountFault) else "gateway"  # whom the fault holds
         await self._hold(
             keys=[self._hold_key, keys.campaign(campaign_id)],
             args=[fault.code, fault.message, time.time(), self._key_fingerprint, self._probe_s,
-                  HOLD_LAPSE_PROBES, _shown(fault)],
+                  HOLD_LAPSE_PROBES, _shown(fault), scope],
         )  # fmt: skip
 
     async def lift_hold(self) -> None:
@@ -118,6 +119,7 @@ def _shown(error: GatewayError) -> str:
 
 
 def key_fingerprint(settings: Settings) -> str:
-    """Tells API keys apart in Redis without storing one: a worker with another key than the one
-    refused (restarted with a rotated key) is not held by the refusal."""
-    return hashlib.sha256(f"{settings.sid}:{settings.api_key}".encode()).hexdigest()[:16]
+    """Tells configurations (API key, SID, gateway URL) apart in Redis without storing the key: a
+    worker with another one than the one refused (restarted with a rotated key) is not held by it."""
+    configuration = f"{settings.sid}\n{settings.api_key}\n{settings.base_url}"
+    return hashlib.sha256(configuration.encode()).hexdigest()[:16]

@@ -1,11 +1,11 @@
 -- A worker takes a job: mark the campaign running (or held, while the account is held for this
 -- worker) and load what the job needs.
--- KEYS: campaign, progress, jobs, the account's hold. ARGV: job, now, this worker's key fingerprint,
--- probe interval (s).
+-- KEYS: campaign, progress, jobs, the account's hold. ARGV: job, now, the fingerprint of this worker's
+-- configuration (key, SID, gateway URL), probe interval (s).
 -- Returns false when the campaign is gone, else {state, spec, progress, job, release, held reason,
 -- probe}: `release` while a scheduled campaign waits for it (it can still be cancelled); `held
 -- reason` while the account is held for this worker (a gateway out of reach holds every worker, a
--- refused key those with that key), `probe` 1 when this worker is the one to ask the gateway now
+-- refused key or SID those with that configuration), `probe` 1 when this worker is the one to ask the gateway now
 -- (the next may in a probe interval). A paused job is only looked at, not loaded: it will be back.
 local campaign_key, progress_key, jobs_key, hold_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local job, now_text, fingerprint, probe_s = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -21,9 +21,11 @@ if (state == 'queued' or state == 'scheduled') and release > now then
 end
 
 local sending = state == 'queued' or state == 'scheduled' or state == 'running' or state == 'held'
-local hold = redis.call('HMGET', hold_key, 'reason', 'key', 'probe_at', 'code')
-local reason, refused_key, probe_at, code = hold[1], hold[2], tonumber(hold[3] or '0'), hold[4]
-local holds_us = reason and not (code == 'UNAUTHORIZED' and refused_key ~= fingerprint)
+local hold = redis.call('HMGET', hold_key, 'reason', 'key', 'probe_at', 'scope')
+local reason, refused_config, probe_at, scope = hold[1], hold[2], tonumber(hold[3] or '0'), hold[4]
+-- A refused configuration (key, SID, URL) holds the workers that have it; one with another (a rotated
+-- key) sends. A gateway out of reach holds every worker.
+local holds_us = reason and not (scope == 'config' and refused_config ~= fingerprint)
 if sending and holds_us then
   if state ~= 'held' then redis.call('HSET', campaign_key, 'state', 'held', 'held_reason', reason) end
   local probe = 0

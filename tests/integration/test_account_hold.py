@@ -4,9 +4,11 @@ recipients, and sending resumes by itself once a probe finds the gateway taking 
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from campaign.cli import main
 from ops.simulator import SimulatorConfig, start_in_thread
+from producer import Campaigns
 from producer.control import campaign_status
 from schemas import keys
 from tests.integration.test_campaign_flow import API_KEY, events_of, publish_numbers, wait_for
@@ -76,20 +78,21 @@ def test_a_gateway_out_of_reach_past_the_retries_holds_rather_than_fails(
     assert held.held_reason is not None and held.held_reason.startswith("cannot connect to")
 
 
-def test_every_recipient_failing_ends_the_campaign_failed(backend, start_worker, make_settings):
-    with start_in_thread(SimulatorConfig(api_key=API_KEY, sid="HXANOTHER", seed=1)) as simulator:
-        settings = make_settings(simulator.base_url)
+@pytest.mark.parametrize(
+    ("sid", "path"), [("HXANOTHER", ""), (None, "/wrong")], ids=["an unknown SID", "a wrong base URL"]
+)
+def test_a_gateway_that_does_not_know_the_account_holds_rather_than_fails(
+    sid, path, backend, start_worker, make_settings
+):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, sid=sid, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url + path, hold_probe_ms=200)  # 404 on every request
         broker = start_worker(settings)
-        spec = publish_numbers(backend, broker, settings, 300)  # our SID is unknown there: 404, permanent
-        status = wait_for(
-            lambda: (
-                (s := campaign_status(backend.client, spec.campaign_id)).state in ("failed", "completed")
-                and s
-            )
-        )
-    assert (status.state, status.failed, status.submitted) == ("failed", 300, 0)
-    assert status.failures == {"NOT_FOUND": 300}
-    assert status.last_error is not None and status.last_error.startswith("NOT_FOUND")
+        spec = publish_numbers(backend, broker, settings, 300)
+        held = wait_state(backend, spec.campaign_id, "held")
+
+    assert (held.failed, held.pending) == (0, 300)
+    assert held.held_reason is not None and "HTTP 404" in held.held_reason
+    assert "KALEYRA_BASE_URL" in held.held_reason
 
 
 def test_status_says_when_no_worker_has_taken_a_job_for_a_while(backend, make_settings, capsys, monkeypatch):
@@ -104,18 +107,25 @@ def test_status_says_when_no_worker_has_taken_a_job_for_a_while(backend, make_se
 
     assert fresh.idle_for is None
     assert idle.idle_for is not None and idle.idle_for >= 300
-    monkeypatch.setattr("campaign.cli._client", lambda: backend.client)
+    monkeypatch.setattr("campaign.cli._campaigns", lambda: Campaigns(backend.client, settings))
     assert main(["status", spec.campaign_id]) == 0
     assert "no worker has taken a job of it for 5m" in capsys.readouterr().out
     assert main(["status", spec.campaign_id, "--json"]) == 0
     assert msgspec.json.decode(capsys.readouterr().out)["idle_for"] >= 300
 
 
-def _hold(backend, settings, code: str, key: str) -> None:
-    """The account held as a worker would hold it, by a worker whose key has fingerprint `key`."""
+def _hold(backend, settings, code: str, key: str, scope: str) -> None:
+    """The account held as a worker would hold it, by a worker whose configuration has fingerprint `key`."""
     backend.client.hset(
         keys.account_hold(settings.sid),
-        mapping={"code": code, "reason": f"{code} test", "key": key, "probe_at": 0, "since": 0},
+        mapping={
+            "code": code,
+            "reason": f"{code} test",
+            "key": key,
+            "scope": scope,
+            "probe_at": 0,
+            "since": 0,
+        },
     )
 
 
@@ -124,7 +134,9 @@ def test_a_key_refused_to_other_workers_does_not_hold_a_worker_with_another_key(
 ):
     with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, hold_probe_ms=200)
-        _hold(backend, settings, "UNAUTHORIZED", key="0123456789abcdef")  # the rotated-out key
+        _hold(
+            backend, settings, "UNAUTHORIZED", key="0123456789abcdef", scope="config"
+        )  # the rotated-out key
         broker = start_worker(settings)
         spec = publish_numbers(backend, broker, settings, 500)
         done = wait_state(backend, spec.campaign_id, "completed")
@@ -138,7 +150,9 @@ def test_a_gateway_out_of_reach_holds_every_worker_until_a_probe_gets_through(
 ):
     with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, hold_probe_ms=200)
-        _hold(backend, settings, "CONNECT", key="0123456789abcdef")  # another worker could not connect
+        _hold(
+            backend, settings, "CONNECT", key="0123456789abcdef", scope="gateway"
+        )  # another worker could not connect
         broker = start_worker(settings)
         spec = publish_numbers(backend, broker, settings, 500)
         done = wait_state(backend, spec.campaign_id, "completed")

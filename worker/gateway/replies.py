@@ -29,6 +29,7 @@ _ERROR_BY_KIND: dict[CodeKind, type[GatewayError]] = {
 
 # Kaleyra documents no code for a refused API key: these statuses mean it, whatever the body says.
 ACCOUNT_REFUSED_STATUSES = frozenset({401, 403})
+HTTP_NOT_FOUND = 404
 
 
 def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
@@ -45,6 +46,13 @@ def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
         kind = kind_of(code)
         if kind in _ERROR_BY_KIND:
             raise _ERROR_BY_KIND[kind](code, message or "", status=status)
+    if status == HTTP_NOT_FOUND:  # no documented code: the URL or the SID is wrong, for every request
+        raise AccountFault(
+            "NOT_FOUND",
+            "the gateway has no such endpoint or account (HTTP 404): check KALEYRA_BASE_URL, "
+            "KALEYRA_REGION and KALEYRA_SID",
+            status=status,
+        )
     if reply is not None and 200 <= status < 300:
         accepted = reply.sms if reply.sms is not None else reply.data
         if accepted is not None:
