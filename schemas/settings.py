@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import msgspec
+import redis
 from redis.connection import parse_url
 
 from schemas.errors import SettingsError
@@ -152,6 +153,12 @@ def _redis_url(env: Mapping[str, str]) -> str:
             f": {e}" if shown == url else " (is its port a number? / ? # @ in a password must be %-encoded)"
         )
         raise SettingsError(f"REDIS_URL={shown!r} is not a Redis URL{reason}") from e
+    try:
+        redis.ConnectionPool.from_url(url).make_connection()  # builds one with its options, connects nothing
+    except (TypeError, ValueError, redis.RedisError) as e:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        reason = f"unknown option {unknown[1]!r}" if unknown else str(e)
+        raise SettingsError(f"REDIS_URL={redact_url(url)!r}: redis-py cannot use it: {reason}") from e
     database = urlsplit(url).path.strip("/")
     if "path" not in options and "db" not in options and database and not database.isdecimal():
         raise SettingsError(

@@ -77,6 +77,8 @@ def test_a_suppression_export_piped_into_a_reader_that_stops_early_ends_quietly(
         ("http://127.0.0.1:6379/0", "must start with redis://, rediss:// or unix://"),
         ("redis://127.0.0.1:6379/zero", "the database 'zero' is not a number"),
         ("redis://[::1/0", "is not a Redis URL: Invalid IPv6 URL"),
+        ("redis://127.0.0.1:6379/0?foo=bar", "redis-py cannot use it: unknown option 'foo'"),
+        ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=bogus", "redis-py cannot use it: Invalid SSL Certificate"),
     ],
 )
 def test_a_redis_url_that_cannot_be_read_is_refused_in_one_line_naming_it(url, reason, monkeypatch, capsys):
