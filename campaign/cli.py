@@ -270,10 +270,9 @@ def _send(args: argparse.Namespace) -> int:
         send_window=args.send_window,
     )  # fmt: skip
 
-    def tell_sending(
-        cid: str,
-    ) -> None:  # the id, so the campaign can be watched or cancelled while it is read
-        print(f"campaign {cid}: sending while the rest of the file is read (`campaign status {cid}`)",
+    def tell_sending(cid: str) -> None:  # its id, to watch or cancel it while the file is read
+        doing = f"queued for {args.at}" if args.at else "sending"
+        print(f"campaign {cid}: {doing} while the rest of the file is read (`campaign status {cid}`)",
               file=sys.stderr)  # fmt: skip
 
     result = campaigns.send_campaign(
@@ -281,7 +280,7 @@ def _send(args: argparse.Namespace) -> int:
         dry_run=dry_run, on_visible=tell_sending, **options,
     )  # fmt: skip
     for row in result.invalid_rows:
-        print(f"campaign: skipped line {row.line}: {row.value!r} {row.reason}", file=sys.stderr)
+        print(f"campaign: skipped line {row.line}: '{row.value}' {row.reason}", file=sys.stderr)  # escaped
     if result.invalid > len(result.invalid_rows) and not dry_run:
         print(
             f"campaign: ... {result.invalid - len(result.invalid_rows)} more; "
@@ -325,7 +324,9 @@ def _status(args: argparse.Namespace) -> int:
     print(f"campaign {status.campaign_id} ({label}): {status.state}")
     if status.held_reason:
         print(f"  held: {status.held_reason}; nothing is failed for it, and sending resumes by itself once")
-        print("  the gateway takes the account's requests again (a fixed key: restart the workers with it)")
+        print("  the gateway takes the account's requests again", end="")
+        print(" (a fixed key or SID: restart the workers with it)" if "KALEYRA" in status.held_reason
+              or "API key" in status.held_reason else "")  # fmt: skip
     if status.idle_for is not None:
         print(f"  no worker has taken a job of it for {_duration(status.idle_for)}: is `campaign worker` "
               "running (with this REDIS_URL)? Or its queue is behind other campaigns")  # fmt: skip

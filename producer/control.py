@@ -135,7 +135,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
 
 
 def pause(client: redis.Redis, campaign_id: str) -> str:
-    return _transition(client, campaign_id, CampaignState.PAUSED, _ACTIVE)
+    return _transition(client, campaign_id, CampaignState.PAUSED, _ACTIVE, "paused")
 
 
 def resume(client: redis.Redis, campaign_id: str) -> str:
@@ -144,19 +144,24 @@ def resume(client: redis.Redis, campaign_id: str) -> str:
     release_at = _float(client.hget(keys.campaign(campaign_id), keys.RELEASE_AT))  # type: ignore[arg-type]
     held = release_at is not None and release_at > time.time()
     target = CampaignState.SCHEDULED if held else CampaignState.QUEUED
-    return _transition(client, campaign_id, target, (CampaignState.PAUSED,))
+    return _transition(client, campaign_id, target, (CampaignState.PAUSED,), "resumed")
 
 
 def cancel(client: redis.Redis, campaign_id: str) -> str:
-    state = _transition(client, campaign_id, CampaignState.CANCELLED, (*_ACTIVE, CampaignState.PAUSED))
+    sources = (*_ACTIVE, CampaignState.PAUSED)
+    state = _transition(client, campaign_id, CampaignState.CANCELLED, sources, "cancelled")
     client.register_script(source("end_publishing"))(keys=[keys.campaign(campaign_id)], args=[time.time()])
     return state
 
 
 def _transition(
-    client: redis.Redis, campaign_id: str, target: CampaignState, sources: tuple[CampaignState, ...]
+    client: redis.Redis,
+    campaign_id: str,
+    target: CampaignState,
+    sources: tuple[CampaignState, ...],
+    doing: str,
 ) -> str:
-    """Apply the move atomically; return the new state, or refuse with the reason."""
+    """Apply the move atomically; return the new state, or refuse saying which states allow `doing`."""
     script = client.register_script(source("transition"))
     previous = script(keys=[keys.campaign(campaign_id)], args=[target.value, *(s.value for s in sources)])
     if previous is None:
@@ -164,7 +169,8 @@ def _transition(
     state = previous.decode()
     if state == target.value or state in {s.value for s in sources}:
         return target.value
-    raise InputError(f"campaign {campaign_id!r} is {state}; it cannot be set to {target.value}")
+    allowed = " or ".join(source.value for source in sources)
+    raise InputError(f"campaign {campaign_id!r} is {state}; only a campaign that is {allowed} can be {doing}")
 
 
 def _float(raw: bytes | None) -> float | None:

@@ -15,7 +15,7 @@ from ops.simulator import SimulatorConfig, start_in_thread
 from producer import AsyncCampaigns, Campaigns
 from redis_model.doorbell import channel
 from schemas import keys
-from schemas.errors import RecipientsError, SpecError
+from schemas.errors import InputError, RecipientsError, SpecError
 from tests.conftest import TEST_REDIS_URL
 from tests.integration.test_campaign_flow import API_KEY, wait_for
 
@@ -86,6 +86,8 @@ def test_pause_resume_cancel_and_the_newest_first_list(backend, make_settings):
     assert [s.campaign_id for s in listed] == [second.campaign_id, first.campaign_id]
     assert [s.state for s in listed] == ["cancelled", "queued"]
     assert [s.campaign_id for s in campaigns.list_campaigns(limit=1)] == [second.campaign_id]
+    with pytest.raises(InputError, match="is cancelled; only a campaign that is paused can be resumed"):
+        campaigns.resume(second.campaign_id)
 
 
 def test_async_campaigns_has_the_same_methods_as_coroutines(backend, make_settings):
