@@ -35,7 +35,7 @@ def test_a_refused_key_holds_the_campaign_and_fails_no_one(backend, start_worker
     assert held.last_error == "UNAUTHORIZED: the gateway refused the API key (HTTP 401)"
     assert simulator.record.messages == []
     hold = backend.client.hgetall(keys.account_hold(settings.sid))
-    assert hold[b"code"] == b"UNAUTHORIZED"
+    assert (hold[b"code"], hold[b"scope"]) == (b"UNAUTHORIZED", b"config")
     assert settings.api_key.encode() not in b"".join(hold.values())  # a fingerprint, never the key
 
 
@@ -76,6 +76,7 @@ def test_a_gateway_out_of_reach_past_the_retries_holds_rather_than_fails(
 
     assert (held.submitted, held.failed, held.pending) == (0, 0, 500)
     assert held.held_reason is not None and held.held_reason.startswith("cannot connect to")
+    assert backend.client.hget(keys.account_hold(settings.sid), "scope") == b"gateway"  # holds every worker
 
 
 @pytest.mark.parametrize(
