@@ -78,18 +78,31 @@ def _stdout() -> BinaryIO:
     return out
 
 
-def log_submitted(accepted: Sequence[SubmittedSms], *, full_numbers: bool = False, **context: Any) -> None:
+def log_submitted(
+    accepted: Sequence[SubmittedSms],
+    *,
+    lines: Sequence[int | None] | None = None,
+    full_numbers: bool = False,
+    **context: Any,
+) -> None:
     """One `sms.submitted` event per accepted message: its id, its recipient in E.164 as `campaign
-    report` shows it (masked, `+91******3210`, unless `full_numbers`) and `context` (the chunk's
-    campaign, job and offset). The events of a chunk share its timestamp."""
+    report` shows it (masked, `+91******3210`, unless `full_numbers`), its recipient's `line` in the
+    campaign's file (row from 1 for dicts; null where the gateway's reply could not be matched to a
+    recipient), and `context` (the chunk's campaign, job and offset). A chunk's events share its
+    timestamp."""
     message_ids = [sms.message_id for sms in accepted]
     numbers = numbers_of(accepted)
     recipients = as_e164(numbers) if full_numbers else mask_numbers(numbers)
+    shown_lines = list(lines) if lines is not None else [None] * len(message_ids)
     if _stream is None:  # structlog as the process left it: an event per message
-        for message_id, recipient in zip(message_ids, recipients, strict=True):
-            _message_events.info("sms.submitted", **context, message_id=message_id, recipient=recipient)
+        for message_id, recipient, line in zip(message_ids, recipients, shown_lines, strict=True):
+            _message_events.info(
+                "sms.submitted", **context, message_id=message_id, recipient=recipient, line=line
+            )
     elif message_ids:
-        _message_events.info("sms.submitted", **context, **{_EACH_MESSAGE: (message_ids, recipients)})
+        _message_events.info(
+            "sms.submitted", **context, **{_EACH_MESSAGE: (message_ids, recipients, shown_lines)}
+        )
 
 
 def flush_events() -> None:
@@ -126,29 +139,30 @@ _EACH_MESSAGE = "__each_message"
 
 
 def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> bytes:
-    """The lines of `log_submitted`: each is the event with the message's id and recipient put in
-    after the context, before `event`, as a call per message would have placed them."""
-    message_ids, recipients = event.pop(_EACH_MESSAGE)
+    """The lines of `log_submitted`: each is the event with the message's id, recipient and line put
+    in after the context, before `event`, as a call per message would have placed them."""
+    message_ids, recipients, lines = event.pop(_EACH_MESSAGE)
     fields = list(event.items())
     split = [name for name, _ in fields].index("event")
     if verbatim(message_ids) and verbatim(recipients):
-        # The shared fields are encoded once; the two values go in as they are, which is how
-        # msgspec would write them.
+        # The shared fields are encoded once; the values go in as they are, which is how msgspec
+        # would write them (a line is a number, or null).
         head = _encoder.encode(dict(fields[:split]))[1:-1].decode()
         tail = _encoder.encode(dict(fields[split:]))[1:-1].decode()
         start = f"{{{head}," if head else "{"
-        lines = [
-            f'{start}"message_id":"{message_id}","recipient":"{recipient}",{tail}}}'
-            for message_id, recipient in zip(message_ids, recipients, strict=True)
+        shown = ["null" if line is None else line for line in lines]  # as JSON writes them
+        rendered = [
+            f'{start}"message_id":"{message_id}","recipient":"{recipient}","line":{line},{tail}}}'
+            for message_id, recipient, line in zip(message_ids, recipients, shown, strict=True)
         ]
-        return "\n".join(lines).encode()
+        return "\n".join(rendered).encode()
     names = tuple(name for name, _ in fields)
     head_values = tuple(value for _, value in fields[:split])
     tail_values = tuple(value for _, value in fields[split:])
-    line = _line_type((*names[:split], "message_id", "recipient", *names[split:]))
+    line_type = _line_type((*names[:split], "message_id", "recipient", "line", *names[split:]))
     structs = [
-        line(*head_values, message_id, recipient, *tail_values)
-        for message_id, recipient in zip(message_ids, recipients, strict=True)
+        line_type(*head_values, message_id, recipient, line, *tail_values)
+        for message_id, recipient, line in zip(message_ids, recipients, lines, strict=True)
     ]
     return _encoder.encode_lines(structs)[:-1]  # the logger ends the last line
 

@@ -416,8 +416,8 @@ async def _send_chunk(
     else:
         # Events before counters: once status shows a chunk settled, its message ids are in the log.
         log_submitted(
-            accepted, full_numbers=ctx.settings.log_full_numbers, campaign_id=campaign_id, job=job_index,
-            offset=offset,
+            accepted, lines=lines_of(chunk, accepted), full_numbers=ctx.settings.log_full_numbers,
+            campaign_id=campaign_id, job=job_index, offset=offset,
         )  # fmt: skip
         dropped = len(chunk) - len(accepted)
         if dropped:
@@ -438,6 +438,16 @@ async def _send_chunk(
         raise UnsettledChunk("its outcome could not be recorded") from e
     if not applied:
         log.warning("chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over")
+
+
+def lines_of(chunk: Sequence[Recipient], accepted: Sequence[SubmittedSms]) -> list[int | None]:
+    """The line of each accepted message's recipient in the campaign's file, matched as
+    `message_ids_by_recipient` matches ids: by position in a full reply, else by number (None for a
+    number the reply shows in a shape no recipient has)."""
+    if len(accepted) == len(chunk):
+        return [recipient.line for recipient in chunk]
+    by_number = {recipient.to[1:]: recipient.line for recipient in chunk}
+    return [by_number.get(sms.number.lstrip("+")) for sms in accepted]
 
 
 def message_ids_by_recipient(

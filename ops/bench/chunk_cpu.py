@@ -21,7 +21,7 @@ from schemas.settings import Settings
 from worker.gateway.replies import parse_reply
 from worker.logging import configure_logging, flush_events, log_submitted, mask_number
 from worker.payload import PayloadBuilder
-from worker.sending import message_ids_by_recipient
+from worker.sending import lines_of, message_ids_by_recipient
 
 CHUNK = 1000
 
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         def worker_chunk() -> None:
             builder.encode(chunk)
             accepted = parse_reply(200, reply)
-            log_submitted(accepted, campaign_id=spec.campaign_id, job=0, offset=0)
+            log_submitted(
+                accepted, lines=lines_of(chunk, accepted), campaign_id=spec.campaign_id, job=0, offset=0
+            )
             flush_events()
             ids, _ = message_ids_by_recipient(chunk, accepted)
             outcome_encoder.encode(ChunkOutcome.submitted(CHUNK, ids))
@@ -59,9 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             builder.encode(chunk)
             accepted = parse_reply(200, reply)
             context = {"campaign_id": spec.campaign_id, "job": 0, "offset": 0}
-            for sms in accepted:
+            for sms, recipient in zip(accepted, chunk, strict=True):
                 event = context | {"message_id": sms.message_id, "recipient": mask_number(sms.number),
-                                   "event": "sms.submitted", "level": "info", "ts": time.time()}  # fmt: skip
+                                   "line": recipient.line, "event": "sms.submitted", "level": "info",
+                                   "ts": time.time()}  # fmt: skip
                 out.write(line_encoder.encode(event) + b"\n")
             out.flush()
             ids, _ = message_ids_by_recipient(chunk, accepted)

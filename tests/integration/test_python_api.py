@@ -17,7 +17,7 @@ from redis_model.doorbell import channel
 from schemas import keys
 from schemas.errors import InputError, RecipientsError, SpecError
 from tests.conftest import TEST_REDIS_URL
-from tests.integration.test_campaign_flow import API_KEY, wait_for
+from tests.integration.test_campaign_flow import API_KEY, events_of, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +44,8 @@ def test_a_campaign_from_dicts_is_sent_with_each_row_s_fields(
     assert (sent.total, sent.duplicates, sent.invalid) == (2, 1, 0)
     assert done.submitted == 2
     assert sorted(m.body for m in simulator.record.messages) == ["Hi Asha", "Hi there"]
+    submitted = [e for e in events_of(event_log) if e["event"] == "sms.submitted"]
+    assert sorted(e["line"] for e in submitted) == [1, 2]  # each event names its row
 
 
 def test_a_campaign_from_a_file_path(backend, make_settings, tmp_path):

@@ -43,6 +43,11 @@ def test_each_message_id_gets_its_own_line_with_the_chunks_context_and_a_masked_
     assert len({e["ts"] for e in events}) == 1, "a chunk's events share the time its reply came"
 
 
+def test_each_event_names_its_recipient_s_line_or_null_when_the_reply_could_not_be_matched(stream):
+    log_submitted(_accepted(3), lines=[12, None, 40], campaign_id="c1", job=0, offset=0)
+    assert [msgspec.json.decode(line)["line"] for line in _lines(stream)] == [12, None, 40]
+
+
 def test_full_numbers_are_logged_only_when_asked(stream):
     log_submitted(_accepted(1), full_numbers=True, campaign_id="c1", job=0, offset=0)
     (line,) = _lines(stream)
@@ -64,7 +69,8 @@ _ODD_REPLIES = {
 
 @pytest.mark.parametrize("accepted", _ODD_REPLIES.values(), ids=_ODD_REPLIES.keys())
 def test_the_lines_are_those_a_structlog_call_per_event_writes_but_for_the_shared_time(stream, accepted):
-    log_submitted(accepted, campaign_id="c1", job=7, offset=1000)
+    rows = [None if i == 1 else 2 + i for i in range(len(accepted))]  # one recipient not matched
+    log_submitted(accepted, lines=rows, campaign_id="c1", job=7, offset=1000)
     batched = _lines(stream)
 
     one_by_one = io.BytesIO()
@@ -72,10 +78,9 @@ def test_the_lines_are_those_a_structlog_call_per_event_writes_but_for_the_share
         worker_logging._BufferedLogger(one_by_one),
         processors=[worker_logging._level_and_timestamp, worker_logging._render],
     ).bind(campaign_id="c1", job=7, offset=1000)
-    for sms in accepted:
-        per_event.info(
-            "sms.submitted", message_id=sms.message_id, recipient=worker_logging.mask_numbers([sms.number])[0]
-        )
+    for sms, line in zip(accepted, rows, strict=True):
+        masked = worker_logging.mask_numbers([sms.number])[0]
+        per_event.info("sms.submitted", message_id=sms.message_id, recipient=masked, line=line)
 
     def without_time(line: bytes) -> list[tuple[str, object]]:
         return [(key, value) for key, value in msgspec.json.decode(line).items() if key != "ts"]
@@ -110,11 +115,11 @@ def test_before_logging_is_configured_each_message_is_still_an_event_of_its_own(
 
     monkeypatch.setattr(worker_logging, "_stream", None)
     monkeypatch.setattr(worker_logging, "_message_events", Recording())
-    log_submitted(_accepted(2), campaign_id="c1", job=0, offset=0)
+    log_submitted(_accepted(2), lines=[7, 9], campaign_id="c1", job=0, offset=0)
     assert calls == [
         ("sms.submitted", {"campaign_id": "c1", "job": 0, "offset": 0, "message_id": f"m:{i}",
-                           "recipient": f"+91******000{i}"})
-        for i in range(2)
+                           "recipient": f"+91******000{i}", "line": line})
+        for i, line in enumerate([7, 9])
     ]  # fmt: skip
 
 
