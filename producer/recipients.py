@@ -1,21 +1,26 @@
 """Stream recipient rows from CSV or JSON lines, one `(line number, number, field values)` at a time.
 
 Memory is bounded by one row: the file is never loaded whole. A file that cannot be
-read, looks binary, is not UTF-8 or has no `to` column is refused with `RecipientsError`.
+read, looks binary, is UTF-16 or has no `to` column is refused with `RecipientsError`; so is a line
+that is not UTF-8, with its number.
 Only the fields asked for (a body's placeholders) are read; a missing or empty one is None.
 
 A file is refused, with its line, rather than misread: two `to` columns (or two of a field asked
 for); a quote that is never closed, that closes only to be followed by text, or whose value runs
 over more than `MAX_RECORD_LINES` lines or over a line that reads as a row of its own (a number, in
 any form the normaliser accepts, where the `to` column is); a line break in a `to` value; a control
-character in a value asked for (tab, newline and carriage return aside); a JSON escape that is half
-a surrogate pair. A quoted value may otherwise hold line breaks (an address), in any column but `to`.
+character in a value asked for (tab, newline and carriage return aside); a value past the header's
+last column (a value with a comma, unquoted: its row's cells shifted), though empty cells there are
+fine; a JSON escape that is half a surrogate pair. A quoted value may otherwise hold line breaks (an
+address), in any column but `to`.
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
 import csv
+import encodings.utf_8_sig
 import io
 import itertools
 import json
@@ -33,6 +38,8 @@ from schemas.errors import RecipientsError
 from schemas.template import CONTROL, SURROGATE
 
 SNIFF_BYTES = 8192
+_NOT_COMMA_OR_LF = bytes(set(range(256)) - set(b",\n"))
+_UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")  # neither is a way UTF-8 text can start
 UNQUOTED_PAGE_LINES = 1000  # a divisor of the usual job sizes: a job goes out as soon as it is read
 # A row may span this many lines, its quoted values holding line breaks (an address); past them,
 # the likelier reading is a quote left open that swallowed the rows after it.
@@ -76,20 +83,29 @@ def open_recipients(
     """Yield the rows `(line, to, values)` of `path` (`-` is stdin), read lazily; `values` line up
     with `fields` (lower-case names). `unquoted`: `read_through` found the CSV file without a
     quote, so with no fields to read its lines are split a page at a time, not parsed."""
+    with _opened(path) as (text, is_json):
+        # Refuses a missing 'to' column before the first row is read.
+        yield _rows(text, is_json, path, tuple(fields), unquoted=unquoted and not fields)
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[tuple[io.TextIOWrapper, bool]]:
+    """`path` (`-`: stdin) as text, refused now if its head looks binary; and whether it is JSON
+    lines. Stdin is left open for the rest of the process."""
     stream = _open_binary(path)
-    text = None
     try:
-        # Refuses a binary file or a missing 'to' column before the first row is read.
-        text, rows = _rows(stream, path, tuple(fields), unquoted=unquoted and not fields)
-        yield rows
+        text, is_json = _decoded(stream, path)
+    except BaseException:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        raise
+    try:
+        yield text, is_json
     finally:
         if stream is sys.stdin.buffer:
-            if text is not None:
-                text.detach()  # leave stdin open for the rest of the process
-        elif text is not None:
-            text.close()
+            text.detach()
         else:
-            stream.close()
+            text.close()
 
 
 def read_through(path: str, on_page: Callable[[Page], None] | None = None) -> bool:
@@ -98,26 +114,24 @@ def read_through(path: str, on_page: Callable[[Page], None] | None = None) -> bo
     this before it sends anything, passing each page of rows (their lines and numbers as given)
     to `on_page`, to count the invalid ones. A CSV file is scanned first (`_unquoted`): without a
     quote it is split a page at a time, not parsed."""
-    with _open_binary(path) as stream:
-        text, is_json = _decoded(stream, path)
-        with text:
-            try:
-                unquoted = False
-                if is_json:
-                    pages = _row_pages(_json_lines(text, path, ()))
-                else:
-                    _csv_reader(text, path, ())  # the header
-                    unquoted = _unquoted(text)
-                    text.seek(0)
-                    reader, column, _ = _csv_reader(text, path, ())
-                    if unquoted:
-                        pages = _unquoted_pages(text, path, column, reader.line_num + 1)
-                    else:  # a quote somewhere: the csv module reads it all, line numbers and all
-                        pages = _row_pages(_csv_body(reader, column, (), (), path))
-                collections.deque(pages if on_page is None else map(on_page, pages), maxlen=0)
-                return unquoted
-            except UnicodeDecodeError as e:
-                raise _not_utf8(path, e) from e
+    with _opened(path) as (text, is_json):
+        try:
+            unquoted = False
+            if is_json:
+                pages = _row_pages(_json_lines(text, path, ()))
+            else:
+                _csv_reader(text, path, ())  # the header
+                unquoted = _unquoted(text)
+                text.seek(0)
+                reader, column, _, width = _csv_reader(text, path, ())
+                if unquoted:
+                    pages = _unquoted_pages(text, path, column, width, reader.line_num + 1)
+                else:  # a quote somewhere: the csv module reads it all, line numbers and all
+                    pages = _row_pages(_csv_body(reader, column, width, (), (), path))
+            collections.deque(pages if on_page is None else map(on_page, pages), maxlen=0)
+            return unquoted
+        except UnicodeDecodeError as e:
+            raise _not_utf8(path, e) from e
 
 
 def _row_pages(rows: Iterable[Row]) -> Iterator[Page]:
@@ -155,34 +169,39 @@ def _open_binary(path: str) -> io.BufferedReader:
 
 
 def _rows(
-    buffered: io.BufferedReader, path: str, fields: tuple[str, ...], *, unquoted: bool = False
-) -> tuple[io.TextIOWrapper, Iterable[Row]]:
+    text: io.TextIOWrapper, is_json: bool, path: str, fields: tuple[str, ...], *, unquoted: bool = False
+) -> Iterable[Row]:
     """Check the file's head now; the returned iterator reads the rest lazily."""
-    text, is_json = _decoded(buffered, path)
     try:
         if is_json:
             rows = _json_lines(text, path, fields)
         elif unquoted:
-            reader, column, _ = _csv_reader(text, path, ())
-            return text, PagedRows(_unquoted_pages(text, path, column, reader.line_num + 1))
+            reader, column, _, width = _csv_reader(text, path, ())
+            return PagedRows(_unquoted_pages(text, path, column, width, reader.line_num + 1))
         else:
             rows = _csv_rows(text, path, fields)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
-    return text, _utf8_checked(rows, path)
+    return _utf8_checked(rows, path)
 
 
-def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -> Iterator[Page]:
+def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, width: int, line: int) -> Iterator[Page]:
     """The rows of a CSV file without a quote from `line` on, where each line is a row: a page of
     lines at a time, split at commas, blank ones skipped (as the csv module does), without a Python
-    step per row."""
+    step per row (but for a page with a row wider than the header, `width` cells)."""
     try:
         while lines := list(itertools.islice(text, UNQUOTED_PAGE_LINES)):
             records = list(map(str.rstrip, lines, itertools.repeat("\r\n")))
-            if '"' in "".join(records):
+            page = "\n".join(records)
+            if '"' in page:
                 quoted = line + next(i for i, record in enumerate(records) if '"' in record)
                 raise RecipientsError(f"recipients file {path!r} line {quoted}: a quote that was not there "
                                       "when the file was checked")  # fmt: skip
+            # Deleting all but commas and line breaks leaves each row's commas together: a row wider
+            # than the header has `width` of them in a row.
+            if b"," * width in page.encode().translate(None, _NOT_COMMA_OR_LF):
+                for number, record in enumerate(records, line):
+                    _check_width(path, number, record.split(","), width)
             cells = map(str.split, records, itertools.repeat(","))
             numbers = list(map(operator.itemgetter(column), cells)) if column == 0 else [
                 row[column] if column < len(row) else "" for row in cells
@@ -202,6 +221,10 @@ def _unquoted_pages(text: io.TextIOWrapper, path: str, column: int, line: int) -
 def _decoded(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, bool]:
     """The file as text, refused now if its head looks binary; and whether it is JSON lines."""
     head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    if head.startswith(_UTF16_MARKS) or (b"\x00" in head and _utf16(head)):
+        raise RecipientsError(
+            f"recipients file {path!r} is UTF-16 text (Excel's 'Unicode Text'?): save it as CSV UTF-8"
+        )
     if b"\x00" in head:
         line = head.count(b"\n", 0, head.index(b"\x00")) + 1
         raise RecipientsError(
@@ -210,7 +233,15 @@ def _decoded(buffered: io.BufferedReader, path: str) -> tuple[io.TextIOWrapper, 
         )
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     is_json = path.lower().endswith(JSON_SUFFIXES) or first == b"{"
-    return io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=""), is_json
+    return io.TextIOWrapper(buffered, encoding=_ENCODING, newline=""), is_json
+
+
+def _utf16(head: bytes) -> bool:
+    """UTF-16 without its mark: ASCII text read as such has a NUL every other byte, and no other."""
+    for nul, other in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
+        if b"\x00" not in other and nul.count(0) * 4 >= len(nul):
+            return True
+    return False
 
 
 def _utf8_checked(rows: Iterator[Row], path: str) -> Iterator[Row]:
@@ -221,20 +252,77 @@ def _utf8_checked(rows: Iterator[Row], path: str) -> Iterator[Row]:
 
 
 def _not_utf8(path: str, error: UnicodeDecodeError) -> RecipientsError:
-    return RecipientsError(f"recipients file {path!r} is not UTF-8 text ({error.reason})")
+    where = f"recipients file {path!r}" + (f" line {error.line}" if isinstance(error, _NotUtf8) else "")
+    return RecipientsError(
+        f"{where} is not UTF-8 text (the byte 0x{error.object[error.start]:02x}: {error.reason}); "
+        "save it as UTF-8 (in Excel: CSV UTF-8)"
+    )
+
+
+class _NotUtf8(UnicodeDecodeError):
+    line: int  # the line the byte is on
+
+
+class _LineCountingDecoder(encodings.utf_8_sig.IncrementalDecoder):
+    """UTF-8 (a byte order mark aside) that counts the line breaks in the bytes it is given, to
+    refuse one that is not UTF-8 on its line: exact wherever the reads start and end, and cheaper
+    than counting lines as they are read. Bytes held back between reads (part of a character)
+    hold no line break."""
+
+    def __init__(self, errors: str = "strict") -> None:
+        super().__init__(errors)
+        self.breaks, self.after_cr = 0, False  # in the bytes decoded; whether the last was a CR
+
+    # TextIOWrapper gives bytes (the supertype says any buffer).
+    def decode(self, input: bytes, final: bool = False) -> str:  # type: ignore[override]
+        try:
+            text = super().decode(input, final)
+        except UnicodeDecodeError as e:  # e.object: the bytes held back and these, the mark aside
+            error = _NotUtf8(e.encoding, e.object, e.start, e.end, e.reason)
+            error.line = 1 + self.breaks + _breaks(e.object[: e.start], self.after_cr)
+            raise error from e
+        if input:
+            self.breaks += _breaks(input, self.after_cr)
+            self.after_cr = input.endswith(b"\r")
+        return text
+
+    def reset(self) -> None:
+        super().reset()
+        self.breaks, self.after_cr = 0, False
+
+
+def _breaks(data: bytes, after_cr: bool) -> int:
+    """The line breaks in `data` (CR LF, CR or LF, as the csv module reads them); `after_cr`: the
+    byte before it is a CR, so a LF first is the end of a CR LF already counted."""
+    if b"\r" not in data and not after_cr:  # most files: LF alone, counted at a byte a cycle or so
+        return data.count(b"\n")
+    cr_lf = data.count(b"\r\n") + (after_cr and data.startswith(b"\n"))
+    return data.count(b"\n") + data.count(b"\r") - cr_lf
+
+
+# TextIOWrapper takes its decoder by the name of an encoding only.
+_ENCODING = "recipients_utf_8"
+_CODEC = codecs.CodecInfo(
+    encodings.utf_8_sig.encode,
+    encodings.utf_8_sig.decode,
+    incrementaldecoder=_LineCountingDecoder,
+    name=_ENCODING,
+)
+codecs.register(lambda name: _CODEC if name == _ENCODING else None)
 
 
 def _csv_rows(text: io.TextIOWrapper, path: str, fields: tuple[str, ...]) -> Iterator[Row]:
     """Reads the header now, then returns the lazy row iterator."""
-    reader, column, columns = _csv_reader(text, path, fields)
-    return _csv_body(reader, column, columns, fields, path)
+    reader, column, columns, width = _csv_reader(text, path, fields)
+    return _csv_body(reader, column, width, columns, fields, path)
 
 
 def _csv_reader(
     text: io.TextIOWrapper, path: str, fields: tuple[str, ...]
-) -> tuple[Any, int, tuple[int, ...]]:
-    """A reader past the header; the `to` column's index and those of `fields` (-1: not in the file).
-    Strict: a quoted value followed by text, or a file ending inside quotes, is an error."""
+) -> tuple[Any, int, tuple[int, ...], int]:
+    """A reader past the header; the `to` column's index, those of `fields` (-1: not in the file)
+    and the header's width. Strict: a quoted value followed by text, or a file ending inside quotes,
+    is an error."""
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
@@ -258,13 +346,13 @@ def _csv_reader(
             )
     # A field the header lacks reads as missing on every row (-1 is never a column).
     columns = tuple(names.index(f) if f in names else -1 for f in fields)
-    return reader, names.index("to"), columns
+    return reader, names.index("to"), columns, len(header)
 
 
 def _csv_body(
-    reader: Any, column: int, columns: tuple[int, ...], fields: tuple[str, ...], path: str
+    reader: Any, column: int, header: int, columns: tuple[int, ...], fields: tuple[str, ...], path: str
 ) -> Iterator[Row]:
-    """The rows, each numbered by the line it starts on."""
+    """The rows, each numbered by the line it starts on; none with a value past the `header` cells."""
     end = reader.line_num  # the last line read
     try:
         for row in reader:
@@ -274,6 +362,8 @@ def _csv_body(
             width = len(row)
             if end != start:
                 _check_lines(path, start, end, row, column)
+            if width > header:
+                _check_width(path, start, row, header)
             if not columns:
                 yield start, row[column] if column < width else "", ()
                 continue
@@ -302,6 +392,21 @@ def _broken(path: str, error: csv.Error, start: int, line: int) -> RecipientsErr
     return RecipientsError(
         f"{where}: a quote opened here runs to line {line} ({error}); is a quote left open here?"
     )
+
+
+def _check_width(path: str, line: int, row: list[str], header: int) -> None:
+    """Refuses a row with a value past the header's `header` cells: most likely a value holding a
+    comma, unquoted, and the cells after it shifted. Empty cells there are fine (a spreadsheet's)."""
+    if len(row) > header and "".join(row[header:]).strip():
+        while not row[-1].strip():
+            row = row[:-1]
+        extra = len(row) - header
+        # The value split: the one before a cell starting with a space ("Kumar, Asha"), else the last.
+        first = next((i - 1 for i in range(1, header) if row[i][:1].isspace()), header - 1)
+        raise RecipientsError(
+            f"recipients file {path!r} line {line}: {len(row)} fields where the header has {header} "
+            f"({','.join(row[first : first + extra + 1])[:40]!r}?): quote a value that holds a comma"
+        )
 
 
 def _check_lines(path: str, start: int, end: int, row: list[str], column: int) -> None:

@@ -4,6 +4,7 @@ mostly invalid numbers: exit 2, one line on stderr naming the line or the value,
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 import msgspec
@@ -137,6 +138,24 @@ def refused(capsys, code: int) -> str:
             "Sale today",
             "line 1: the key 'to' is there 2 times",
         ),
+        (
+            ".csv",
+            f"to,name\n{ROWS}9876543211,Kumar, Asha\n",
+            "Sale today",
+            "line 51: 3 fields where the header has 2 ('Kumar, Asha'?): quote a value that holds a comma",
+        ),
+        (
+            ".csv",
+            f"to,name\n{ROWS}9876543211,Kumar, Asha\n",
+            "Hi {name}",
+            "line 51: 3 fields where the header has 2 ('Kumar, Asha'?): quote a value that holds a comma",
+        ),
+        (
+            ".csv",
+            f'to,name\n{ROWS}"9876543211",Asha,Extra,More\n',
+            "Sale today",
+            "line 51: 4 fields where the header has 2 ('Asha,Extra,More'?)",
+        ),
     ],
 )
 @pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry run"])
@@ -148,6 +167,55 @@ def test_a_file_that_would_be_misread_is_refused_with_its_line(
     code = main([*SEND, "--recipients", str(path), "--body", body, *(["--dry-run"] if dry_run else [])])
     err = refused(capsys, code)
     assert reason in err and str(path) in err
+    assert cli.client.dbsize() == 0
+
+
+def test_trailing_empty_cells_are_read(cli, tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text("to,name\n9876543210,Asha,\n9876543211,,,\n")
+    assert main([*SEND, "--recipients", str(path), "--body", "Sale today", "--json"]) == 0
+    published = msgspec.json.decode(capsys.readouterr().out.splitlines()[-1])
+    assert (published["total"], published["invalid"]) == (2, 0)
+
+
+LATIN1 = ("to,name\n" + ROWS[: ROWS.index("9876500030")] + "9876543210,Jos\xe9\n").encode("latin-1")
+NOT_UTF8 = (
+    "line 32 is not UTF-8 text (the byte 0xe9: invalid continuation byte); "
+    "save it as UTF-8 (in Excel: CSV UTF-8)"
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (LATIN1, NOT_UTF8),
+        (
+            LATIN1.decode("latin-1").encode("utf-16"),
+            "is UTF-16 text (Excel's 'Unicode Text'?): save it as CSV UTF-8",
+        ),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+@pytest.mark.parametrize("body", ["Hi {name}", "Sale today"])
+@pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry run"])
+def test_a_file_in_another_encoding_is_refused_with_what_to_do(
+    cli, tmp_path, capsys, content, reason, body, dry_run
+):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(content)
+    code = main([*SEND, "--recipients", str(path), "--body", body, *(["--dry-run"] if dry_run else [])])
+    assert refused(capsys, code) == f"campaign: refused: recipients file {str(path)!r} {reason}\n"
+    assert cli.client.dbsize() == 0
+
+
+def test_stdin_not_utf8_is_refused_with_its_line(cli, capsys, monkeypatch):
+    read, write = os.pipe()
+    os.write(write, LATIN1)
+    os.close(write)
+    with io.TextIOWrapper(open(read, "rb")) as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        code = main([*SEND, "--recipients", "-", "--body", "Hi {name}"])
+        assert NOT_UTF8 in refused(capsys, code)
     assert cli.client.dbsize() == 0
 
 

@@ -1,4 +1,8 @@
 import csv
+import io
+import os
+import sys
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -43,7 +47,8 @@ def test_json_lines_are_detected_without_the_suffix(tmp_path):
         (b"name,phone\na,1\n", "has no 'to' column (header: 'name', 'phone')"),
         (b"", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
-        (b"to\n+91900\xff\xfe0001\n", "is not UTF-8"),
+        (b"to\n+91900\xff\xfe0001\n", "line 2 is not UTF-8 text (the byte 0xff"),
+        (b"\xff\xfet\x00o\x00\n\x00", "is UTF-16 text (Excel's 'Unicode Text'?): save it as CSV UTF-8"),
         (b'{"to": "+919000000001"}\n{"phone": "1"}\n', "line 2: no 'to' key"),
         (b'{"to": "+919000000001"}\nnot json\n', "line 2: not a JSON object"),
     ],
@@ -77,7 +82,7 @@ _PLAIN_LINES = 20_000  # more than the check pass reads in one piece
     [
         (b"9" * (csv.field_size_limit() + 1) + b"\n", "field larger than field limit"),
         (
-            b"+919000000001\n" * 3 + b'"+91 900","x"\n' + b"9" * (csv.field_size_limit() + 1) + b"\n",
+            b"+919000000001\n" * 3 + b'"+91 900"\n' + b"9" * (csv.field_size_limit() + 1) + b"\n",
             "field larger than field limit",
         ),
     ],
@@ -362,3 +367,188 @@ def test_the_first_pass_hands_every_row_over_a_page_at_a_time(tmp_path, content)
     read_through(str(path), pages.append)
     assert len(pages) > 1
     assert [row for page in pages for row in zip(*page, strict=True)] == [row[:2] for row in read(path)]
+
+
+_WIDE = [
+    (
+        "to,name\n9876543210,Asha\n9876543211,Kumar, Asha\n",
+        "line 3: 3 fields where the header has 2 ('Kumar, Asha'?)",
+    ),
+    ("to,name\n9876543210,Asha,Extra,More\n", "line 2: 4 fields where the header has 2 ('Asha,Extra,More'?)"),
+    ("to\n98765,43210\n", "line 2: 2 fields where the header has 1 ('98765,43210'?)"),
+    ('to,name\n9876543210,"Asha",x,,\n', "line 2: 3 fields where the header has 2 ('Asha,x'?)"),
+    (
+        "name,to\nAsha,9876543210\n\n\nKumar, Asha,9876543211\n",
+        "line 5: 3 fields where the header has 2 ('Kumar, Asha'?)",
+    ),
+    (  # as many commas in the page as rows: one short of a cell, one with one more
+        "to,name\n9876543212\n9876543211,Kumar, Asha\n",
+        "line 3: 3 fields where the header has 2 ('Kumar, Asha'?)",
+    ),
+    (
+        "to,name\n9876543211,\u0906\u0936\u093e, \u0915\u0941\u092e\u093e\u0930\n",
+        "line 2: 3 fields where the header has 2 ('\u0906\u0936\u093e, \u0915\u0941\u092e\u093e\u0930'?)",
+    ),
+    (
+        "to,name,city\n9876543210,Asha,Pune, India,x\n",
+        "line 2: 5 fields where the header has 3 ('Pune, India,x'?)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "refusal"), _WIDE)
+@pytest.mark.parametrize("reading", ["rows", "fields", "unquoted", "through"])
+def test_a_row_with_a_value_past_the_header_is_refused_with_its_line(tmp_path, content, refusal, reading):
+    """Most likely a value holding a comma, unquoted, its cells shifted: on every way a CSV file is read."""
+    path = tmp_path / "r.csv"
+    path.write_text(content)
+    if reading == "unquoted" and '"' in content:
+        pytest.skip("a file with a quote is read by the csv module")
+    with pytest.raises(RecipientsError) as refused:
+        if reading == "through":
+            read_through(str(path))
+        elif reading == "unquoted":
+            with open_recipients(str(path), unquoted=True) as rows:
+                list(rows.pages()) if isinstance(rows, PagedRows) else list(rows)
+        else:
+            read(path, ("name",) if reading == "fields" else ())
+    assert f"recipients file {str(path)!r} {refusal}: quote a value that holds a comma" == str(refused.value)
+
+
+def test_a_row_wider_than_the_header_deep_in_a_large_unquoted_file_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("to,name\n" + "9876543210,Asha\n" * 2500 + "9876543211,Kumar, Asha\n9876543212\n")
+    with pytest.raises(RecipientsError, match="line 2502: 3 fields where the header has 2"):
+        read_through(str(path))
+    with (
+        pytest.raises(RecipientsError, match="line 2502: 3 fields"),
+        open_recipients(str(path), unquoted=True) as rows,
+    ):
+        list(rows)
+
+
+@pytest.mark.parametrize("reading", ["rows", "unquoted", "through"])
+def test_trailing_empty_cells_and_short_rows_are_read(tmp_path, reading):
+    """A spreadsheet's trailing empty cells are no value; a row short of cells misses values."""
+    path = tmp_path / "r.csv"
+    path.write_text("to,name\n" + "9876543210,Asha,\n9876543211,Ravi, ,\t\n9876543212\n9876543213,,,\n" * 700)
+    expected = [(2 + 4 * i + j, f"987654321{j}") for i in range(700) for j in range(4)]
+    if reading == "through":
+        assert read_through(str(path)) is True
+    elif reading == "unquoted":
+        with open_recipients(str(path), unquoted=True) as rows:
+            assert [row[:2] for row in rows] == expected
+    else:
+        assert read(path) == expected
+        assert read(path, ("name",))[:4] == [
+            (2, "9876543210", ("Asha",)),
+            (3, "9876543211", ("Ravi",)),
+            (4, "9876543212", (None,)),
+            (5, "9876543213", (None,)),
+        ]
+
+
+_LATIN1 = "to,name\n" + "".join(f"98765432{i:02d},Name{i}\n" for i in range(30)) + "9876543299,Jos\xe9\n"
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize("reading", ["rows", "fields", "through", "stdin", "pipe"])
+def test_a_file_not_utf8_is_refused_with_its_line(tmp_path, stdin, ending, bom, reading):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(bom + _LATIN1.replace("\n", ending).encode("latin-1"))
+    where = f"recipients file {str(path)!r}"
+    if reading in ("stdin", "pipe"):
+        where = "recipients file '-'"
+        stdin(path.read_bytes(), pipe=reading == "pipe")
+        path = "-"
+    with pytest.raises(RecipientsError) as refused:
+        read_through(str(path)) if reading == "through" else read(
+            path, ("name",) if reading == "fields" else ()
+        )
+    assert str(refused.value) == (
+        f"{where} line 32 is not UTF-8 text (the byte 0xe9: invalid continuation byte); "
+        "save it as UTF-8 (in Excel: CSV UTF-8)"
+    )
+
+
+@pytest.mark.parametrize("at", [0, 1, 2, 8190, 8191, 8192, 8193, 70_000, 200_003])
+@pytest.mark.parametrize("bad", [b"\xff", b"\xe9x", b"\xe2\x82", b"\xed\xa0\x80"])
+@pytest.mark.parametrize("reading", ["rows", "unquoted", "through", "pipe"])
+def test_the_line_of_a_byte_not_utf8_is_exact_wherever_it_is(tmp_path, stdin, at, bad, reading):
+    """At a chunk's edge, after a character split over two chunks, deep in a pipe: the line it is on."""
+    head = (
+        "to\n" + "".join(f"+9190000{i % 100000:05d}\u20ac\r\n" if i % 3 else f"{i}\r" for i in range(40_000))
+    ).encode()
+    content = head[:at] + bad + head[at:]
+    while content[at - 1 : at] and 0x80 <= content[at - 1] < 0xC0:  # not inside a character
+        at -= 1
+        content = head[:at] + bad + head[at:]
+    line = 1 + head[:at].count(b"\n") + head[:at].count(b"\r") - head[:at].count(b"\r\n")
+    path = tmp_path / "r.csv"
+    path.write_bytes(content)
+    if reading == "pipe":
+        stdin(content, pipe=True)
+        path = "-"
+    with pytest.raises(RecipientsError, match=rf" line {line} is not UTF-8 text \(the byte 0x{bad[0]:02x}"):
+        if reading == "through":
+            read_through(str(path))
+        else:
+            with open_recipients(str(path), unquoted=reading == "unquoted") as rows:
+                list(rows)
+
+
+@pytest.fixture
+def stdin(monkeypatch):
+    """Makes stdin hold some bytes: a file (seekable) or a pipe, which can be read once."""
+    made: list[tuple[io.TextIOWrapper, threading.Thread | None]] = []
+
+    def holding(content: bytes, *, pipe: bool) -> None:
+        thread = None
+        if pipe:
+            read, write = os.pipe()
+            thread = threading.Thread(target=_write_all, args=(write, content))
+            thread.start()
+            stream = io.TextIOWrapper(io.BufferedReader(io.FileIO(read)))  # closed below
+        else:
+            stream = io.TextIOWrapper(io.BufferedReader(io.BytesIO(content)))
+        made.append((stream, thread))
+        monkeypatch.setattr(sys, "stdin", stream)
+
+    yield holding
+    for stream, thread in made:
+        stream.close()  # a writer still writing gets a broken pipe
+        if thread is not None:
+            thread.join()
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        pass  # the reader refused the file before its end
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "to,name\n9876543210,Asha\n".encode("utf-16"),  # Excel's "Unicode Text", with its byte order mark
+        "to,name\n9876543210,Asha\n".encode("utf-16-be"),
+        "to,name\n9876543210,Asha\n".encode("utf-16-le"),
+        "\u0906\u0936\u093e\n".encode("utf-16"),  # no NUL byte at all
+    ],
+    ids=["with its mark", "big-endian", "little-endian", "no NUL"],
+)
+@pytest.mark.parametrize("reading", ["rows", "through"])
+def test_a_utf16_file_is_refused_as_such(tmp_path, content, reading):
+    path = tmp_path / "r.csv"
+    path.write_bytes(content)
+    with pytest.raises(RecipientsError) as refused:
+        read(path) if reading == "rows" else read_through(str(path))
+    assert str(refused.value) == (
+        f"recipients file {str(path)!r} is UTF-16 text (Excel's 'Unicode Text'?): save it as CSV UTF-8"
+    )
