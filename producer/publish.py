@@ -59,12 +59,11 @@ SHOWN_INVALID_ROWS = 20
 # A job holds at most this share of the recipients before it or after it (and never more than
 # CAMPAIGN_JOB_SIZE): the first jobs are small, so that many threads start on a campaign at once,
 # and so are the last, so that they end it together rather than a few of them sending its last
-# large jobs while the others wait. In `make bench` at 200,000 recipients, 40 jobs of 5000 kept half
-# of 16 threads idle for the last third of the campaign; and a campaign of 50,000 in jobs of 5000
-# would keep 22 of 32 threads idle throughout.
+# large jobs while the others wait (equal jobs left threads idle at a campaign's end, and a small
+# campaign in few large jobs left most threads idle throughout).
 JOB_SHARE = 1 / 16
 # Duplicates are found in memory up to this many numbers (about 130 MB), in Redis past them: in
-# memory the look-up costs a tenth of what Redis spends on it, and nothing of the producer's time.
+# memory the look-up is far cheaper than Redis's, and it costs Redis nothing.
 SEEN_IN_MEMORY_MAX = 2_000_000
 
 # A producer publishing jobs as it reads renews this lease with each job it publishes (with each page

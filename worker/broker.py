@@ -46,8 +46,8 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> Redis
 
 
 class _UvloopAsyncIO(AsyncIO):
-    """dramatiq's AsyncIO middleware with its event loop on uvloop: a tenth less worker CPU per
-    message in `make bench` (aiohttp's and redis-py's transports are most of a worker's loop)."""
+    """dramatiq's AsyncIO middleware with its event loop on uvloop: less worker CPU per message than
+    asyncio's loop (aiohttp's and redis-py's transports are most of a worker's loop)."""
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = EventLoopThread(self.logger)

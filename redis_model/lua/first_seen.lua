@@ -3,7 +3,7 @@
 -- and parsing per number was most of the producer's time).
 -- Returns the 1-based positions of the numbers already in the set or earlier in the page, ascending.
 -- The set is asked and added to a thousand numbers per command, not one: with AOF, every write
--- command of a script is appended, and a SADD per number cost Redis a third more CPU.
+-- command of a script is appended, and a SADD per number costs Redis much more CPU.
 local seen_key = KEYS[1]
 local numbers = ARGV[1]
 
