@@ -468,7 +468,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from schemas.keys import LANES
+    from redis_model.keys import LANES
 
     Settings.from_environ().require_credentials()  # refuse now, not once per chunk
     command = [

@@ -18,7 +18,7 @@ from producer.job_queue import job_broker
 from producer.mapping_rows import mapping_rows
 from producer.publish import PublishResult, publish_campaign, publish_file
 from producer.spec import build_spec, check_max_invalid
-from schemas import keys
+from redis_model import keys
 from schemas.errors import UnknownCampaignError
 from schemas.settings import Settings
 from schemas.template import Template

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
+from redis_model import keys
 from redis_model.scripts import source
-from schemas import keys
 from schemas.campaign import FINISHED_STATES, CampaignSpec, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
 

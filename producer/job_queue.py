@@ -9,8 +9,8 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from redis_model import keys
 from redis_model.doorbell import RingDoorbell
-from schemas import keys
 
 
 def job_broker(client: redis.Redis) -> dramatiq.Broker:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import ChunkOutcome
 
 _decoder = msgspec.json.Decoder(ChunkOutcome)

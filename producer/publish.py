@@ -37,8 +37,8 @@ from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.recipients import PagedRows, count_lines, open_recipients, read_through
 from producer.segments import encoding_of, segments
 from producer.timezones import zones_of
+from redis_model import keys
 from redis_model.scripts import joined_numbers, source
-from schemas import keys
 from schemas.campaign import (
     MARKETING_TYPES,
     SCHEDULE_LEAD_S,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import ChunkOutcome, InvalidRow, Job, Outcome, Recipient
 from schemas.masking import mask_number
 

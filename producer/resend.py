@@ -19,8 +19,8 @@ import redis
 
 from producer.job_queue import enqueue_jobs
 from producer.outcomes import chunk_records
+from redis_model import keys
 from redis_model.scripts import source
-from schemas import keys
 from schemas.campaign import (
     SUPPRESSED_CODE,
     CampaignSpec,

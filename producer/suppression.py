@@ -23,7 +23,7 @@ import redis
 from producer.invalid import Allowance, Tally, normalise, printable
 from producer.numbering import country_code_of
 from producer.numbers import InvalidNumber, NumberNormaliser
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import InvalidRow
 from schemas.errors import InputError
 

@@ -13,8 +13,8 @@ from dramatiq.broker import Consumer
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
+from redis_model import keys
 from redis_model.doorbell import RingDoorbell
-from schemas import keys
 from schemas.settings import Settings
 from worker.context import WorkerContext
 from worker.doorbell import DoorbellConsumer

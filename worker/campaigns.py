@@ -12,8 +12,8 @@ import time
 import msgspec
 import redis.asyncio as aioredis
 
+from redis_model import keys
 from redis_model.scripts import source
-from schemas import keys
 from schemas.campaign import CampaignSpec, CampaignState, Job
 from schemas.errors import AccountFault, GatewayError
 from schemas.settings import Settings

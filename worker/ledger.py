@@ -20,8 +20,8 @@ import redis
 import redis.asyncio as aioredis
 import tenacity
 
+from redis_model import keys
 from redis_model.scripts import source
-from schemas import keys
 from schemas.campaign import ChunkOutcome, Outcome
 
 SETTLE_PATIENCE_S = 60

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from redis_model import keys
 from redis_model.scripts import joined_numbers, source
-from schemas import keys
 from schemas.campaign import Recipient
 
 # A chunk is at most this share of a second's budget, so that no one-second window can hold

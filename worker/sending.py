@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import (
     SUPPRESSED_CODE,
     CampaignSpec,

@@ -6,7 +6,7 @@ import collections
 from queue import PriorityQueue
 from typing import Any
 
-from schemas import keys
+from redis_model import keys
 from worker.dramatiq_private import fetched_not_started
 
 # Set on a job sent again because it could not go yet (paused, held, its chunk busy): an urgent one,

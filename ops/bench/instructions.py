@@ -36,7 +36,7 @@ from ops.bench.ceiling import encode_chunks, send_all
 from ops.bench.publisher import bench_spec, write_recipients
 from ops.services import RedisServer, SimulatorProcess
 from producer.publish import publish_file
-from schemas import keys
+from redis_model import keys
 from schemas.settings import Settings
 from worker.broker import build_broker
 from worker.context import WorkerContext

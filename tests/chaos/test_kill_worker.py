@@ -16,7 +16,7 @@ from ops.simulator import RunningSimulator, SimulatorConfig, start_in_thread
 from producer.control import campaign_status
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from tests.chaos.harness import API_KEY, check_invariants, kill9, wait_finished, wait_for, worker_env
 from worker.broker import build_broker
 

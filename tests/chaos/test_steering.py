@@ -20,7 +20,7 @@ from ops.simulator import RunningSimulator, SimulatorConfig, start_in_thread
 from producer.control import CampaignStatus, campaign_status, cancel, pause, resume
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.settings import Settings
 from tests.chaos.harness import API_KEY, check_invariants, wait_finished, wait_for, worker_env
 from worker.broker import build_broker

@@ -10,7 +10,7 @@ from campaign.cli import main
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer import Campaigns
 from producer.control import campaign_status
-from schemas import keys
+from redis_model import keys
 from tests.integration.test_campaign_flow import API_KEY, events_of, publish_numbers, wait_for
 
 

@@ -6,7 +6,7 @@ import time
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import set_account_rate_limit
-from schemas import keys
+from redis_model import keys
 from tests.integration.test_campaign_flow import API_KEY, publish_numbers, wait_for
 
 LIMIT = 4000

@@ -11,7 +11,7 @@ from producer.recipients import open_recipients
 from producer.report import report_rows
 from producer.resend import resend
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.errors import SpecError
 from schemas.template import Template
 from tests.integration.test_campaign_flow import wait_completed

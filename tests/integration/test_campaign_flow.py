@@ -15,7 +15,7 @@ from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.recipients import open_recipients
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.errors import SpecError
 from worker.broker import build_broker, register_actors
 from worker.context import WorkerContext

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from campaign.cli import main
-from schemas import keys
+from redis_model import keys
 
 GOOD = ["--sender", "KLRHXA", "--type", "MKT", "--body", "Hello", "--prefix", "+91"]
 CAMPAIGN = Path(sys.executable).with_name("campaign")  # the console script users run

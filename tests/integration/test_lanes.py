@@ -11,7 +11,7 @@ from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status, pause, set_account_rate_limit
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from tests.integration.test_campaign_flow import API_KEY, publish_numbers, wait_completed, wait_for
 from worker.broker import build_broker
 from worker.context import WorkerContext

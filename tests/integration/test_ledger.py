@@ -11,7 +11,7 @@ from producer.control import campaign_status, cancel, pause
 from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import ChunkOutcome, Outcome
 from worker.broker import build_broker
 from worker.ledger import ChunkLedger, Claim

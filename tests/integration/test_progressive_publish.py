@@ -14,7 +14,7 @@ from producer.control import campaign_status, cancel, invalid_rows
 from producer.publish import JOB_SHARE, SEEN_IN_MEMORY_MAX, publish_campaign, publish_file
 from producer.resend import resend
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import Job
 from schemas.errors import InputError, RecipientsError, SpecError
 from tests.integration.test_campaign_flow import wait_completed, wait_for

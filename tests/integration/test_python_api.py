@@ -13,8 +13,8 @@ import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer import AsyncCampaigns, Campaigns
+from redis_model import keys
 from redis_model.doorbell import channel
-from schemas import keys
 from schemas.errors import InputError, RecipientsError, SpecError
 from tests.conftest import TEST_REDIS_URL
 from tests.integration.test_campaign_flow import API_KEY, events_of, wait_for

@@ -8,7 +8,7 @@ import pytest
 
 from campaign.cli import main
 from producer.control import account_rate_limit, set_account_rate_limit
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import Recipient
 from schemas.errors import InputError
 from worker.rate_limit import MAX_AHEAD_S, MAX_CHUNK_SHARE, AccountRateLimit

@@ -13,7 +13,7 @@ from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.resend import resend
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import Outcome
 from schemas.errors import InputError, UnknownCampaignError
 from worker.broker import build_broker

@@ -13,7 +13,7 @@ import worker.sending
 from producer.control import campaign_status, cancel, pause, resume
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.campaign import SCHEDULE_LEAD_S
 from tests.integration.test_campaign_flow import publish_numbers, wait_completed, wait_for
 

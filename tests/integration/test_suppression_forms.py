@@ -10,7 +10,7 @@ from producer.numbers import NumberNormaliser
 from producer.publish import publish_file
 from producer.report import report_rows
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from tests.integration.test_campaign_flow import wait_completed
 from worker.broker import build_broker
 

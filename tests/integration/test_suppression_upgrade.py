@@ -9,7 +9,7 @@ from campaign.cli import main
 from producer import suppression
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from schemas import keys
+from redis_model import keys
 from schemas.errors import InputError
 from worker.broker import build_broker
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from producer.control import campaign_status
-from schemas import keys
+from redis_model import keys
 from tests.integration.test_campaign_flow import publish_numbers
 from worker.broker import build_broker
 from worker.context import WorkerContext

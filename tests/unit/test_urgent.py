@@ -8,7 +8,7 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.worker import _WorkQueueItem  # what dramatiq's consumers put on the work queue
 
-from schemas import keys
+from redis_model import keys
 from worker.urgent import CAME_BACK, UrgentWatch
 
 
