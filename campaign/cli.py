@@ -342,6 +342,8 @@ def _status(args: argparse.Namespace) -> int:
         print("  its producer stopped before the end of the file: the rest was not published")
     print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
     print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
+    if status.state == CampaignState.CANCELLED and status.pending:
+        print("  the pending ones are counted cancelled as workers next look at their jobs (within a minute)")
     print(
         f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}, "
         f"suppressed {status.suppressed}"

@@ -182,3 +182,4 @@ def test_only_a_scheduled_campaign_still_waiting_says_it_can_be_cancelled(cli, t
     assert main(["status", campaign_id]) == 0
     out = capsys.readouterr().out
     assert f"scheduled for {at}\n" in out and "cancel before then" not in out and "goes to Kaleyra" not in out
+    assert "the pending ones are counted cancelled as workers next look at their jobs" in out
