@@ -343,7 +343,7 @@ class _Staging:
             encoding = encoding_of(body, self.unicode)  # type: ignore[arg-type]
             self.encodings = {encoding.value: self.published}
             self.segments = segments(body, encoding) * self.published
-        if self.published == 0 and not self.dry_run:
+        if self.published == 0:  # a dry run says so too: it tells what `send` would do
             raise SpecError(
                 f"no valid recipients: {self.invalid} invalid, {self.duplicates} duplicate "
                 f"and {self.suppressed} suppressed rows"

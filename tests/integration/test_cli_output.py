@@ -183,3 +183,19 @@ def test_only_a_scheduled_campaign_still_waiting_says_it_can_be_cancelled(cli, t
     out = capsys.readouterr().out
     assert f"scheduled for {at}\n" in out and "cancel before then" not in out and "goes to Kaleyra" not in out
     assert "the pending ones are counted cancelled as workers next look at their jobs" in out
+
+
+def test_a_dry_run_of_a_list_with_nothing_to_send_is_refused_as_the_send_would_be(
+    cli, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("KALEYRA_SID", "HXDRY")
+    path = tmp_path / "r.csv"
+    path.write_text("to\n+919000000001\n+919000000001\n")
+    cli.client.sadd(keys.suppression_list("HXDRY"), "+919000000001")  # every row suppressed or a duplicate
+    cli.client.set(keys.suppression_format("HXDRY"), "2")
+    common = ["--recipients", str(path), "--sender", "KLRHXA", "--type", "MKT", "--body", "Hi"]
+
+    assert main(["send", *common, "--dry-run"]) == 2
+    dry = capsys.readouterr().err
+    assert main(["send", *common]) == 2
+    assert capsys.readouterr().err == dry and "no valid recipients" in dry
