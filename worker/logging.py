@@ -150,7 +150,7 @@ def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, 
         head = _encoder.encode(dict(fields[:split]))[1:-1].decode()
         tail = _encoder.encode(dict(fields[split:]))[1:-1].decode()
         start = f"{{{head}," if head else "{"
-        shown = ["null" if line is None else line for line in lines]  # as JSON writes them
+        shown = lines if None not in lines else ["null" if line is None else line for line in lines]
         rendered = [
             f'{start}"message_id":"{message_id}","recipient":"{recipient}","line":{line},{tail}}}'
             for message_id, recipient, line in zip(message_ids, recipients, shown, strict=True)

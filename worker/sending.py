@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -440,12 +441,15 @@ async def _send_chunk(
         log.warning("chunk.lease_lost", recipients=len(chunk), reason="another worker took the chunk over")
 
 
+_LINE = operator.attrgetter("line")
+
+
 def lines_of(chunk: Sequence[Recipient], accepted: Sequence[SubmittedSms]) -> list[int | None]:
     """The line of each accepted message's recipient in the campaign's file, matched as
     `message_ids_by_recipient` matches ids: by position in a full reply, else by number (None for a
     number the reply shows in a shape no recipient has)."""
     if len(accepted) == len(chunk):
-        return [recipient.line for recipient in chunk]
+        return list(map(_LINE, chunk))
     by_number = {recipient.to[1:]: recipient.line for recipient in chunk}
     return [by_number.get(sms.number.lstrip("+")) for sms in accepted]
 
