@@ -13,5 +13,16 @@ The public Python API::
 from producer.api import AsyncCampaigns, Campaigns
 from producer.control import CampaignStatus
 from producer.publish import PublishResult
+from schemas.errors import InputError, RecipientsError, SettingsError, SpecError, UnknownCampaignError
 
-__all__ = ["AsyncCampaigns", "CampaignStatus", "Campaigns", "PublishResult"]
+__all__ = [
+    "AsyncCampaigns",
+    "CampaignStatus",
+    "Campaigns",
+    "InputError",
+    "PublishResult",
+    "RecipientsError",
+    "SettingsError",
+    "SpecError",
+    "UnknownCampaignError",
+]

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 import dramatiq
+import msgspec
 import redis
 
 from producer import control
@@ -23,15 +24,19 @@ from schemas.errors import UnknownCampaignError
 from schemas.settings import Settings
 from schemas.template import Template
 
-Recipients = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
+Recipients = str | bytes | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
 
 class Campaigns:
     """Campaigns on one Redis: `Campaigns.from_environ()` reads REDIS_URL and the rest as the CLI does."""
 
     def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
+        """On `client`, a `redis.Redis` that returns bytes (not `decode_responses=True`), with `settings`
+        (default: from the environment, as `campaign` reads it)."""
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise TypeError("Campaigns needs a redis.Redis client without decode_responses=True")
         self.client = client
-        self.settings = settings or Settings()
+        self.settings = settings if settings is not None else Settings.from_environ()
         self._broker: dramatiq.Broker | None = None
 
     @classmethod
@@ -42,8 +47,9 @@ class Campaigns:
 
     @classmethod
     def from_url(cls, redis_url: str, settings: Settings | None = None) -> Campaigns:
-        """On the Redis at `redis_url`, with `settings` (their own `redis_url` is not used)."""
-        return cls(redis.Redis.from_url(redis_url), settings)
+        """On the Redis at `redis_url`, with `settings` (default: from the environment)."""
+        settings = settings if settings is not None else Settings.from_environ()
+        return cls(redis.Redis.from_url(redis_url), msgspec.structs.replace(settings, redis_url=redis_url))
 
     def send_campaign(
         self,
@@ -52,26 +58,40 @@ class Campaigns:
         sender: str,
         type: str,
         body: str,
+        prefix: str | None = None,
+        unicode: str | None = None,
+        template_id: str | None = None,
+        entity_id: str | None = None,
+        callback_profile_id: str | None = None,
+        at: str | None = None,
+        name: str | None = None,
+        on_unknown: str = "hold",
+        expires_in: str | None = None,
+        flash: bool = False,
+        send_window: str | None = None,
         max_invalid: str | float | None = None,
         dry_run: bool = False,
         on_visible: Callable[[str], None] | None = None,
-        **options: Any,
     ) -> PublishResult:
         """Publish a campaign to `recipients` (a CSV or JSON-lines file's path, or dicts with a `to` key
-        and the body's fields); `options` are `campaign send`'s: prefix, unicode, template_id,
-        entity_id, callback_profile_id, at, name, on_unknown, expires_in, flash, send_window.
-        Refused input raises `schemas.errors.InputError` naming the value, and publishes nothing.
-        `dry_run` counts and publishes nothing; `on_visible(campaign_id)` is called once the first job
-        of a file is on its way (sending starts while the rest is read)."""
-        spec = build_spec(settings=self.settings, sender=sender, type=type, body=body, **options)
-        share = check_max_invalid(max_invalid) if isinstance(max_invalid, str) else max_invalid
+        and the body's fields); the options are `campaign send`'s. Refused input raises `InputError`
+        naming the value, and publishes nothing. `max_invalid`: the share of rows that may be invalid
+        numbers ("5%" or 0.05; default CAMPAIGN_MAX_INVALID). `dry_run` counts and publishes nothing;
+        `on_visible(campaign_id)` is called once the first job of a file is on its way (sending starts
+        while the rest is read)."""
+        spec = build_spec(
+            settings=self.settings, sender=sender, type=type, body=body, prefix=prefix, unicode=unicode,
+            template_id=template_id, entity_id=entity_id, callback_profile_id=callback_profile_id, at=at,
+            name=name, on_unknown=on_unknown, expires_in=expires_in, flash=flash, send_window=send_window,
+        )  # fmt: skip
+        share = check_max_invalid(max_invalid if max_invalid is None else str(max_invalid))
         broker = None if dry_run else self._job_broker()
         common: dict[str, Any] = dict(
             client=self.client, broker=broker, settings=self.settings, dry_run=dry_run, max_invalid=share
         )
-        if isinstance(recipients, str | os.PathLike):
+        if isinstance(recipients, str | bytes | os.PathLike):
             visible = (lambda: on_visible(spec.campaign_id)) if on_visible else None
-            return publish_file(spec, os.fspath(recipients), on_visible=visible, **common)
+            return publish_file(spec, os.fsdecode(recipients), on_visible=visible, **common)
         rows = mapping_rows(recipients, Template(spec.body).fields)
         return publish_campaign(spec, rows, **common)
 
@@ -134,8 +154,15 @@ class AsyncCampaigns:
     def from_url(cls, redis_url: str, settings: Settings | None = None) -> AsyncCampaigns:
         return cls(Campaigns.from_url(redis_url, settings))
 
-    async def send_campaign(self, recipients: Recipients, **options: Any) -> PublishResult:
-        return await asyncio.to_thread(self.sync.send_campaign, recipients, **options)
+    async def send_campaign(
+        self, recipients: Recipients, *, sender: str, type: str, body: str, **options: Any
+    ) -> PublishResult:
+        """`Campaigns.send_campaign`. A thread cannot be interrupted: cancelling this coroutine (a
+        timeout) does not stop a publish under way, which goes on to the end; `list_campaigns()` shows
+        it. Do not publish again blindly after a timeout."""
+        return await asyncio.to_thread(
+            self.sync.send_campaign, recipients, sender=sender, type=type, body=body, **options
+        )
 
     async def status(self, campaign_id: str) -> CampaignStatus:
         return await asyncio.to_thread(self.sync.status, campaign_id)

@@ -4,10 +4,14 @@ Producers and workers both ring it; neither needs the other to."""
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
+import redis
 from dramatiq.middleware import Middleware
 
 CHANNEL_PREFIX = "campaign:doorbell:"
+_log = logging.getLogger(__name__)
 
 
 def channel(queue_name: str) -> str:
@@ -21,4 +25,7 @@ class RingDoorbell(Middleware):
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message, delay: int | None) -> None:
         if not delay:
-            broker.client.publish(channel(message.queue_name), b"")  # type: ignore[attr-defined]
+            try:
+                broker.client.publish(channel(message.queue_name), b"")  # type: ignore[attr-defined]
+            except redis.RedisError:  # the job is queued: workers find it at their next poll
+                _log.debug("The doorbell of %r did not ring.", message.queue_name, exc_info=True)

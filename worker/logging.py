@@ -93,7 +93,7 @@ def log_submitted(
     message_ids = [sms.message_id for sms in accepted]
     numbers = numbers_of(accepted)
     recipients = as_e164(numbers) if full_numbers else mask_numbers(numbers)
-    shown_lines = list(lines) if lines is not None else [None] * len(message_ids)
+    shown_lines = lines if lines is not None else [None] * len(message_ids)
     if _stream is None:  # structlog as the process left it: an event per message
         for message_id, recipient, line in zip(message_ids, recipients, shown_lines, strict=True):
             _message_events.info(

@@ -22,7 +22,8 @@ end
 
 local sending = state == 'queued' or state == 'scheduled' or state == 'running' or state == 'held'
 local hold = redis.call('HMGET', hold_key, 'reason', 'key', 'probe_at', 'scope')
-local reason, refused_config, probe_at, scope = hold[1], hold[2], tonumber(hold[3] or '0'), hold[4]
+local reason, refused_config, probe_at = hold[1], hold[2], tonumber(hold[3] or '0')
+local scope = hold[4] or 'gateway'  -- a hold that names none holds every worker
 -- A refused configuration (key, SID, URL) holds the workers that have it; one with another (a rotated
 -- key) sends. A gateway out of reach holds every worker.
 local holds_us = reason and not (scope == 'config' and refused_config ~= fingerprint)

@@ -181,3 +181,17 @@ def test_a_hold_no_worker_renews_lapses(backend, make_settings):
     asyncio.run(hold())
 
     assert 0 < backend.client.ttl(keys.account_hold(settings.sid)) <= HOLD_LAPSE_PROBES
+
+
+def test_a_hold_that_names_no_scope_holds_every_worker(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=1)) as simulator:
+        settings = make_settings(simulator.base_url, hold_probe_ms=200)
+        backend.client.hset(
+            keys.account_hold(settings.sid),
+            mapping={"code": "UNAUTHORIZED", "reason": "old", "key": "0123456789abcdef", "probe_at": 0},
+        )
+        broker = start_worker(settings)
+        spec = publish_numbers(backend, broker, settings, 100)
+        wait_state(backend, spec.campaign_id, "completed")
+
+    assert simulator.record.rejected["E703"] >= 1  # held, it probed before sending

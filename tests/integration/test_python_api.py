@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer import AsyncCampaigns, Campaigns
@@ -129,3 +130,34 @@ def test_the_examples_run(example, real_redis):
     assert "Traceback" not in ran.stderr
     assert ran.stdout.strip()
     assert real_redis.client.zcard(keys.CAMPAIGNS_BY_CREATION) == 1
+
+
+def test_a_client_that_decodes_responses_is_refused_before_anything_is_written(backend, make_settings):
+    decoding = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        with pytest.raises(TypeError, match="decode_responses"):
+            Campaigns(decoding, make_settings("http://127.0.0.1:9"))
+    finally:
+        decoding.close()
+
+
+@pytest.mark.parametrize("share", [5, -0.1, "5"])
+def test_a_max_invalid_share_outside_0_to_1_is_refused(share, backend, make_settings):
+    campaigns = Campaigns(backend.client, make_settings("http://127.0.0.1:9"))
+    with pytest.raises(SpecError, match="max-invalid"):
+        campaigns.send_campaign(
+            [{"to": "+919876543210"}], sender="KLRHXA", type="MKT", body="x", max_invalid=share
+        )
+    assert backend.client.keys("*") == []
+
+
+def test_a_doorbell_that_cannot_ring_leaves_the_job_queued(backend, make_settings, monkeypatch, caplog):
+    def refuse(*args, **kwargs):
+        raise redis.ConnectionError("publish refused")
+
+    campaigns = Campaigns(backend.client, make_settings("http://127.0.0.1:9"))
+    monkeypatch.setattr(backend.client, "publish", refuse)
+    sent = campaigns.send_campaign([{"to": "+919876543210"}], sender="KLRHXA", type="MKT", body="x")
+
+    assert sent.jobs == backend.client.llen(f"dramatiq:{keys.BULK_LANE.queue}") == 1
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
