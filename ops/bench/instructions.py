@@ -35,10 +35,10 @@ import uvloop
 from ops.bench.ceiling import encode_chunks, send_all
 from ops.bench.publisher import bench_spec, write_recipients
 from ops.services import RedisServer, SimulatorProcess
+from producer.job_queue import job_broker
 from producer.publish import publish_file
 from redis_model import keys
 from schemas.settings import Settings
-from worker.broker import build_broker
 from worker.context import WorkerContext
 from worker.logging import configure_logging
 from worker.sending import send_job
@@ -109,7 +109,7 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
 
     def publish() -> tuple[str, int]:
         spec = bench_spec(settings)
-        publish_file(spec, str(csv), client=client, broker=build_broker(settings, client), settings=settings)
+        publish_file(spec, str(csv), client=client, broker=job_broker(client), settings=settings)
         return spec.campaign_id, int(client.hlen(keys.jobs(spec.campaign_id)))
 
     if part == "producer":

@@ -16,11 +16,11 @@ import msgspec
 import redis
 
 from ops.services import peak_rss_mb
+from producer.job_queue import job_broker
 from producer.publish import publish_file
 from producer.spec import build_spec
 from schemas.campaign import CampaignSpec
 from schemas.settings import Settings
-from worker.broker import build_broker
 
 BODY = "Our winter sale starts today: 20% off everything in store and online. Reply STOP to opt out."
 
@@ -44,7 +44,7 @@ def main(path: str) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     started_at = time.time()
     started = time.perf_counter()
-    result = publish_file(spec, path, client=client, broker=build_broker(settings, client), settings=settings)
+    result = publish_file(spec, path, client=client, broker=job_broker(client), settings=settings)
     seconds = time.perf_counter() - started
     report = {"campaign_id": result.campaign_id, "rows": result.total, "seconds": seconds,
               "started_at": started_at, "peak_rss_mb": peak_rss_mb(os.getpid())}  # fmt: skip

@@ -8,10 +8,10 @@ import time
 import redis
 
 from producer.control import campaign_status
+from producer.job_queue import job_broker
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from schemas.settings import Settings
-from worker.broker import build_broker
 
 # OTP campaigns are published at this steady pace: fast enough that at 0 ms latency all of them go
 # out while a 200,000-recipient bulk campaign is still being sent (it takes under a second).
@@ -20,7 +20,7 @@ OTPS_PER_SECOND = 200
 
 def publish_otps(settings: Settings, client: redis.Redis, count: int) -> list[str]:
     """Publish `count` one-recipient OTP campaigns, one every 1/OTPS_PER_SECOND s."""
-    broker = build_broker(settings, client)
+    broker = job_broker(client)
     published = []
     started = time.monotonic()
     for n in range(count):
