@@ -41,8 +41,12 @@ class Plan:
         self._e164 = "+" + code
         shortest, longest = max(1, E164_DIGITS.start - len(code)), E164_DIGITS.stop - 1 - len(code)
         fits = rf"(?=\d{{{shortest},{longest}}}$)"  # \d: 0-9 only, with re.ASCII
-        self.valid = re.compile(f"{fits}(?:{_regions_pattern(metadata, _valid_in)})", re.ASCII)
+        regions = _regions_pattern(metadata, _valid_in)
+        self.valid = re.compile(f"{fits}(?:{regions})", re.ASCII)
         self._valid = self.valid.fullmatch
+        # The same over a page, a line each: atomic, so that a line that fails never sends the engine
+        # back through the others' alternatives.
+        self._valid_page = re.compile(f"(?:(?>{fits}(?:{regions}))\n)*+", re.ASCII | re.MULTILINE).fullmatch
         self.takes_sms = re.compile(_regions_pattern(metadata, _takes_sms_in, first=True), re.ASCII)
         idd = main.international_prefix
         self._idd = re.compile(idd, re.ASCII) if idd and idd != "00" else None  # "00": Kaleyra's rule first
@@ -101,7 +105,8 @@ class Plan:
         if self._plain is not None and not self._plain.search("\n".join(numbers)):
             # None starts as a trunk prefix, the code, "00" or an international prefix may: `national`
             # of each is then `valid` of it as it is, checked without a Python step per number.
-            return list(map(self._e164.__add__, numbers)) if all(map(self._valid, numbers)) else None
+            valid = self._valid_page("\n".join(numbers) + "\n") is not None
+            return list(map(self._e164.__add__, numbers)) if valid else None
         national, found = self.national, []
         for number in numbers:
             if (e164 := national(number)) is None:
