@@ -9,15 +9,10 @@ from __future__ import annotations
 import collections
 from typing import NamedTuple
 
-from producer import numbers
-from producer.numbers import InvalidNumber, NumberNormaliser
+from producer.numbers import InvalidNumber, NoCountryCode, NumberNormaliser
 from schemas.errors import SpecError
 from schemas.settings import Settings
 from schemas.template import CONTROL
-
-# The reason `numbers` gives a national number when no prefix was given; its `NoCountryCode`, where
-# it has one, says the same by its type.
-NO_COUNTRY_CODE = "has no country code and no prefix was given"
 
 
 class Allowance(NamedTuple):
@@ -32,17 +27,6 @@ class Allowance(NamedTuple):
         if max_invalid is None:
             return cls(settings.max_invalid, "CAMPAIGN_MAX_INVALID")
         return cls(max_invalid, "--max-invalid")
-
-
-def normalise(normaliser: NumberNormaliser, raw: str) -> str:
-    """`normaliser.normalise(raw)`, which finds a number with a control character invalid (as
-    "has '\\x1f'") whatever it would make of the rest, on every path."""
-    return normaliser.normalise(raw)
-
-
-def lacks_country_code(error: InvalidNumber) -> bool:
-    kind = getattr(numbers, "NoCountryCode", None)
-    return isinstance(error, kind) if kind is not None else error.reason == NO_COUNTRY_CODE
 
 
 def printable(value: str) -> str:
@@ -60,7 +44,7 @@ class Tally:
 
     def count_invalid(self, error: InvalidNumber) -> None:
         self.invalid += 1
-        if lacks_country_code(error):
+        if isinstance(error, NoCountryCode):
             self.national += 1
         else:
             self.reasons[error.reason] += 1
@@ -72,7 +56,7 @@ class Tally:
             return
         for raw in raws:
             try:
-                normalise(normaliser, raw)
+                normaliser.normalise(raw)
             except InvalidNumber as e:
                 self.count_invalid(e)
 

@@ -31,7 +31,7 @@ from redis.typing import EncodableT, FieldT
 
 from producer import suppression
 from producer.control import cancel
-from producer.invalid import Allowance, Tally, normalise, printable
+from producer.invalid import Allowance, Tally, printable
 from producer.job_queue import enqueue_jobs
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.recipients import PagedRows, count_lines, open_recipients, read_through
@@ -135,7 +135,7 @@ def check_file(
             for line, raw, *values in rows:
                 tally.rows += 1
                 try:
-                    normalise(normaliser, raw)
+                    normaliser.normalise(raw)
                 except InvalidNumber as e:
                     tally.count_invalid(e)  # skipped, not refused
                     continue
@@ -320,7 +320,7 @@ class _Staging:
     def add(self, line: int, raw: str, values: Sequence[str | None] = ()) -> None:
         self.tally.rows += 1
         try:
-            number = normalise(self.normaliser, raw)
+            number = self.normaliser.normalise(raw)
         except InvalidNumber as e:
             self.tally.count_invalid(e)
             self._skip(line, raw, e.reason)

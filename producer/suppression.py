@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 import msgspec
 import redis
 
-from producer.invalid import Allowance, Tally, normalise, printable
+from producer.invalid import Allowance, Tally, printable
 from producer.numbering import country_code_of
 from producer.numbers import InvalidNumber, NumberNormaliser
 from redis_model import keys
@@ -99,7 +99,7 @@ def import_rows(
         for line, raw, _ in rows:
             tally.rows += 1
             try:
-                page.append(normalise(normaliser, raw))
+                page.append(normaliser.normalise(raw))
             except InvalidNumber as e:
                 tally.count_invalid(e)
                 if len(invalid_rows) < SHOWN_INVALID_ROWS:

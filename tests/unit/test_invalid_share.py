@@ -1,6 +1,6 @@
 import pytest
 
-from producer.invalid import Allowance, Tally, normalise, printable
+from producer.invalid import Allowance, Tally, printable
 from producer.numbers import InvalidNumber, NumberNormaliser
 from schemas.errors import SpecError
 from schemas.settings import Settings, parse_share
@@ -66,7 +66,7 @@ def test_a_number_with_a_control_character_is_invalid_and_shown_escaped():
     normaliser = NumberNormaliser("+91")
     for raw in ("\x1f9876543210", "9876543210\x00", "98765\x8543210"):
         with pytest.raises(InvalidNumber) as invalid:
-            normalise(normaliser, raw)
+            normaliser.normalise(raw)
         assert invalid.value.reason == f"has {raw.strip('0123456789')!r}"
     assert printable("\x009876\x1b543210\t") == "\\x009876\\x1b543210\t"
 
