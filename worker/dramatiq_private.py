@@ -39,9 +39,13 @@ def fetched_not_started(work_queue: PriorityQueue[Any]) -> Iterator[tuple[int, d
 
 
 def start_on_uvloop(loop_thread: EventLoopThread, loop: asyncio.AbstractEventLoop) -> None:
-    """Start the AsyncIO middleware's event loop thread on `loop` rather than the loop it made."""
+    """Start the AsyncIO middleware's event loop thread on `loop` rather than the loop it made. The
+    thread is a daemon: a worker process told to stop twice (a SIGTERM to the whole process group:
+    the signal, then its parent's) exits at once, as dramatiq means it to, rather than wait for a
+    loop nothing will stop (the ledger's claims cover what it was sending)."""
     loop_thread.loop.close()  # its own, never run
     loop_thread.loop = loop
+    loop_thread.daemon = True
     loop_thread.start(timeout=1.0)
 
 

@@ -5,6 +5,7 @@ under `hold`, under `resend` at most the chunks in flight, counters equal to the
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -138,3 +139,30 @@ def test_sigterm_finishes_the_chunks_in_flight_and_hands_the_rest_over(
     assert handed_over.pending > 0  # the first worker stopped mid-campaign, not at its end
     assert left_claimed == 0  # its chunks in flight were finished and settled, none abandoned
     assert (status.submitted, status.unknown) == (TOTAL, 0)
+
+
+def test_sigterm_to_the_whole_process_group_stops_every_process_mid_campaign(
+    redis_server, redis_client, make_settings, workers, report_trial
+):
+    """systemd's default stop signals every process of the group: each worker process sees the signal
+    twice (its own and its parent's) and stops hard, as dramatiq means; it used to hang on the event
+    loop thread. What it was sending is covered by the ledger: nothing lost, nothing twice."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, latency_ms=100, seed=5)) as simulator:
+        env = chaos_env(redis_server.url, simulator)
+        first = workers(env, threads=THREADS, name="first")
+        cid, expected = start_campaign(redis_client, simulator, make_settings, "hold")
+        wait_for(lambda: campaign_status(redis_client, cid).submitted >= 400, timeout=60)
+        os.killpg(first.pid, signal.SIGTERM)
+        signalled_at = time.monotonic()
+        first.wait(timeout=60)  # a hang fails here
+        stopped_in = time.monotonic() - signalled_at
+        workers(env, threads=THREADS, name="second")
+        status = wait_finished(redis_client, cid)
+        verdict = check_invariants(redis_client, cid, simulator, expected, policy="hold", in_flight=IN_FLIGHT)
+
+    report_trial(
+        trial="sigterm:group", policy="hold", seed=5, lost=verdict.lost, duplicates=verdict.duplicates,
+        unknown=status.unknown, lost_worker=verdict.lost_worker, resent=status.resent, recovery_s=stopped_in,
+    )  # fmt: skip
+    assert first.returncode is not None
+    assert status.submitted + status.unknown == TOTAL

@@ -50,6 +50,7 @@ def test_the_event_loop_thread_runs_the_loop_it_is_given():
     try:
         assert loop_thread.run_coroutine(asyncio.sleep(0, result="ran")) == "ran"
         assert loop_thread.loop is given
+        assert loop_thread.daemon  # a process stopped hard does not wait for it
     finally:
         loop_thread.stop()
         loop_thread.join()
