@@ -41,12 +41,12 @@ class Plan:
         self._e164 = "+" + code
         shortest, longest = max(1, E164_DIGITS.start - len(code)), E164_DIGITS.stop - 1 - len(code)
         fits = rf"(?=\d{{{shortest},{longest}}}$)"  # \d: 0-9 only, with re.ASCII
-        regions = _regions_pattern(metadata, _valid_in)
-        self.valid = re.compile(f"{fits}(?:{regions})", re.ASCII)
+        valid = _regions_pattern(metadata, _valid_in)
+        self.valid = re.compile(f"{fits}(?:{valid})", re.ASCII)
         self._valid = self.valid.fullmatch
         # The same over a page, a line each: atomic, so that a line that fails never sends the engine
         # back through the others' alternatives.
-        self._valid_page = re.compile(f"(?:(?>{fits}(?:{regions}))\n)*+", re.ASCII | re.MULTILINE).fullmatch
+        self._valid_page = re.compile(f"(?:(?>{fits}(?:{valid}))\n)*+", re.ASCII | re.MULTILINE).fullmatch
         self.takes_sms = re.compile(_regions_pattern(metadata, _takes_sms_in, first=True), re.ASCII)
         idd = main.international_prefix
         self._idd = re.compile(idd, re.ASCII) if idd and idd != "00" else None  # "00": Kaleyra's rule first
