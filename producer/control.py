@@ -169,7 +169,7 @@ def _transition(
     state = previous.decode()
     if state == target.value or state in {s.value for s in sources}:
         return target.value
-    allowed = " or ".join(source.value for source in sources)
+    allowed = " or ".join(s.value for s in sources)
     raise InputError(f"campaign {campaign_id!r} is {state}; only a campaign that is {allowed} can be {doing}")
 
 

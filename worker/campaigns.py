@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from redis_model import keys
 from redis_model.scripts import source
@@ -88,7 +90,7 @@ class CampaignStore:
         """Shown by `campaign status`: the last gateway error one of the campaign's chunks met."""
         await self.client.hset(
             keys.campaign(campaign_id),
-            mapping={keys.LAST_ERROR: _shown(error), keys.LAST_ERROR_AT: time.time()},
+            mapping=_last_error(error),
         )
 
     async def expire(self, campaign_id: str) -> bool:
@@ -108,9 +110,14 @@ class CampaignStore:
             pipe.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)
             pipe.hset(
                 keys.campaign(campaign_id),
-                mapping={keys.LAST_ERROR: _shown(error), keys.LAST_ERROR_AT: time.time()},
+                mapping=_last_error(error),
             )
             await pipe.execute()
+
+
+def _last_error(error: GatewayError) -> Mapping[FieldT, EncodableT]:
+    """The campaign's fields for its last gateway error, as status shows them."""
+    return {keys.LAST_ERROR: _shown(error), keys.LAST_ERROR_AT: time.time()}
 
 
 def _shown(error: GatewayError) -> str:
