@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
-from redis_model import keys
+from redis_model import keys, records
 from redis_model.scripts import source
-from schemas.campaign import FINISHED_STATES, CampaignSpec, CampaignState, InvalidRow
+from schemas.campaign import FINISHED_STATES, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
 
 _COUNTERS = (
@@ -29,7 +29,6 @@ _COUNTERS = (
     keys.JOBS,
 )
 
-_invalid_row = msgspec.msgpack.Decoder(InvalidRow)
 _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.HELD)
 # A campaign with recipients to send that no worker has looked at for this long: status says so.
 # Twice the longest a waiting job (quiet hours, a hold) stays away before a worker looks again.
@@ -93,7 +92,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     row = dict(zip(fields, values, strict=True))
     if row[keys.SPEC] is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
-    spec = msgspec.json.decode(row[keys.SPEC], type=CampaignSpec)
+    spec = records.decode_spec(row[keys.SPEC])
     count = {name: int(row[name] or 0) for name in _COUNTERS}
     settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
     state = row[keys.STATE].decode()
@@ -105,9 +104,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
     sendable = state in (CampaignState.QUEUED, CampaignState.RUNNING) or (
         state == CampaignState.SCHEDULED and release_at is not None and release_at <= now
     )
-    waits = (
-        [] if finished else [(float(opens), int(left)) for opens, left in (w.split(b"|") for w in waiting)]
-    )
+    waits = [] if finished else list(map(records.decode_waiting, waiting))
     idle = now - seen_at if pending and sendable and not waits and now - seen_at > IDLE_AFTER_S else None
     return CampaignStatus(
         campaign_id=campaign_id,
@@ -185,7 +182,7 @@ def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> 
     """Each row skipped at publish, read a page at a time."""
     start = 0
     while batch := client.lrange(keys.invalid(campaign_id), start, start + page - 1):
-        yield from (_invalid_row.decode(entry) for entry in batch)  # type: ignore[arg-type]
+        yield from (records.decode_invalid_row(entry) for entry in batch)  # type: ignore[arg-type]
         start += page
 
 

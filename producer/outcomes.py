@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import msgspec
 import redis
 
-from redis_model import keys
+from redis_model import keys, records
 from schemas.campaign import ChunkOutcome
-
-_decoder = msgspec.json.Decoder(ChunkOutcome)
 
 
 def chunk_outcomes(
@@ -28,4 +25,4 @@ def chunk_records(
     record is still that one."""
     for field, raw in client.hscan_iter(keys.outcomes(campaign_id), count=page):
         job, offset = field.split(b":")
-        yield (int(job), int(offset)), _decoder.decode(raw), raw
+        yield (int(job), int(offset)), records.decode_outcome(raw), raw

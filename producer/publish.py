@@ -37,7 +37,7 @@ from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.recipients import PagedRows, count_lines, open_recipients, read_through
 from producer.segments import encoding_of, segments
 from producer.timezones import zones_of
-from redis_model import keys
+from redis_model import keys, records
 from redis_model.scripts import joined_numbers, source
 from schemas.campaign import (
     MARKETING_TYPES,
@@ -70,8 +70,6 @@ SEEN_IN_MEMORY_MAX = 2_000_000
 # of rows, while it publishes none); status shows one that let it lapse (it died mid-file) as lost,
 # and `campaign cancel` ends its campaign.
 PUBLISH_LEASE_S = 30.0
-
-_encode = msgspec.msgpack.Encoder().encode
 
 
 class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -367,7 +365,7 @@ class _Staging:
     def _header(self) -> dict[FieldT, EncodableT]:
         """What the campaign hash starts with: the spec, the state and counters at zero."""
         return {
-            keys.SPEC: msgspec.json.encode(self.spec),
+            keys.SPEC: records.encode_spec(self.spec),
             keys.STATE: self.state.value,
             **dict.fromkeys((keys.TOTAL, keys.JOBS, keys.SUBMITTED, keys.FAILED, keys.UNKNOWN), 0),
             **dict.fromkeys((keys.CANCELLED, keys.RETRIED), 0),
@@ -429,7 +427,7 @@ class _Staging:
         row = InvalidRow(line, printable(raw), reason)
         if len(self.invalid_rows) < SHOWN_INVALID_ROWS:
             self.invalid_rows.append(row)
-        self.invalid_page.append(_encode(row))
+        self.invalid_page.append(records.encode_invalid_row(row))
         if len(self.invalid_page) >= self.page_size:
             self._flush_page()
 
@@ -444,7 +442,7 @@ class _Staging:
         self.duplicates += len(repeated)
         self.page = []
         if repeated and not self.dry_run:  # for the report, which finds the lines they repeat
-            self.duplicate_page.extend(_encode(Recipient(r.to, r.line)) for r in repeated)
+            self.duplicate_page.extend(map(records.encode_left_out, repeated))
             if len(self.duplicate_page) >= self.page_size:
                 self._push_duplicates()
         # The account's list lives outside the campaign's hash slot: a second script, not the first.
@@ -455,7 +453,7 @@ class _Staging:
             )
             self.suppressed += len(left_out)
             if left_out and not self.dry_run:
-                self.client.rpush(keys.suppressed(cid), *(_encode(r) for r in left_out))
+                self.client.rpush(keys.suppressed(cid), *map(records.encode_left_out, left_out))
         if self.template.personalised:
             self._count_segments(fresh)
         if self.spec.send_window is None:
@@ -504,7 +502,8 @@ class _Staging:
                     if self.progressive:
                         self._publish_job(job)
                     else:
-                        self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), _encode(job))
+                        record = records.encode_job(job)
+                        self.client.hset(keys.jobs(self.spec.campaign_id), str(self.jobs), record)
                 self.jobs += 1
                 self.published += len(batch)
         renewed = self.progressive and self.jobs > jobs_before  # with each job it published
@@ -517,7 +516,8 @@ class _Staging:
         now. The first job makes the campaign visible, under the producer's publishing lease."""
         cid = self.spec.campaign_id
         job_keys = [keys.campaign(cid), keys.jobs(cid)]
-        job_args: list[EncodableT] = [PUBLISH_LEASE_S, job.index, _encode(job), len(job.recipients)]
+        record = records.encode_job(job)
+        job_args: list[EncodableT] = [PUBLISH_LEASE_S, job.index, record, len(job.recipients)]
         if self.announced:
             state = self.publish_job(keys=job_keys, args=job_args)
         else:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
-from redis_model import keys
-from schemas.campaign import ChunkOutcome, InvalidRow, Job, Outcome, Recipient
+from redis_model import keys, records
+from schemas.campaign import ChunkOutcome, Job, Outcome, Recipient
 from schemas.masking import mask_number
 
 COLUMNS = ("line", "number", "outcome", "code", "message_id")
@@ -27,11 +27,6 @@ DUPLICATE = "duplicate"
 # A reply whose numbers could not be matched to the chunk's: which recipient got which id is not known.
 UNATTRIBUTED = "UNATTRIBUTED"
 PAGE = 1000
-
-_job = msgspec.msgpack.Decoder(Job)
-_outcome = msgspec.json.Decoder(ChunkOutcome)
-_invalid_row = msgspec.msgpack.Decoder(InvalidRow)
-_recipient = msgspec.msgpack.Decoder(Recipient)
 
 
 class ReportRow(msgspec.Struct, frozen=True, array_like=True):
@@ -45,27 +40,27 @@ class ReportRow(msgspec.Struct, frozen=True, array_like=True):
 def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = False) -> Iterator[ReportRow]:
     """Every row of the campaign's file as one row; numbers masked unless `full_numbers`."""
     show = (lambda n: n) if full_numbers else mask_number
-    repeated = {_recipient.decode(item).to for item in _list(client, keys.duplicates(campaign_id))}
+    repeated = {records.decode_left_out(item).to for item in _list(client, keys.duplicates(campaign_id))}
     first_lines: dict[str, int] = {}  # of the numbers in `repeated`
     jobs = int(client.hget(keys.campaign(campaign_id), keys.JOBS) or 0)  # type: ignore[arg-type]
     for index in range(jobs):
         raw = client.hget(keys.jobs(campaign_id), str(index))
         if raw is None:
             continue
-        for row in _job_rows(client, campaign_id, _job.decode(raw)):  # type: ignore[arg-type]
+        for row in _job_rows(client, campaign_id, records.decode_job(raw)):  # type: ignore[arg-type]
             if repeated and row.number in repeated:
                 first_lines[row.number] = row.line
             yield ReportRow(row.line, show(row.number), row.outcome, row.code, row.message_id)
     for item in _list(client, keys.invalid(campaign_id)):
-        invalid = _invalid_row.decode(item)
+        invalid = records.decode_invalid_row(item)
         yield ReportRow(invalid.line, show(invalid.value), INVALID, invalid.reason)
     for item in _list(client, keys.suppressed(campaign_id)):
-        recipient = _recipient.decode(item)
+        recipient = records.decode_left_out(item)
         if repeated and recipient.to in repeated:
             first_lines[recipient.to] = recipient.line
         yield ReportRow(recipient.line, show(recipient.to), SUPPRESSED)
     for item in _list(client, keys.duplicates(campaign_id)) if repeated else ():
-        duplicate = _recipient.decode(item)
+        duplicate = records.decode_left_out(item)
         first = first_lines.get(duplicate.to)  # none: cancelled while publishing, before it was in a job
         yield ReportRow(duplicate.line, show(duplicate.to), DUPLICATE, f"line {first}" if first else "")
 
@@ -77,7 +72,7 @@ def _job_rows(client: redis.Redis, campaign_id: str, job: Job) -> Iterator[Repor
         if raw is None:  # not settled yet: the rest of the job is pending
             yield from (ReportRow(r.line, r.to, PENDING) for r in recipients[offset:])
             return
-        outcome = _outcome.decode(raw)  # type: ignore[arg-type]
+        outcome = records.decode_outcome(raw)  # type: ignore[arg-type]
         yield from _chunk_rows(recipients[offset : offset + outcome.size], outcome)
         offset += outcome.size
 

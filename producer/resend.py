@@ -19,7 +19,7 @@ import redis
 
 from producer.job_queue import enqueue_jobs
 from producer.outcomes import chunk_records
-from redis_model import keys
+from redis_model import keys, records
 from redis_model.scripts import source
 from schemas.campaign import (
     SUPPRESSED_CODE,
@@ -34,11 +34,6 @@ from schemas.errors import InputError, UnknownCampaignError
 from schemas.settings import Settings
 
 LOCK_TTL_S = 600
-
-_job_decoder = msgspec.msgpack.Decoder(Job)
-_spec_decoder = msgspec.json.Decoder(CampaignSpec)
-_encode_job = msgspec.msgpack.Encoder().encode
-_encode_outcome = msgspec.json.Encoder().encode
 
 
 class ResendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,7 +72,7 @@ def resend(
             raise InputError(f"campaign {campaign_id!r} is cancelled; nothing of it is sent again")
         if publishing is not None and float(publishing) > time.time():  # its producer is adding jobs
             raise InputError(f"campaign {campaign_id!r} is still being published; resend once it is")
-        decoded = _spec_decoder.decode(spec)
+        decoded = records.decode_spec(spec)
         expires_at = decoded.expires_at
         if expires_at is not None and time.time() > expires_at:
             when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
@@ -110,7 +105,7 @@ def _republish(
         for (job, offset), outcome, _ in picked:
             if job not in loaded:  # picked is sorted by job: one job in memory at a time
                 raw = client.hget(keys.jobs(campaign_id), str(job))
-                loaded = {job: _job_decoder.decode(raw)}  # type: ignore[arg-type]
+                loaded = {job: records.decode_job(raw)}  # type: ignore[arg-type]
             source = loaded[job]
             batch = batches.setdefault(source.zones, [])
             batch.extend(_recipients_to_resend(source.recipients[offset : offset + outcome.size], outcome))
@@ -187,7 +182,7 @@ def _stage(
 ) -> str:
     """Write a job no message points to yet: invisible to workers until the commit and the enqueue."""
     job = Job(campaign_id=campaign_id, index=index, recipients=recipients, zones=zones)
-    client.hset(keys.jobs(campaign_id), str(index), _encode_job(job))
+    client.hset(keys.jobs(campaign_id), str(index), records.encode_job(job))
     return str(index)
 
 
@@ -199,7 +194,7 @@ def _commit(client: redis.Redis, campaign_id: str, picked: Picked, tally: _Tally
         for item in (
             keys.outcome_field(job, offset),
             record,  # as read: a chunk another resend marked meanwhile is not marked again
-            _encode_outcome(msgspec.structs.replace(outcome, republished=True)),
+            records.encode_outcome(msgspec.structs.replace(outcome, republished=True)),
         )
     ]
     reopen = client.register_script(source("reopen"))

@@ -14,7 +14,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from redis_model import keys
+from redis_model import keys, records
 from redis_model.scripts import source
 from schemas.campaign import CampaignSpec, CampaignState, Job
 from schemas.errors import AccountFault, GatewayError
@@ -22,9 +22,6 @@ from schemas.settings import Settings
 
 # A hold that no worker renews for this many probe intervals lapses.
 HOLD_LAPSE_PROBES = 10
-
-_job_decoder = msgspec.msgpack.Decoder(Job)
-_spec_decoder = msgspec.json.Decoder(CampaignSpec)
 
 
 class JobStart(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,8 +61,8 @@ class CampaignStore:
             return None
         return JobStart(
             state=state,
-            spec=_spec_decoder.decode(spec),
-            job=_job_decoder.decode(job) if job is not None else None,
+            spec=records.decode_spec(spec),
+            job=records.decode_job(job) if job is not None else None,
             settled=int(settled),
             held_until=float(release) if release is not None else None,
             held_reason=held_reason.decode() if held_reason is not None else None,
@@ -99,7 +96,8 @@ class CampaignStore:
 
     async def mark_waiting(self, campaign_id: str, job_index: int, opens_at: float, recipients: int) -> None:
         """Shown by `campaign status`: the job waits for its sending window."""
-        await self.client.hset(keys.waiting(campaign_id), str(job_index), f"{opens_at:.0f}|{recipients}")
+        entry = records.encode_waiting(opens_at, recipients)
+        await self.client.hset(keys.waiting(campaign_id), str(job_index), entry)
 
     async def clear_waiting(self, campaign_id: str, job_index: int) -> None:
         await self.client.hdel(keys.waiting(campaign_id), str(job_index))

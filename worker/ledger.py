@@ -15,18 +15,16 @@ from __future__ import annotations
 import enum
 import time
 
-import msgspec
 import redis
 import redis.asyncio as aioredis
 import tenacity
 
-from redis_model import keys
+from redis_model import keys, records
 from redis_model.scripts import source
 from schemas.campaign import ChunkOutcome, Outcome
 
 SETTLE_PATIENCE_S = 60
 
-_outcome_encoder = msgspec.json.Encoder()
 # The code of recipients whose chunk's worker vanished mid-send: their outcome is unknown.
 WORKER_LOST_CODE = "WORKER_LOST"
 
@@ -80,7 +78,7 @@ class ChunkLedger:
             lost = ChunkOutcome(outcome=Outcome.UNKNOWN, size=reach - int(settled), code=WORKER_LOST_CODE)
             if await self._settle_lost(
                 keys=[*ledger_keys, keys.outcomes(campaign_id)],
-                args=[job, claim, settled, reach, now_ms / 1000, _outcome_encoder.encode(lost)],
+                args=[job, claim, settled, reach, now_ms / 1000, records.encode_outcome(lost)],
             ):
                 return Claim.HELD, reach
             # Another run settled or took it first: ask again.
@@ -103,7 +101,7 @@ class ChunkLedger:
         """
         counts = outcome.counts()
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
-        record = _outcome_encoder.encode(outcome)
+        record = records.encode_outcome(outcome)
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown.
         async for attempt in _riding_out_redis_blips():
             with attempt:
