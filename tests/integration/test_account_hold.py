@@ -108,7 +108,7 @@ def test_status_says_when_no_worker_has_taken_a_job_for_a_while(backend, make_se
 
     assert fresh.idle_for is None
     assert idle.idle_for is not None and idle.idle_for >= 300
-    monkeypatch.setattr("campaign.cli._campaigns", lambda: Campaigns(backend.client, settings))
+    monkeypatch.setattr("campaign.connect.campaigns", lambda: Campaigns(backend.client, settings))
     assert main(["status", spec.campaign_id]) == 0
     assert "no worker has taken a job of it for 5m" in capsys.readouterr().out
     assert main(["status", spec.campaign_id, "--json"]) == 0

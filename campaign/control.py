@@ -1,0 +1,95 @@
+"""`campaign pause|resume|cancel|resend|limit`: steer a published campaign, or the account's rate limit."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import msgspec
+import redis
+
+from campaign import connect
+from campaign.plural import plural
+from schemas.errors import SettingsError
+from schemas.settings import Settings
+
+
+def add_parsers(commands: Any) -> None:
+    for name, help_text in (
+        ("pause", "stop sending within one chunk; queued work waits"),
+        ("resume", "continue a paused campaign where it stopped"),
+        ("cancel", "stop for good; what is left is counted as cancelled"),
+    ):
+        steer = commands.add_parser(name, help=help_text)
+        steer.add_argument("campaign_id")
+        steer.set_defaults(run=_steer, action=name)
+
+    resend = commands.add_parser(
+        "resend",
+        help="publish a campaign's failed and/or unknown recipients again; "
+        "says how many may receive the message twice",
+    )
+    resend.add_argument("campaign_id")
+    resend.add_argument("--failed", action="store_true", help="recipients that failed (with a code)")
+    resend.add_argument(
+        "--unknown", action="store_true", help="recipients whose outcome is unknown: they may get it twice"
+    )
+    resend.add_argument("--json", action="store_true", help="print one JSON object")
+    resend.set_defaults(run=_resend)
+
+    limit = commands.add_parser(
+        "limit",
+        help="show or set the account's rate limit (messages per second), shared by every worker",
+    )
+    limit.add_argument(
+        "per_second", nargs="?", metavar="SET", help="messages per second, or off; running campaigns follow"
+    )
+    limit.set_defaults(run=_limit)
+
+
+def _steer(args: argparse.Namespace) -> int:
+    state = getattr(connect.campaigns(), args.action)(args.campaign_id)
+    print(f"campaign {args.campaign_id}: {state}")
+    return 0
+
+
+def _resend(args: argparse.Namespace) -> int:
+    from producer.job_queue import job_broker
+    from producer.resend import resend
+
+    settings = Settings.from_environ()
+    client = redis.Redis.from_url(settings.redis_url)
+    result = resend(
+        client,
+        job_broker(client),
+        settings,
+        args.campaign_id,
+        failed=args.failed,
+        unknown=args.unknown,
+    )
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+    elif not result.republished:
+        print(f"campaign {result.campaign_id}: nothing to resend")
+    else:
+        print(
+            f"campaign {result.campaign_id}: republished {plural(result.republished, 'recipient')} "
+            f"({result.failed} failed, {result.unknown} unknown) in {plural(result.jobs, 'job')}, "
+            f"{result.state}; {result.may_duplicate} may receive the message twice"
+        )
+    return 0
+
+
+def _limit(args: argparse.Namespace) -> int:
+    from producer.control import account_rate_limit, set_account_rate_limit
+
+    settings = Settings.from_environ()
+    if not settings.sid:
+        raise SettingsError("KALEYRA_SID must be set: the limit belongs to the account")
+    client = redis.Redis.from_url(settings.redis_url)
+    if args.per_second is not None:
+        set_account_rate_limit(client, settings.sid, args.per_second)
+    limit = account_rate_limit(client, settings.sid)
+    shown = f"{plural(limit, 'message')} per second" if limit else "no rate limit"
+    print(f"account {settings.sid}: {shown}")
+    return 0

@@ -1,0 +1,116 @@
+"""`campaign status|list`: one campaign's state and counts, or the newest campaigns', as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from campaign import connect
+from campaign.arguments import positive
+from schemas.campaign import CampaignState
+
+if TYPE_CHECKING:
+    from producer.control import CampaignStatus
+
+# The states of a scheduled campaign that goes to Kaleyra at its release unless cancelled before.
+_WAITING_FOR_RELEASE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING)
+
+
+def add_parsers(commands: Any) -> None:
+    status = commands.add_parser("status", help="show a campaign's state and exact counts")
+    status.add_argument("campaign_id")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(run=_status)
+
+    listing = commands.add_parser("list", help="the newest campaigns with their state and counts")
+    listing.add_argument("--limit", type=positive, default=20, help="how many (default 20)")
+    listing.add_argument("--json", action="store_true", help="one JSON array of status objects")
+    listing.set_defaults(run=_list)
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = connect.campaigns().status(args.campaign_id)
+    if args.json:
+        print(msgspec.json.encode(status).decode())
+        return 0
+    label = f"{status.type}, {status.name}" if status.name else status.type
+    print(f"campaign {status.campaign_id} ({label}): {status.state}")
+    _print_progress_notes(status)
+    _print_counts(status)
+    return 0
+
+
+def _print_progress_notes(status: CampaignStatus) -> None:
+    """What holds the campaign back, or when it goes, when anything does."""
+    if status.held_reason:
+        print(f"  held: {status.held_reason}; nothing is failed for it, and sending resumes by itself once")
+        print("  the gateway takes the account's requests again", end="")
+        print(" (a fixed key or SID: restart the workers with it)" if "KALEYRA" in status.held_reason
+              or "API key" in status.held_reason else "")  # fmt: skip
+    if status.idle_for is not None:
+        print(f"  no worker has taken a job of it for {_duration(status.idle_for)}: is `campaign worker` "
+              "running (with this REDIS_URL)? Or its queue is behind other campaigns")  # fmt: skip
+    if status.scheduled_for and status.release_at:
+        release = datetime.fromtimestamp(status.release_at, UTC).isoformat(timespec="seconds")
+        # Said only while it is so: not of a campaign paused, ended, or gone to Kaleyra already.
+        ahead = status.state in _WAITING_FOR_RELEASE and status.release_at > datetime.now(UTC).timestamp()
+        when = f"; goes to Kaleyra from {release} (cancel before then)" if ahead else ""
+        print(f"  scheduled for {status.scheduled_for}{when}")
+    if status.publishing:
+        print("  still publishing: the total grows as the file is read")
+    elif status.publisher_lost:
+        print("  its producer stopped before the end of the file: the rest was not published")
+
+
+def _print_counts(status: CampaignStatus) -> None:
+    print(f"  total {status.total}: submitted {status.submitted}, failed {status.failed}")
+    print(f"  unknown {status.unknown}, cancelled {status.cancelled}, pending {status.pending}")
+    if status.state == CampaignState.CANCELLED and status.pending:
+        print("  the pending ones are counted cancelled as workers next look at their jobs (within a minute)")
+    print(
+        f"  skipped at publish: invalid {status.invalid}, duplicates {status.duplicates}, "
+        f"suppressed {status.suppressed}"
+    )
+    print(f"  segments: {status.segments}")
+    if status.waiting_for_window and status.window_opens_at:
+        opens = datetime.fromtimestamp(status.window_opens_at, UTC).isoformat(timespec="minutes")
+        print(f"  waiting for their sending window: {status.waiting_for_window} (next opens {opens})")
+    print(f"  requests retried: {status.retried}; recipients resent after a lost worker: {status.resent}")
+    if status.republished:
+        print(f"  republished by `campaign resend`: {status.republished}")
+    if status.failures:
+        print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
+    if status.last_error and status.last_error_at:
+        when = datetime.fromtimestamp(status.last_error_at, UTC).isoformat(timespec="seconds")
+        print(f"  last gateway error: {status.last_error} ({when})")
+
+
+def _duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h10m`: how long, to a reader."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _list(args: argparse.Namespace) -> int:
+    listed = connect.campaigns().list_campaigns(limit=args.limit)
+    if args.json:
+        print(msgspec.json.encode(listed).decode())
+        return 0
+    if not listed:
+        print("no campaigns")
+    for status in listed:
+        created = datetime.fromtimestamp(status.created_at or 0, UTC).isoformat(timespec="seconds")
+        name = f" {status.name!r}" if status.name else ""
+        print(
+            f"{status.campaign_id}  {created}  {status.type:<7} {status.state:<9} "
+            f"{status.submitted}/{status.total} submitted, {status.failed} failed, "
+            f"{status.pending} pending{name}"
+        )
+    return 0
