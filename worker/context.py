@@ -10,10 +10,10 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 import structlog
 
+from redis_model.ledger import ChunkLedger
+from redis_model.sending_state import CampaignStore
 from schemas.settings import Settings
-from worker.campaigns import CampaignStore
 from worker.gateway import KaleyraClient
-from worker.ledger import ChunkLedger
 from worker.rate_limit import AccountRateLimit
 from worker.urgent import UrgentWatch
 

@@ -2,12 +2,13 @@
 and an adaptive pace under it that bursts of E403s cut and time restores (AIMD).
 
 A reservation scheme (GCRA): each request reserves its messages' share of the account's time
-line in one Lua script, on Redis's clock, and sleeps until its turn, so workers never poll and
-the event loop is never blocked. The pace is the lower of `campaign limit` and the adaptive
-pace: a burst of E403s or 429s (a quarter of the requests or more) halves the pace, at most
-once per cooldown, and it then grows back linearly to where it was, where the adaptive pace
-ends. Without a limit the cut starts from the rate sent over the last second. Everything is
-read at each reservation, so a change takes effect at every worker's next request.
+line in one Lua script (`redis_model.account_rate`), on Redis's clock, and sleeps until its
+turn, so workers never poll and the event loop is never blocked. The pace is the lower of
+`campaign limit` and the adaptive pace: a burst of E403s or 429s (a quarter of the requests or
+more) halves the pace, at most once per cooldown, and it then grows back linearly to where it
+was, where the adaptive pace ends. Without a limit the cut starts from the rate sent over the
+last second. Everything is read at each reservation, so a change takes effect at every
+worker's next request.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from redis_model import keys
-from redis_model.scripts import joined_numbers, source
+from redis_model.account_rate import AccountRate
 from schemas.campaign import Recipient
 
 # A chunk is at most this share of a second's budget, so that no one-second window can hold
@@ -38,9 +38,7 @@ FLOOR, FLOOR_SHARE = 1.0, 0.05  # messages per second, and share of where the cu
 
 class AccountRateLimit:
     def __init__(self, client: aioredis.Redis, sid: str) -> None:
-        self._key = keys.account_rate(sid)
-        self._reserve = client.register_script(source("reserve_turn"))
-        self._cut = client.register_script(source("cut_pace"))
+        self._line = AccountRate(client, sid)
         # Whether the last reservation was paced (a limit, or a cut not yet recovered): a booked turn
         # is then a slot in time, to be used at once; without one it may be asked ahead.
         self.limited = False
@@ -48,27 +46,32 @@ class AccountRateLimit:
     async def wait_turn(self, messages: int, *, urgent: bool = False) -> int:
         """Book up to `messages` (fewer under a limit: a chunk is a small share of a second) and sleep
         until they may go; returns how many were booked. Without a limit, all of them at once."""
-        booked, _ = await self._book(messages, urgent, [], [])
+        booked, _ = await self._book(messages, urgent, None)
         return booked
 
     async def wait_turn_looking_up(
-        self, recipients: Sequence[Recipient], suppression_list: str, *, urgent: bool = False
+        self, recipients: Sequence[Recipient], *, urgent: bool = False
     ) -> tuple[int, list[int]]:
         """`wait_turn` for the recipients, and in the same round trip the 0-based positions of those
-        booked whose numbers are on `suppression_list` now."""
-        return await self._book(len(recipients), urgent, [suppression_list], [joined_numbers(recipients)])
+        booked whose numbers are on the account's suppression list now."""
+        return await self._book(len(recipients), urgent, recipients)
 
     async def _book(
-        self, messages: int, urgent: bool, more_keys: list[str], more_args: list[str]
+        self, messages: int, urgent: bool, looking_up: Sequence[Recipient] | None
     ) -> tuple[int, list[int]]:
-        args = [messages, "1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE, *more_args]
         while True:
-            wait, granted, limited, *listed = await self._reserve(keys=[self._key, *more_keys], args=args)
-            self.limited = limited == b"1"
-            if (seconds := float(wait)) > 0:
-                await asyncio.sleep(seconds)
-            if booked := int(granted):
-                return booked, [position - 1 for position in listed]
+            booking = await self._line.reserve(
+                messages,
+                urgent=urgent,
+                max_ahead_s=MAX_AHEAD_S,
+                max_share=MAX_CHUNK_SHARE,
+                looking_up=looking_up,
+            )
+            self.limited = booking.limited
+            if booking.wait_s > 0:
+                await asyncio.sleep(booking.wait_s)
+            if booking.granted:
+                return booking.granted, booking.listed
 
     async def wait_turn_for_all(self, messages: int, *, urgent: bool = False) -> None:
         """Book exactly `messages` (a retry of a chunk already cut), in as many turns as it takes."""
@@ -77,6 +80,7 @@ class AccountRateLimit:
 
     async def back_off(self) -> float:
         """The gateway pushed back (E403, 429): cut the pace; returns the new pace, 0 if not cut."""
-        args = [DECREASE, RECOVERY_S, COOLDOWN_S, FLOOR, FLOOR_SHARE, BURST_SHARE, BURST_MIN_REQUESTS]
-        cut = await self._cut(keys=[self._key], args=args)
-        return float(cut)
+        return await self._line.cut_pace(
+            decrease=DECREASE, recovery_s=RECOVERY_S, cooldown_s=COOLDOWN_S, floor=FLOOR,
+            floor_share=FLOOR_SHARE, burst_share=BURST_SHARE, burst_min_requests=BURST_MIN_REQUESTS,
+        )  # fmt: skip

@@ -11,7 +11,8 @@ from typing import Any
 
 import redis
 
-from redis_model import keys
+from redis_model.ledger import Claim
+from redis_model.sending_state import JobStart
 from schemas.campaign import (
     SUPPRESSED_CODE,
     CampaignSpec,
@@ -30,9 +31,7 @@ from schemas.errors import (
 )
 from schemas.kaleyra import SubmittedSms
 from schemas.window import UNPLACED, seconds_until_open
-from worker.campaigns import JobStart
 from worker.context import WorkerContext
-from worker.ledger import Claim
 from worker.logging import flush_events, log_submitted
 from worker.payload import PayloadBuilder, chunk_at, chunk_size
 
@@ -277,8 +276,7 @@ async def _book_and_look_up(
     now, in the same round trip. Before the claim: a Redis error here leaves nothing claimed."""
     if not marketing:
         return await ctx.rate_limit.wait_turn(len(chunk), urgent=urgent), []
-    suppression_list = keys.suppression_list(ctx.settings.sid)
-    return await ctx.rate_limit.wait_turn_looking_up(chunk, suppression_list, urgent=urgent)
+    return await ctx.rate_limit.wait_turn_looking_up(chunk, urgent=urgent)
 
 
 def _cut_at_opt_outs(chunk: Sequence[Recipient], listed: list[int]) -> tuple[Sequence[Recipient], bool]:

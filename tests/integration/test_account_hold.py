@@ -166,8 +166,8 @@ def test_a_gateway_out_of_reach_holds_every_worker_until_a_probe_gets_through(
 def test_a_hold_no_worker_renews_lapses(backend, make_settings):
     import asyncio
 
+    from redis_model.sending_state import HOLD_LAPSE_PROBES, CampaignStore
     from schemas.errors import AccountFault
-    from worker.campaigns import HOLD_LAPSE_PROBES, CampaignStore
 
     settings = make_settings("http://127.0.0.1:9", hold_probe_ms=1000)
 

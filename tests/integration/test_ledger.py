@@ -12,9 +12,9 @@ from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from redis_model import keys
+from redis_model.ledger import ChunkLedger, Claim
 from schemas.campaign import ChunkOutcome, Outcome
 from worker.broker import build_broker
-from worker.ledger import ChunkLedger, Claim
 
 LEASE_MS = 10_000
 T0 = 1_800_000_000_000  # a fixed "now" in ms; leases are compared to it, not to the clock

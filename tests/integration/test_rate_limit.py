@@ -9,6 +9,7 @@ import pytest
 from campaign.cli import main
 from producer.control import account_rate_limit, set_account_rate_limit
 from redis_model import keys
+from redis_model.account_rate import AccountRate
 from schemas.campaign import Recipient
 from schemas.errors import InputError
 from worker.rate_limit import MAX_AHEAD_S, MAX_CHUNK_SHARE, AccountRateLimit
@@ -26,15 +27,13 @@ def book(backend, *requests: tuple[int, bool]) -> list[tuple[float, int]]:
 
     async def go():
         client = backend.async_factory()
-        limiter = AccountRateLimit(client, SID)
+        line = AccountRate(client, SID)
         try:
             answers = [
-                await limiter._reserve(
-                    keys=[limiter._key], args=[n, "1" if urgent else "0", MAX_AHEAD_S, MAX_CHUNK_SHARE]
-                )
+                await line.reserve(n, urgent=urgent, max_ahead_s=MAX_AHEAD_S, max_share=MAX_CHUNK_SHARE)
                 for n, urgent in requests
             ]
-            return [(float(wait), int(booked)) for wait, booked, _limited in answers]
+            return [(answer.wait_s, answer.granted) for answer in answers]
         finally:
             await client.aclose()
 
@@ -103,9 +102,7 @@ def turns_looking_up(backend, *sizes: int) -> list[tuple[int, list[int]]]:
         client = backend.async_factory()
         limiter = AccountRateLimit(client, SID)
         try:
-            return [
-                await limiter.wait_turn_looking_up(chunk[:size], keys.suppression_list(SID)) for size in sizes
-            ]
+            return [await limiter.wait_turn_looking_up(chunk[:size]) for size in sizes]
         finally:
             await client.aclose()
 

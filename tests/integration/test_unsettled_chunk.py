@@ -9,10 +9,10 @@ import redis
 
 from producer.control import campaign_status
 from redis_model import keys
+from redis_model.ledger import ChunkLedger
 from tests.integration.test_campaign_flow import publish_numbers
 from worker.broker import build_broker
 from worker.context import WorkerContext
-from worker.ledger import ChunkLedger
 from worker.sending import UnsettledChunk, send_job
 
 

@@ -1,7 +1,7 @@
 """Campaign state as workers see it: start a job, expire a campaign, count retries, hold the account.
 
 A job's progress is the number of its recipients settled (so workers may chunk
-differently); `worker.ledger` moves it forward.
+differently); `redis_model.ledger` moves it forward.
 """
 
 from __future__ import annotations

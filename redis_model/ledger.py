@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
+from typing import Literal
 
 import redis
 import redis.asyncio as aioredis
@@ -27,6 +28,8 @@ SETTLE_PATIENCE_S = 60
 
 # The code of recipients whose chunk's worker vanished mid-send: their outcome is unknown.
 WORKER_LOST_CODE = "WORKER_LOST"
+# The policy for a stale claim that never resends it (cancelling, failing the rest): settle it unknown.
+HOLD: Literal["hold"] = "hold"
 
 
 class Claim(enum.Enum):
