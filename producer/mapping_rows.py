@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from producer.recipients import Row, field_text, refuse_control
+from producer.recipients.rows import Row, field_text, refuse_control
 from schemas.errors import RecipientsError
 
 
