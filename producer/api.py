@@ -19,7 +19,7 @@ from producer.job_queue import job_broker
 from producer.mapping_rows import mapping_rows
 from producer.publish import PublishResult, publish_campaign, publish_file
 from producer.spec import build_spec, check_max_invalid
-from redis_model import keys
+from redis_model.campaign_index import newest_campaign_ids
 from schemas.errors import UnknownCampaignError
 from schemas.settings import Settings
 from schemas.template import Template
@@ -113,11 +113,10 @@ class Campaigns:
     def list_campaigns(self, *, limit: int = 50) -> list[CampaignStatus]:
         """The `limit` newest campaigns' status, newest first (campaigns published by versions without
         the campaign index are not listed)."""
-        ids: list[bytes] = self.client.zrevrange(keys.CAMPAIGNS_BY_CREATION, 0, limit - 1)  # type: ignore[assignment]
         found = []
-        for campaign_id in ids:
+        for campaign_id in newest_campaign_ids(self.client, limit):
             try:
-                found.append(self.status(campaign_id.decode()))
+                found.append(self.status(campaign_id))
             except UnknownCampaignError:  # its keys are gone: purged by hand
                 continue
         return found

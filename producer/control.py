@@ -1,4 +1,4 @@
-"""Read and steer a published campaign: status, pause, resume, cancel."""
+"""Read and steer a published campaign: status, pause, resume, cancel, invalid rows, the account's limit."""
 
 from __future__ import annotations
 
@@ -8,26 +8,11 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
-from redis_model import keys, records
-from redis_model.scripts import source
+from redis_model import account_limit, skipped_rows
+from redis_model.status import StoredStatus, read_status
+from redis_model.steering import CampaignSteering
 from schemas.campaign import FINISHED_STATES, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
-
-_COUNTERS = (
-    keys.TOTAL,
-    keys.SUBMITTED,
-    keys.FAILED,
-    keys.UNKNOWN,
-    keys.CANCELLED,
-    keys.INVALID,
-    keys.DUPLICATES,
-    keys.SUPPRESSED,
-    keys.SEGMENTS,
-    keys.RETRIED,
-    keys.RESENT,
-    keys.REPUBLISHED,
-    keys.JOBS,
-)
 
 _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.HELD)
 # A campaign with recipients to send that no worker has looked at for this long: status says so.
@@ -78,124 +63,105 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
-    fields = (
-        keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,
-        keys.PUBLISHING, keys.HELD_REASON, keys.LAST_ERROR, keys.LAST_ERROR_AT, keys.SEEN_AT, *_COUNTERS,
-    )  # fmt: skip
-    with client.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.campaign(campaign_id), fields)
-        pipe.hgetall(keys.failures(campaign_id))
-        pipe.hvals(keys.waiting(campaign_id))
-        pipe.time()  # the clock the producer's publishing lease is set on
-        values, failures, waiting, (seconds, micros) = pipe.execute()
-    now = seconds + micros / 1e6
-    row = dict(zip(fields, values, strict=True))
-    if row[keys.SPEC] is None:
+    stored = read_status(client, campaign_id)
+    if stored is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
-    spec = records.decode_spec(row[keys.SPEC])
-    count = {name: int(row[name] or 0) for name in _COUNTERS}
-    settled = sum(count[name] for name in (keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED))
-    state = row[keys.STATE].decode()
+    count = stored.counters
+    settled = count.submitted + count.failed + count.unknown + count.cancelled
+    state, now, spec = stored.state, stored.now, stored.spec
     finished = state in FINISHED_STATES  # nothing waits any more
-    lease = _float(row[keys.PUBLISHING])
-    pending = max(count[keys.TOTAL] - settled, 0)
-    seen_at = _float(row[keys.SEEN_AT]) or _float(row[keys.CREATED_AT]) or now
-    release_at = _float(row[keys.RELEASE_AT])
-    sendable = state in (CampaignState.QUEUED, CampaignState.RUNNING) or (
-        state == CampaignState.SCHEDULED and release_at is not None and release_at <= now
-    )
-    waits = [] if finished else list(map(records.decode_waiting, waiting))
-    idle = now - seen_at if pending and sendable and not waits and now - seen_at > IDLE_AFTER_S else None
+    lease = stored.publishing_lease
+    pending = max(count.total - settled, 0)
+    waits = [] if finished else stored.waiting
     return CampaignStatus(
         campaign_id=campaign_id,
         name=spec.name,
         type=spec.type.value,
         state=state,
         pending=pending,
-        failures={code.decode(): int(n) for code, n in failures.items()},
-        created_at=_float(row[keys.CREATED_AT]),
-        started_at=_float(row[keys.STARTED_AT]),
-        finished_at=_float(row[keys.FINISHED_AT]),
+        failures=stored.failures,
+        created_at=stored.created_at,
+        started_at=stored.started_at,
+        finished_at=stored.finished_at,
         expires_at=spec.expires_at,
         waiting_for_window=sum(left for _, left in waits),
         window_opens_at=min((opens for opens, _ in waits), default=None),
         scheduled_for=spec.at,
-        release_at=release_at,
+        release_at=stored.release_at,
         publishing=lease is not None and lease > now,
         publisher_lost=lease is not None and lease <= now and not finished,
-        held_reason=_text(row[keys.HELD_REASON]) if state == CampaignState.HELD else None,
-        last_error=_text(row[keys.LAST_ERROR]),
-        last_error_at=_float(row[keys.LAST_ERROR_AT]),
-        idle_for=idle,
-        **count,
+        held_reason=stored.held_reason if state == CampaignState.HELD else None,
+        last_error=stored.last_error,
+        last_error_at=stored.last_error_at,
+        idle_for=None if waits or not pending else _idle_for(stored),
+        **msgspec.structs.asdict(count),
     )
 
 
+def _idle_for(stored: StoredStatus) -> float | None:
+    """How long no worker has looked at a campaign with recipients to send, when that is over IDLE_AFTER_S."""
+    now = stored.now
+    seen_at = stored.seen_at or stored.created_at or now
+    release_at = stored.release_at
+    sendable = stored.state in (CampaignState.QUEUED, CampaignState.RUNNING) or (
+        stored.state == CampaignState.SCHEDULED and release_at is not None and release_at <= now
+    )
+    return now - seen_at if sendable and now - seen_at > IDLE_AFTER_S else None
+
+
 def pause(client: redis.Redis, campaign_id: str) -> str:
-    return _transition(client, campaign_id, CampaignState.PAUSED, _ACTIVE, "paused")
+    return _transition(CampaignSteering(client), campaign_id, CampaignState.PAUSED, _ACTIVE, "paused")
 
 
 def resume(client: redis.Redis, campaign_id: str) -> str:
     # Workers set `running` again when they pick the next chunk up; `queued` is honest until then,
     # or `scheduled` for a campaign still held until its release.
-    release_at = _float(client.hget(keys.campaign(campaign_id), keys.RELEASE_AT))  # type: ignore[arg-type]
+    steering = CampaignSteering(client)
+    release_at = steering.release_at(campaign_id)
     held = release_at is not None and release_at > time.time()
     target = CampaignState.SCHEDULED if held else CampaignState.QUEUED
-    return _transition(client, campaign_id, target, (CampaignState.PAUSED,), "resumed")
+    return _transition(steering, campaign_id, target, (CampaignState.PAUSED,), "resumed")
 
 
 def cancel(client: redis.Redis, campaign_id: str) -> str:
+    steering = CampaignSteering(client)
     sources = (*_ACTIVE, CampaignState.PAUSED)
-    state = _transition(client, campaign_id, CampaignState.CANCELLED, sources, "cancelled")
-    client.register_script(source("end_publishing"))(keys=[keys.campaign(campaign_id)], args=[time.time()])
+    state = _transition(steering, campaign_id, CampaignState.CANCELLED, sources, "cancelled")
+    steering.end_publishing(campaign_id, time.time())
     return state
 
 
 def _transition(
-    client: redis.Redis,
+    steering: CampaignSteering,
     campaign_id: str,
     target: CampaignState,
     sources: tuple[CampaignState, ...],
     doing: str,
 ) -> str:
     """Apply the move atomically; return the new state, or refuse saying which states allow `doing`."""
-    script = client.register_script(source("transition"))
-    previous = script(keys=[keys.campaign(campaign_id)], args=[target.value, *(s.value for s in sources)])
-    if previous is None:
+    state = steering.transition(campaign_id, target, sources)
+    if state is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
-    state = previous.decode()
     if state == target.value or state in {s.value for s in sources}:
         return target.value
     allowed = " or ".join(s.value for s in sources)
     raise InputError(f"campaign {campaign_id!r} is {state}; only a campaign that is {allowed} can be {doing}")
 
 
-def _float(raw: bytes | None) -> float | None:
-    return float(raw) if raw is not None else None
-
-
-def _text(raw: bytes | None) -> str | None:
-    return raw.decode() if raw is not None else None
-
-
 def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> Iterator[InvalidRow]:
     """Each row skipped at publish, read a page at a time."""
-    start = 0
-    while batch := client.lrange(keys.invalid(campaign_id), start, start + page - 1):
-        yield from (records.decode_invalid_row(entry) for entry in batch)  # type: ignore[arg-type]
-        start += page
+    return skipped_rows.invalid_rows(client, campaign_id, page=page)
 
 
 def account_rate_limit(client: redis.Redis, sid: str) -> float | None:
     """The account's limit in messages per second, shared by every worker; None when there is none."""
-    raw: bytes | None = client.hget(keys.account_rate(sid), "limit")  # type: ignore[assignment]
-    return float(raw) if raw else None
+    return account_limit.read_limit(client, sid)
 
 
 def set_account_rate_limit(client: redis.Redis, sid: str, raw: str) -> float | None:
     """`campaign limit SET`: messages per second, or `off`. Running workers follow at their next request."""
     if raw.strip().lower() == "off":
-        client.delete(keys.account_rate(sid))
+        account_limit.remove_limit(client, sid)
         return None
     try:
         limit = float(raw)
@@ -203,9 +169,5 @@ def set_account_rate_limit(client: redis.Redis, sid: str, raw: str) -> float | N
         raise InputError(f"limit {raw!r} is not a number of messages per second (or off)") from None
     if not (0 < limit < 1e9):  # also refuses nan and inf
         raise InputError(f"limit {raw!r} must be more than 0 messages per second (or off)")
-    with client.pipeline(transaction=True) as tx:
-        tx.hset(keys.account_rate(sid), "limit", repr(limit))
-        # Urgent requests booked at the old pace may lie far ahead; bulk books only a moment ahead.
-        tx.hdel(keys.account_rate(sid), "urgent_tat")
-        tx.execute()
+    account_limit.write_limit(client, sid, limit)
     return limit
