@@ -15,7 +15,9 @@ from collections.abc import Iterator
 import msgspec
 import redis
 
-from redis_model import keys, records
+from redis_model.jobs import job_count, read_job
+from redis_model.outcomes import chunk_outcome
+from redis_model.skipped_rows import duplicate_recipients, invalid_rows, suppressed_recipients
 from schemas.campaign import ChunkOutcome, Job, Outcome, Recipient
 from schemas.masking import mask_number
 
@@ -26,7 +28,6 @@ SUPPRESSED = "suppressed"
 DUPLICATE = "duplicate"
 # A reply whose numbers could not be matched to the chunk's: which recipient got which id is not known.
 UNATTRIBUTED = "UNATTRIBUTED"
-PAGE = 1000
 
 
 class ReportRow(msgspec.Struct, frozen=True, array_like=True):
@@ -40,27 +41,23 @@ class ReportRow(msgspec.Struct, frozen=True, array_like=True):
 def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = False) -> Iterator[ReportRow]:
     """Every row of the campaign's file as one row; numbers masked unless `full_numbers`."""
     show = (lambda n: n) if full_numbers else mask_number
-    repeated = {records.decode_left_out(item).to for item in _list(client, keys.duplicates(campaign_id))}
+    repeated = {recipient.to for recipient in duplicate_recipients(client, campaign_id)}
     first_lines: dict[str, int] = {}  # of the numbers in `repeated`
-    jobs = int(client.hget(keys.campaign(campaign_id), keys.JOBS) or 0)  # type: ignore[arg-type]
-    for index in range(jobs):
-        raw = client.hget(keys.jobs(campaign_id), str(index))
-        if raw is None:
+    for index in range(job_count(client, campaign_id)):
+        job = read_job(client, campaign_id, index)
+        if job is None:
             continue
-        for row in _job_rows(client, campaign_id, records.decode_job(raw)):  # type: ignore[arg-type]
+        for row in _job_rows(client, campaign_id, job):
             if repeated and row.number in repeated:
                 first_lines[row.number] = row.line
             yield ReportRow(row.line, show(row.number), row.outcome, row.code, row.message_id)
-    for item in _list(client, keys.invalid(campaign_id)):
-        invalid = records.decode_invalid_row(item)
+    for invalid in invalid_rows(client, campaign_id):
         yield ReportRow(invalid.line, show(invalid.value), INVALID, invalid.reason)
-    for item in _list(client, keys.suppressed(campaign_id)):
-        recipient = records.decode_left_out(item)
+    for recipient in suppressed_recipients(client, campaign_id):
         if repeated and recipient.to in repeated:
             first_lines[recipient.to] = recipient.line
         yield ReportRow(recipient.line, show(recipient.to), SUPPRESSED)
-    for item in _list(client, keys.duplicates(campaign_id)) if repeated else ():
-        duplicate = records.decode_left_out(item)
+    for duplicate in duplicate_recipients(client, campaign_id) if repeated else ():
         first = first_lines.get(duplicate.to)  # none: cancelled while publishing, before it was in a job
         yield ReportRow(duplicate.line, show(duplicate.to), DUPLICATE, f"line {first}" if first else "")
 
@@ -68,11 +65,10 @@ def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = F
 def _job_rows(client: redis.Redis, campaign_id: str, job: Job) -> Iterator[ReportRow]:
     recipients, offset = job.recipients, 0
     while offset < len(recipients):
-        raw = client.hget(keys.outcomes(campaign_id), keys.outcome_field(job.index, offset))
-        if raw is None:  # not settled yet: the rest of the job is pending
+        outcome = chunk_outcome(client, campaign_id, job.index, offset)
+        if outcome is None:  # not settled yet: the rest of the job is pending
             yield from (ReportRow(r.line, r.to, PENDING) for r in recipients[offset:])
             return
-        outcome = records.decode_outcome(raw)  # type: ignore[arg-type]
         yield from _chunk_rows(recipients[offset : offset + outcome.size], outcome)
         offset += outcome.size
 
@@ -90,10 +86,3 @@ def _chunk_rows(chunk: list[Recipient], outcome: ChunkOutcome) -> Iterator[Repor
             yield ReportRow(r.line, r.to, Outcome.SUBMITTED.value, "", message_id)
         elif not outcome.republished:  # dropped by the gateway
             yield ReportRow(r.line, r.to, Outcome.FAILED.value, outcome.code)
-
-
-def _list(client: redis.Redis, key: str) -> Iterator[bytes]:
-    start = 0
-    while page := client.lrange(key, start, start + PAGE - 1):
-        yield from page  # type: ignore[misc]
-        start += PAGE

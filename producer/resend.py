@@ -10,7 +10,6 @@ the result says how many may receive it twice.
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 
 import dramatiq
@@ -18,9 +17,9 @@ import msgspec
 import redis
 
 from producer.job_queue import enqueue_jobs
-from producer.outcomes import chunk_records
-from redis_model import keys, records
-from redis_model.scripts import source
+from redis_model.jobs import read_job
+from redis_model.outcomes import OutcomeRecord, outcome_records
+from redis_model.resend import ResendStore
 from schemas.campaign import (
     SUPPRESSED_CODE,
     CampaignSpec,
@@ -32,8 +31,6 @@ from schemas.campaign import (
 )
 from schemas.errors import InputError, UnknownCampaignError
 from schemas.settings import Settings
-
-LOCK_TTL_S = 600
 
 
 class ResendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,36 +55,34 @@ def resend(
     if not (failed or unknown):
         raise InputError("say what to resend: --failed, --unknown or both")
     wanted = {outcome for outcome, asked in ((Outcome.FAILED, failed), (Outcome.UNKNOWN, unknown)) if asked}
-    token = uuid.uuid4().hex
-    if not client.set(keys.resend_lock(campaign_id), token, nx=True, ex=LOCK_TTL_S):
+    store = ResendStore(client, campaign_id)
+    token = store.lock()
+    if token is None:
         raise InputError(f"another resend of campaign {campaign_id!r} is running; try again when it ends")
     try:
         # Read under the lock: the job count is where our new jobs start.
-        fields = [keys.STATE, keys.JOBS, keys.SPEC, keys.PUBLISHING]
-        found: list[bytes | None] = client.hmget(keys.campaign(campaign_id), fields)  # type: ignore[assignment]
-        state, first_job, spec, publishing = found
-        if state is None or first_job is None or spec is None:
+        target = store.target()
+        if target is None:
             raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
-        if state.decode() == CampaignState.CANCELLED:
+        if target.state == CampaignState.CANCELLED:
             raise InputError(f"campaign {campaign_id!r} is cancelled; nothing of it is sent again")
-        if publishing is not None and float(publishing) > time.time():  # its producer is adding jobs
+        lease = target.publishing_lease
+        if lease is not None and lease > time.time():  # its producer is adding jobs
             raise InputError(f"campaign {campaign_id!r} is still being published; resend once it is")
-        decoded = records.decode_spec(spec)
-        expires_at = decoded.expires_at
+        expires_at = target.spec.expires_at
         if expires_at is not None and time.time() > expires_at:
             when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
             raise InputError(f"campaign {campaign_id!r} expired at {when}; nothing of it is sent late")
-        return _republish(client, broker, settings, decoded, wanted, int(first_job))
+        return _republish(store, broker, settings, target.spec, wanted, target.jobs)
     finally:
-        # Only our own lock: compare and delete in one step.
-        client.register_script(source("release_lock"))(keys=[keys.resend_lock(campaign_id)], args=[token])
+        store.unlock(token)
 
 
-Picked = list[tuple[tuple[int, int], ChunkOutcome, bytes]]  # where, the outcome, its record as read
+Picked = list[OutcomeRecord]
 
 
 def _republish(
-    client: redis.Redis,
+    store: ResendStore,
     broker: dramatiq.Broker,
     settings: Settings,
     spec: CampaignSpec,
@@ -95,8 +90,8 @@ def _republish(
     first_job: int,
 ) -> ResendResult:
     campaign_id = spec.campaign_id
-    picked = _picked_chunks(client, campaign_id, wanted)
-    staged: list[str] = []
+    picked = _picked_chunks(store.client, campaign_id, wanted)
+    staged: list[int] = []
     # New jobs keep the time zones of the jobs they come from (a sending window holds per job).
     batches: dict[tuple[str, ...], list[Recipient]] = {}
     loaded: dict[int, Job] = {}
@@ -104,28 +99,24 @@ def _republish(
     try:
         for (job, offset), outcome, _ in picked:
             if job not in loaded:  # picked is sorted by job: one job in memory at a time
-                raw = client.hget(keys.jobs(campaign_id), str(job))
-                loaded = {job: records.decode_job(raw)}  # type: ignore[arg-type]
+                loaded = {job: _job(store, job)}
             source = loaded[job]
             batch = batches.setdefault(source.zones, [])
             batch.extend(_recipients_to_resend(source.recipients[offset : offset + outcome.size], outcome))
             while len(batch) >= size:
-                staged.append(
-                    _stage(client, campaign_id, first_job + len(staged), batch[:size], source.zones)
-                )
+                staged.append(_stage(store, first_job + len(staged), batch[:size], source.zones))
                 batch[:] = batch[size:]
         for zones, batch in batches.items():
             if batch:
-                staged.append(_stage(client, campaign_id, first_job + len(staged), batch, zones))
+                staged.append(_stage(store, first_job + len(staged), batch, zones))
         tally = _Tally(picked)
         if staged:
-            _commit(client, campaign_id, picked, tally, len(staged))
+            _commit(store, picked, tally, len(staged))
     except BaseException:
         if staged:
-            client.hdel(keys.jobs(campaign_id), *staged)
+            store.drop_jobs(staged)
         raise
     enqueue_jobs(broker, campaign_id, spec.type, range(first_job, first_job + len(staged)))
-    state: bytes | None = client.hget(keys.campaign(campaign_id), keys.STATE)  # type: ignore[assignment]
     return ResendResult(
         campaign_id=campaign_id,
         republished=tally.failed + tally.unknown,
@@ -133,8 +124,15 @@ def _republish(
         unknown=tally.unknown,
         jobs=len(staged),
         may_duplicate=tally.unknown,
-        state=state.decode() if state else "",
+        state=store.state(),
     )
+
+
+def _job(store: ResendStore, index: int) -> Job:
+    job = read_job(store.client, store.campaign_id, index)
+    if job is None:  # a settled chunk's job goes only with the whole campaign
+        raise UnknownCampaignError(f"no campaign {store.campaign_id!r} in Redis")
+    return job
 
 
 def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) -> Picked:
@@ -150,7 +148,7 @@ def _picked_chunks(client: redis.Redis, campaign_id: str, wanted: set[Outcome]) 
         return outcome.outcome in wanted or (Outcome.FAILED in wanted and dropped)
 
     return sorted(
-        (picked for picked in chunk_records(client, campaign_id) if wants(picked[1])),
+        (picked for picked in outcome_records(client, campaign_id) if wants(picked.outcome)),
         key=lambda item: item[0],
     )
 
@@ -177,31 +175,17 @@ class _Tally:
                 self.failed_by_code[outcome.code] = self.failed_by_code.get(outcome.code, 0) + failed
 
 
-def _stage(
-    client: redis.Redis, campaign_id: str, index: int, recipients: list[Recipient], zones: tuple[str, ...]
-) -> str:
+def _stage(store: ResendStore, index: int, recipients: list[Recipient], zones: tuple[str, ...]) -> int:
     """Write a job no message points to yet: invisible to workers until the commit and the enqueue."""
-    job = Job(campaign_id=campaign_id, index=index, recipients=recipients, zones=zones)
-    client.hset(keys.jobs(campaign_id), str(index), records.encode_job(job))
-    return str(index)
+    store.stage_job(Job(campaign_id=store.campaign_id, index=index, recipients=recipients, zones=zones))
+    return index
 
 
-def _commit(client: redis.Redis, campaign_id: str, picked: Picked, tally: _Tally, jobs: int) -> None:
-    codes = [item for code, n in tally.failed_by_code.items() for item in (code, str(-n))]
-    marked = [
-        item
-        for (job, offset), outcome, record in picked
-        for item in (
-            keys.outcome_field(job, offset),
-            record,  # as read: a chunk another resend marked meanwhile is not marked again
-            records.encode_outcome(msgspec.structs.replace(outcome, republished=True)),
-        )
-    ]
-    reopen = client.register_script(source("reopen"))
-    applied = reopen(
-        keys=[keys.campaign(campaign_id), keys.failures(campaign_id), keys.outcomes(campaign_id)],
-        args=[str(-tally.failed), str(-tally.unknown), str(tally.failed + tally.unknown), str(jobs),
-              str(len(tally.failed_by_code)), *codes, *marked],
-    )  # fmt: skip
+def _commit(store: ResendStore, picked: Picked, tally: _Tally, jobs: int) -> None:
+    applied = store.reopen(
+        picked, failed=tally.failed, unknown=tally.unknown, failed_by_code=tally.failed_by_code, new_jobs=jobs
+    )
     if not applied:  # our lock outlived its TTL and another resend took these chunks
-        raise InputError(f"another resend of campaign {campaign_id!r} republished these recipients first")
+        raise InputError(
+            f"another resend of campaign {store.campaign_id!r} republished these recipients first"
+        )

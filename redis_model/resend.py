@@ -1,0 +1,102 @@
+"""What `campaign resend` keeps in Redis: its lock, the jobs it stages, and the `reopen` that commits them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+import msgspec
+import redis
+
+from redis_model import keys, records
+from redis_model.outcomes import OutcomeRecord
+from redis_model.scripts import source
+from schemas.campaign import CampaignSpec, Job
+
+LOCK_TTL_S = 600  # a resend that dies holding the lock frees the campaign after this
+
+
+class ResendTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """The campaign a resend reads under its lock."""
+
+    state: str
+    jobs: int  # jobs published so far: where the resend's new jobs start
+    spec: CampaignSpec
+    publishing_lease: float | None  # while a producer still reads its file: when its lease ends
+
+
+class ResendStore:
+    """One campaign's resend: lock it, read it, stage jobs, then commit them in one step."""
+
+    def __init__(self, client: redis.Redis, campaign_id: str) -> None:
+        self.client = client
+        self.campaign_id = campaign_id
+        self._reopen = client.register_script(source("reopen"))
+        self._release_lock = client.register_script(source("release_lock"))
+
+    def lock(self) -> str | None:
+        """Take the campaign's resend lock; its token, or None while another resend holds it."""
+        token = uuid.uuid4().hex
+        taken = self.client.set(keys.resend_lock(self.campaign_id), token, nx=True, ex=LOCK_TTL_S)
+        return token if taken else None
+
+    def unlock(self, token: str) -> None:
+        """Release the lock if it is still ours (compare and delete in one step)."""
+        self._release_lock(keys=[keys.resend_lock(self.campaign_id)], args=[token])
+
+    def target(self) -> ResendTarget | None:
+        """The campaign's state, job count, spec and publishing lease; None when there is no such campaign."""
+        fields = [keys.STATE, keys.JOBS, keys.SPEC, keys.PUBLISHING]
+        found: list[bytes | None] = self.client.hmget(keys.campaign(self.campaign_id), fields)  # type: ignore[assignment]
+        state, jobs, spec, publishing = found
+        if state is None or jobs is None or spec is None:
+            return None
+        return ResendTarget(
+            state=state.decode(),
+            jobs=int(jobs),
+            spec=records.decode_spec(spec),
+            publishing_lease=float(publishing) if publishing is not None else None,
+        )
+
+    def state(self) -> str:
+        """The campaign's state now ("" when it is gone)."""
+        state: bytes | None = self.client.hget(keys.campaign(self.campaign_id), keys.STATE)  # type: ignore[assignment]
+        return state.decode() if state else ""
+
+    def stage_job(self, job: Job) -> None:
+        """Write a job no message points to yet: invisible to workers until `reopen` and the enqueue."""
+        self.client.hset(keys.jobs(self.campaign_id), str(job.index), records.encode_job(job))
+
+    def drop_jobs(self, indexes: Sequence[int]) -> None:
+        """Remove staged jobs that will not be committed."""
+        self.client.hdel(keys.jobs(self.campaign_id), *map(str, indexes))
+
+    def reopen(
+        self,
+        picked: Sequence[OutcomeRecord],
+        *,
+        failed: int,
+        unknown: int,
+        failed_by_code: Mapping[str, int],
+        new_jobs: int,
+    ) -> bool:
+        """Mark the picked chunks republished, move `failed` and `unknown` recipients back to pending,
+        count the new jobs and queue a finished campaign again, in one step. False, with nothing
+        changed, when a picked record is no longer the one read (another resend marked it)."""
+        codes = [item for code, n in failed_by_code.items() for item in (code, str(-n))]
+        marked = [
+            item
+            for (job, offset), outcome, stored in picked
+            for item in (
+                keys.outcome_field(job, offset),
+                stored,
+                records.encode_outcome(msgspec.structs.replace(outcome, republished=True)),
+            )
+        ]
+        campaign_id = self.campaign_id
+        applied = self._reopen(
+            keys=[keys.campaign(campaign_id), keys.failures(campaign_id), keys.outcomes(campaign_id)],
+            args=[str(-failed), str(-unknown), str(failed + unknown), str(new_jobs),
+                  str(len(failed_by_code)), *codes, *marked],
+        )  # fmt: skip
+        return bool(applied)
