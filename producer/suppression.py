@@ -5,16 +5,15 @@ One Redis set per account (`KALEYRA_SID`). An import is staged in a set of its o
 page by page once the whole file has been read, so a file refused half-way, or one with more
 invalid numbers than allowed (CAMPAIGN_MAX_INVALID, `--max-invalid`), adds nothing.
 
-A list this version creates is marked with its format (`keys.suppression_format`). A list without
-the mark was written by an older normaliser, which stored some numbers in forms never produced now
-(`+49015123456789` for `+49 (0)15123456789`; `+3931234567` for the Italian mobile `3931234567`
-read as carrying +39), so that the same people written today would not be found: marketing is
-refused against it until `renormalise` has added every entry's current forms.
+A list this version creates is marked with its format (`redis_model.suppression_list.FORMAT`). A
+list without the mark was written by an older normaliser, which stored some numbers in forms never
+produced now (`+49015123456789` for `+49 (0)15123456789`; `+3931234567` for the Italian mobile
+`3931234567` read as carrying +39), so that the same people written today would not be found:
+marketing is refused against it until `renormalise` has added every entry's current forms.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 
 import msgspec
@@ -23,13 +22,11 @@ import redis
 from producer.invalid import Allowance, Tally, printable
 from producer.numbering import country_code_of
 from producer.numbers import InvalidNumber, NumberNormaliser
-from redis_model import keys
+from redis_model.suppression_list import PAGE, SuppressionList
 from schemas.campaign import InvalidRow
 from schemas.errors import InputError
 
-PAGE = 5000
 SHOWN_INVALID_ROWS = 20
-FORMAT = "2"  # numbers as libphonenumber reads them; a list without a format is older
 
 
 class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,30 +51,13 @@ def normalise_all(numbers: Iterable[str], prefix: str | None) -> list[str]:
 def add(client: redis.Redis, sid: str, numbers: Iterable[str], prefix: str | None) -> int:
     """Numbers added (not already listed)."""
     normalised = normalise_all(numbers, prefix)
-    return _add(client, sid, normalised) if normalised else 0
-
-
-def _add(client: redis.Redis, sid: str, numbers: list[str]) -> int:
-    """SADD, marking the list with this version's format when this creates it (an older list stays
-    unmarked: its old entries are still there)."""
-    target = keys.suppression_list(sid)
-
-    def write(tx: redis.client.Pipeline) -> None:
-        created = not tx.exists(target)  # watched: a list created meanwhile retries
-        tx.multi()
-        if created:
-            tx.set(keys.suppression_format(sid), FORMAT)
-        tx.sadd(target, *numbers)
-
-    replies = client.transaction(write, target)
-    assert replies is not None  # the MULTI's replies (None only with value_from_callable)
-    return int(replies[-1])
+    return SuppressionList(client, sid).add(normalised) if normalised else 0
 
 
 def remove(client: redis.Redis, sid: str, numbers: Iterable[str], prefix: str | None) -> int:
     """Numbers removed (that were listed)."""
     normalised = normalise_all(numbers, prefix)
-    return int(client.srem(keys.suppression_list(sid), *normalised)) if normalised else 0
+    return SuppressionList(client, sid).remove(normalised) if normalised else 0
 
 
 def import_rows(
@@ -89,8 +69,7 @@ def import_rows(
 ) -> ImportResult:
     """Add every valid number of `rows` (as `producer.recipients` reads them); invalid ones are skipped,
     unless there are more of them than `allowance` (None: none is refused for it)."""
-    target = keys.suppression_list(sid)
-    staged = f"{target}:import:{uuid.uuid4().hex}"  # same hash tag: one slot with the list
+    staged = SuppressionList(client, sid).staged_import()
     normaliser, tally = NumberNormaliser(prefix), Tally(prefix)
     page: list[str] = []
     invalid_rows: list[InvalidRow] = []
@@ -107,49 +86,37 @@ def import_rows(
                 continue
             read += 1
             if len(page) >= PAGE:
-                client.sadd(staged, *page)
+                staged.add(page)
                 page = []
         if page:
-            client.sadd(staged, *page)
+            staged.add(page)
         if allowance is not None:
             tally.refuse_if_over(allowance)
-        # Page by page rather than SUNIONSTORE, which would rewrite the whole list in one command.
-        added, merge = 0, []
-        for number in client.sscan_iter(staged, count=PAGE):
-            merge.append(number)
-            if len(merge) >= PAGE:
-                added += _add(client, sid, merge)
-                merge = []
-        if merge:
-            added += _add(client, sid, merge)
+        added = staged.merge()
     finally:
-        client.delete(staged)
+        staged.discard()
     return ImportResult(read=read, added=added, invalid=tally.invalid, invalid_rows=invalid_rows)
 
 
 def export(client: redis.Redis, sid: str) -> Iterator[str]:
     """Every listed number, in no particular order, without loading the set at once (Redis may
     repeat one while it resizes the set; an import of the export is unaffected)."""
-    for number in client.sscan_iter(keys.suppression_list(sid), count=PAGE):
-        yield number.decode()
+    return SuppressionList(client, sid).numbers()
 
 
 def count(client: redis.Redis, sid: str) -> int:
-    return int(client.scard(keys.suppression_list(sid)))
+    return SuppressionList(client, sid).count()
 
 
 def in_use(client: redis.Redis, sid: str) -> bool:
     """Whether the account lists anyone; `InputError` if its list was written by an older version."""
-    with client.pipeline(transaction=False) as pipe:
-        pipe.exists(keys.suppression_list(sid))
-        pipe.get(keys.suppression_format(sid))
-        listed, marked = pipe.execute()
-    if listed and marked != FORMAT.encode():
+    listed, current = SuppressionList(client, sid).state()
+    if listed and not current:
         raise InputError(
             f"the suppression list of account {sid or 'default'} was written by an older version; "
             "run `campaign suppress renormalise` first"
         )
-    return bool(listed)
+    return listed
 
 
 class RenormaliseResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,19 +128,19 @@ def renormalise(client: redis.Redis, sid: str) -> RenormaliseResult:
     """Add the current forms of every listed number (`_Readings`), a page at a time, then mark the
     list with this version's format. Nothing is removed, and a form's own forms are among its
     number's, so a second run (or one after a stop) adds nothing new."""
-    target = keys.suppression_list(sid)
+    listed = SuppressionList(client, sid)
     forms_of = _Readings()
-    read = int(client.scard(target))  # SSCAN returns each of them; the forms it adds, maybe
+    read = listed.count()  # SSCAN returns each of them; the forms it adds, maybe
     added = 0
     page: list[str] = []
-    for entry in client.sscan_iter(target, count=PAGE):
-        page.extend(forms_of(entry.decode()))
+    for entry in listed.numbers():
+        page.extend(forms_of(entry))
         if len(page) >= PAGE:
-            added += int(client.sadd(target, *page))
+            added += listed.add_forms(page)
             page = []
     if page:
-        added += int(client.sadd(target, *page))
-    client.set(keys.suppression_format(sid), FORMAT)
+        added += listed.add_forms(page)
+    listed.mark_current()
     return RenormaliseResult(read=read, added=added)
 
 

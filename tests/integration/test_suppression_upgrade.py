@@ -9,7 +9,7 @@ from campaign.cli import main
 from producer import suppression
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from redis_model import keys
+from redis_model import keys, suppression_list
 from schemas.errors import InputError
 from worker.broker import build_broker
 
@@ -46,7 +46,7 @@ def test_renormalise_adds_the_forms_this_version_reads_and_removes_nothing(backe
     listed = {n.decode() for n in backend.client.smembers(keys.suppression_list(SID))}
     assert listed == {*STORED_BY_OLD, *STORED_BY_OLD.values(), "+919876543210"}
     assert (result.read, result.added) == (3, 2)
-    assert backend.client.get(keys.suppression_format(SID)) == suppression.FORMAT.encode()
+    assert backend.client.get(keys.suppression_format(SID)) == suppression_list.FORMAT.encode()
 
 
 def test_the_people_an_older_version_listed_are_found_as_they_are_written_now(backend):
@@ -109,7 +109,7 @@ def test_a_list_this_version_creates_carries_its_format(backend, how):
         suppression.add(backend.client, SID, ["+4915123456789"], None)
     else:
         suppression.import_rows(backend.client, SID, [(2, "+4915123456789", ())], None)
-    assert backend.client.get(keys.suppression_format(SID)) == suppression.FORMAT.encode()
+    assert backend.client.get(keys.suppression_format(SID)) == suppression_list.FORMAT.encode()
     assert suppression.in_use(backend.client, SID)
 
 
