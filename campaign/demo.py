@@ -24,12 +24,12 @@ from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status
 from producer.publish import publish_campaign
 from producer.spec import build_spec
+from schemas.campaign import FINISHED_STATES, CampaignState
 from schemas.settings import Settings
 from worker.broker import build_broker, register_actors
 from worker.context import WorkerContext
 from worker.logging import configure_logging
 
-FINAL_STATES = ("completed", "failed", "cancelled")
 _FORMATS = (
     lambda n: f"+91{n}",
     lambda n: f"0091{n}",
@@ -94,7 +94,7 @@ def run_demo(
         record = simulator.record
     _summary(console, status, elapsed, record.e403_injected, len(record.messages), events.name)
     events.close()
-    return 0 if status.state == "completed" and status.pending == 0 else 1
+    return 0 if status.state == CampaignState.COMPLETED and status.pending == 0 else 1
 
 
 def _demo_rows(count: int) -> Iterator[tuple[int, str]]:
@@ -127,7 +127,7 @@ def _follow(console: Console, client: fakeredis.FakeRedis, campaign_id: str, tot
             done = status.total - status.pending
             detail = f"failed {status.failed}  retries {status.retried}"
             progress.update(task, completed=done, detail=detail)
-            if status.state in FINAL_STATES:
+            if status.state in FINISHED_STATES:
                 return status
             time.sleep(0.1)
 
