@@ -20,7 +20,8 @@ from worker.context import WorkerContext
 from worker.doorbell import DoorbellConsumer
 from worker.dramatiq_private import start_on_uvloop
 from worker.logging import flush_events
-from worker.sending import ComeBackLater, send_job
+from worker.sending import send_job
+from worker.stops import ComeBackLater
 from worker.urgent import CAME_BACK, UrgentWatch
 
 

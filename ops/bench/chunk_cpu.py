@@ -18,10 +18,10 @@ import msgspec
 
 from schemas.campaign import CampaignSpec, ChunkOutcome, MessageType, Outcome, Recipient
 from schemas.settings import Settings
+from worker.attribution import lines_of, message_ids_by_recipient
 from worker.gateway.replies import parse_reply
 from worker.logging import configure_logging, flush_events, log_submitted, mask_number
 from worker.payload import PayloadBuilder
-from worker.sending import lines_of, message_ids_by_recipient
 
 CHUNK = 1000
 

@@ -24,7 +24,7 @@ from redis_model import keys
 from schemas.settings import Settings
 from tests.chaos.harness import API_KEY, check_invariants, wait_finished, wait_for, worker_env
 from worker.broker import build_broker
-from worker.sending import ComeBackLater
+from worker.stops import ComeBackLater
 
 pytestmark = pytest.mark.redis
 

@@ -15,7 +15,8 @@ from redis_model import keys
 from tests.integration.test_campaign_flow import API_KEY, publish_numbers, wait_completed, wait_for
 from worker.broker import build_broker
 from worker.context import WorkerContext
-from worker.sending import MakeWay, send_job
+from worker.sending import send_job
+from worker.stops import MakeWay
 from worker.urgent import CAME_BACK, UrgentWatch
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import worker.sending
+import worker.stops
 from producer.control import campaign_status, cancel, pause, resume
 from producer.publish import publish_campaign
 from producer.spec import build_spec
@@ -21,7 +21,7 @@ from tests.integration.test_campaign_flow import publish_numbers, wait_completed
 @pytest.fixture(autouse=True)
 def quick_recheck(monkeypatch):
     """Held jobs look again every 50 ms instead of every minute."""
-    monkeypatch.setattr(worker.sending, "HELD_RECHECK_MS", 50)
+    monkeypatch.setattr(worker.stops, "HELD_RECHECK_MS", 50)
 
 
 def wait_until_held(backend) -> None:

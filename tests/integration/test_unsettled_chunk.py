@@ -13,7 +13,8 @@ from redis_model.ledger import ChunkLedger
 from tests.integration.test_campaign_flow import publish_numbers
 from worker.broker import build_broker
 from worker.context import WorkerContext
-from worker.sending import UnsettledChunk, send_job
+from worker.sending import send_job
+from worker.stops import UnsettledChunk
 
 
 def test_a_sent_chunk_whose_settlement_fails_is_left_claimed_not_failed(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.campaign import Recipient
 from schemas.kaleyra import SubmittedSms
-from worker.sending import message_ids_by_recipient
+from worker.attribution import message_ids_by_recipient
 
 CHUNK = [Recipient("+919000000001", 2), Recipient("+919000000002", 3), Recipient("+919000000003", 4)]
 
