@@ -11,7 +11,9 @@ import msgspec
 import pytest
 
 from producer.control import campaign_status, cancel, invalid_rows
-from producer.publish import JOB_SHARE, SEEN_IN_MEMORY_MAX, publish_campaign, publish_file
+from producer.publish import publish_campaign, publish_file
+from producer.publishing.batching import JOB_SHARE
+from producer.publishing.dedup import SEEN_IN_MEMORY_MAX
 from producer.resend import resend
 from producer.spec import build_spec
 from redis_model import keys
@@ -244,7 +246,7 @@ def test_duplicates_are_the_same_found_in_memory_in_redis_or_moved_between_them(
 ):
     """Past `SEEN_IN_MEMORY_MAX` numbers the seen set moves to Redis: repeats of numbers from before
     the move are still found, and the first occurrence of each number is the one kept."""
-    monkeypatch.setattr("producer.publish.SEEN_IN_MEMORY_MAX", in_memory)
+    monkeypatch.setattr("producer.publishing.dedup.SEEN_IN_MEMORY_MAX", in_memory)
     settings = make_settings("http://127.0.0.1:9", job_size=1000)
     spec = mkt_spec(settings)
     picks = [i % 2600 for i in range(0, 7 * 3100, 7)]  # each of 2600 numbers, some twice, in a jumble
