@@ -150,6 +150,12 @@ def suppression_list(sid: str) -> str:
     return f"account:{{{sid or 'default'}}}:suppressed"
 
 
+def suppression_import(sid: str, token: str) -> str:
+    """Set: the numbers of one `campaign suppress import` while it reads its file, merged into the
+    list at the end and then deleted (the list's hash tag: one slot with it)."""
+    return f"{suppression_list(sid)}:import:{token}"
+
+
 def suppression_format(sid: str) -> str:
     """String: the format of the account's suppression list, "2" once its numbers are all read as
     libphonenumber reads them. A list without it was written by an older version, some of whose

@@ -81,7 +81,7 @@ class StagedImport:
 
     def __init__(self, listed: SuppressionList) -> None:
         self.listed = listed
-        self.key = f"{listed.key}:import:{uuid.uuid4().hex}"  # same hash tag: one slot with the list
+        self.key = keys.suppression_import(listed.sid, uuid.uuid4().hex)
 
     def add(self, numbers: Sequence[str]) -> None:
         self.listed.client.sadd(self.key, *numbers)
