@@ -132,7 +132,7 @@ def account_rate(sid: str) -> str:
     `tat` and `urgent_tat`, the times (Redis clock, seconds) from which the next bulk and urgent
     request may go; the adaptive pace (`pace`, `pace_at`, `step`, `ceiling`, `cut_at`); and the
     last second or two's traffic (`seen_from`, `seen`, `seen_rate`, `requests`, `pushbacks`,
-    `prev_requests`, `prev_pushbacks`). Written only by `worker.rate_limit`'s scripts and
+    `prev_requests`, `prev_pushbacks`). Written only by `redis_model.account_rate`'s scripts and
     `campaign limit`."""
     return f"account:{{{sid}}}:rate"
 
