@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal, InvalidOperation
 
-# argparse names a type by its function's __name__ when it refuses a value ("invalid _positive value:
-# 'x'"): the functions keep the names the CLI has always shown, and are exported under plain ones.
+# Each refuses a value with an ArgumentTypeError of its own: for a bare ValueError argparse would
+# show the function's name ("invalid positive value: 'x'") rather than what was wanted.
 
 
-def _positive(raw: str) -> int:
-    value = int(raw)
+def positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{raw!r} must be at least 1")
     return value
 
 
-def _price(raw: str) -> Decimal:
+def price(raw: str) -> Decimal:
     try:
         value = Decimal(raw)
     except InvalidOperation:
@@ -26,11 +29,11 @@ def _price(raw: str) -> Decimal:
     return value
 
 
-def _rate(raw: str) -> float:
-    value = float(raw)
+def rate(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{raw!r} must be between 0 and 1")
     return value
-
-
-positive, price, rate = _positive, _price, _rate

@@ -405,3 +405,19 @@ def test_suppress_import_refuses_a_file_it_would_misread(cli, tmp_path, capsys):
     err = refused(capsys, main(["suppress", "import", str(path), "--prefix", "+91"]))
     assert "line 2: a quote opened here is never closed" in err
     assert cli.client.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["worker", "--threads", "x"], "argument --threads: 'x' is not a whole number"),
+        (["worker", "--processes", "0"], "argument --processes: '0' must be at least 1"),
+        (["simulate", "--e403-rate", "often"], "argument --e403-rate: 'often' is not a number"),
+        (["simulate", "--e403-rate", "nan"], "argument --e403-rate: 'nan' must be between 0 and 1"),
+    ],
+)
+def test_a_bad_option_value_is_refused_saying_what_was_wanted(capsys, argv, reason):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {reason}")
