@@ -12,7 +12,7 @@ from schemas.campaign import MARKETING_TYPES, CampaignSpec, MessageType
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
 from schemas.kaleyra import MAX_BODY_CHARS, UnicodeFlag
-from schemas.settings import UNICODE_FLAGS, Settings, parse_share
+from schemas.settings import UNICODE_FLAGS, Settings, parse_duration, parse_share
 from schemas.template import CONTROL, SURROGATE, Template
 from schemas.window import parse_window
 
@@ -219,18 +219,14 @@ def _on_unknown(policy: str) -> Literal["hold", "resend"]:
     raise SpecError(f"on-unknown {policy!r} must be hold or resend")
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
-_SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def _expiry(expires_in: str | None, now: datetime) -> float | None:
     """`--expires-in 90m` (s, m, h or d; plain seconds too) as a Unix time."""
     if expires_in is None:
         return None
-    match = _DURATION.match(expires_in.strip().lower())
-    if not match or float(match[1]) <= 0:
+    seconds = parse_duration(expires_in)
+    if seconds is None:
         raise SpecError(f"expires-in {expires_in!r} is not a duration like 30m, 2h or 1d")
-    return now.timestamp() + float(match[1]) * _SECONDS_PER_UNIT[match[2]]
+    return now.timestamp() + seconds
 
 
 def _schedule(at: str | None, now: datetime) -> str | None:

@@ -179,3 +179,44 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
         waiting(campaign_id),
         failures(campaign_id),
     )
+
+
+# Single messages (`send_message`, `POST /v1/messages`): one Redis stream per lane, read by every
+# worker process through one consumer group; a message's id is its lane and its stream entry's id.
+MESSAGE_LANES = {OTP_LANE.queue: "otp", TXN_LANE.queue: "txn", BULK_LANE.queue: "bulk"}
+MESSAGE_GROUP = "workers"
+
+
+def message_stream(lane: Lane) -> str:
+    """Stream: one entry per queued single message of the lane, field `m` its `SingleMessage`
+    (msgpack); deleted once the message is settled."""
+    return f"messages:{MESSAGE_LANES[lane.queue]}"
+
+
+def message_id(lane: Lane, entry_id: str) -> str:
+    """A single message's public id: `txn-1765000000000-0` (its lane's short name, its entry's id)."""
+    return f"{MESSAGE_LANES[lane.queue]}-{entry_id}"
+
+
+def message_entry(message_id: str) -> tuple[Lane, str] | None:
+    """The lane and stream entry of a message id; None for what is no such id."""
+    short, _, entry = message_id.partition("-")
+    lane = next((lane for lane in LANES if MESSAGE_LANES[lane.queue] == short), None)
+    ms, _, seq = entry.partition("-")
+    if lane is None or not (ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()):
+        return None
+    return lane, entry
+
+
+def message(message_id: str) -> str:
+    """Hash, from when a worker takes the message: `status` (a `MessageStatus`), `message_id`
+    (Kaleyra's), `code`, `reference`, `at` (Unix seconds), `owner` (while sending: the worker and
+    its lease's end, ms). Expires `CAMPAIGN_RETENTION` after the message settles."""
+    return f"message:{message_id}"
+
+
+def idempotency(scope: str, key_digest: str) -> str:
+    """String: `message id|digest of the request`, for 24 hours after a request with this
+    `Idempotency-Key` (its SHA-256, hex: the key itself is never stored). `scope`: the API key's id
+    for the HTTP service, "" for the Python API."""
+    return f"idempotency:{scope}:{key_digest}"

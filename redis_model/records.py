@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from schemas.campaign import CampaignSpec, ChunkOutcome, InvalidRow, Job, Recipient
+from schemas.message import SingleMessage
 
 _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
@@ -20,6 +21,7 @@ _outcome = msgspec.json.Decoder(ChunkOutcome)
 _job = msgspec.msgpack.Decoder(Job)
 _invalid_row = msgspec.msgpack.Decoder(InvalidRow)
 _recipient = msgspec.msgpack.Decoder(Recipient)
+_message = msgspec.msgpack.Decoder(SingleMessage)
 
 
 def encode_spec(spec: CampaignSpec) -> bytes:
@@ -75,3 +77,12 @@ def encode_waiting(opens_at: float, recipients: int) -> str:
 def decode_waiting(data: bytes) -> tuple[float, int]:
     opens_at, recipients = data.split(b"|")
     return float(opens_at), int(recipients)
+
+
+def encode_message(message: SingleMessage) -> bytes:
+    """The `m` field of a single message's stream entry (`keys.message_stream`)."""
+    return _msgpack.encode(message)
+
+
+def decode_message(data: bytes) -> SingleMessage:
+    return _message.decode(data)

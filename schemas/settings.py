@@ -22,6 +22,8 @@ REGION_HOSTS = {
 }
 UNICODE_FLAGS = ("auto", "0", "1")
 PREFIX_PATTERN = re.compile(r"^\+[1-9][0-9]{0,3}$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +56,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     maintenance_chance: int = 50_000  # per million broker commands
     # The largest share of a list's rows that may be invalid numbers: past it, the list is refused.
     max_invalid: float = 0.05
+    # How long a finished campaign and a settled single message stay in Redis.
+    retention_s: float = 30 * 86400
+    # How long a worker waits for more single messages to send with the first in one request.
+    message_linger_ms: int = 5
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
@@ -124,6 +130,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             hold_probe_ms=_int(env, "CAMPAIGN_HOLD_PROBE_MS", 30_000, low=100, high=3_600_000),
             maintenance_chance=_int(env, "CAMPAIGN_MAINTENANCE_CHANCE", 50_000, low=1, high=1_000_000),
             max_invalid=_share(env, "CAMPAIGN_MAX_INVALID", 0.05),
+            retention_s=_retention(env),
+            message_linger_ms=_int(env, "CAMPAIGN_MESSAGE_LINGER_MS", 5, low=0, high=1000),
         )
 
     def require_credentials(self) -> None:
@@ -166,6 +174,22 @@ def _redis_url(env: Mapping[str, str]) -> str:
             "redis://127.0.0.1:6379/0"
         )
     return url
+
+
+def parse_duration(raw: str) -> float | None:
+    """Seconds in a duration like `90`, `30m`, `2h` or `30d`; None if it is no positive duration."""
+    match = _DURATION.match(raw.strip().lower())
+    if not match or float(match[1]) <= 0:
+        return None
+    return float(match[1]) * _SECONDS_PER_UNIT[match[2]]
+
+
+def _retention(env: Mapping[str, str]) -> float:
+    raw = env.get("CAMPAIGN_RETENTION", "30d")
+    seconds = parse_duration(raw)
+    if seconds is None:
+        raise SettingsError(f"CAMPAIGN_RETENTION={raw!r} is not a duration like 12h or 30d")
+    return seconds
 
 
 def parse_share(raw: str) -> float | None:

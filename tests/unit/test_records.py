@@ -103,3 +103,37 @@ def test_todays_records_round_trip(record: object, encode, decode) -> None:  # t
 
 def test_a_waiting_entry_round_trips_to_the_second() -> None:
     assert records.decode_waiting(records.encode_waiting(1765000000.4, 250).encode()) == (1765000000.0, 250)
+
+
+def test_a_single_message_round_trips_and_leaves_out_what_it_does_not_set() -> None:
+    from schemas.message import SingleMessage
+
+    message = SingleMessage(
+        to="+919812345678", body="Your order shipped", sender="KLRHXA", type=MessageType.TXN,
+        reference="order-42", queued_at=1765000000.25,
+    )  # fmt: skip
+    encoded = records.encode_message(message)
+    assert records.decode_message(encoded) == message
+    assert b"template_id" not in encoded
+
+
+@pytest.mark.parametrize(
+    "message_id, found",
+    [
+        ("txn-1765000000000-0", ("campaigns.txn", "1765000000000-0")),
+        ("otp-1765000000000-12", ("campaigns.otp", "1765000000000-12")),
+        ("bulk-1-0", ("campaigns", "1-0")),
+        ("sms-1765000000000-0", None),
+        ("txn-1765000000000", None),
+        ("txn--0", None),
+        ("txn-١٢-0", None),
+        ("", None),
+    ],
+)
+def test_a_message_id_names_its_lane_and_stream_entry(message_id: str, found: tuple[str, str] | None) -> None:
+    from redis_model import keys
+
+    entry = keys.message_entry(message_id)
+    assert (None if entry is None else (entry[0].queue, entry[1])) == found
+    if entry is not None:
+        assert keys.message_id(*entry) == message_id

@@ -74,3 +74,16 @@ def test_dlt_requirement_is_read_from_the_environment():
 def test_requests_in_flight_are_capped_only_when_asked():
     assert Settings.from_environ({}).max_in_flight == 0
     assert Settings.from_environ({"CAMPAIGN_MAX_IN_FLIGHT": "6"}).max_in_flight == 6
+
+
+@pytest.mark.parametrize(
+    "raw, seconds", [("30d", 2_592_000.0), ("12h", 43_200.0), ("90", 90.0), ("1.5m", 90.0)]
+)
+def test_retention_is_a_duration(raw, seconds):
+    assert Settings.from_environ({"CAMPAIGN_RETENTION": raw}).retention_s == seconds
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-1d", "3w"])
+def test_a_retention_that_is_no_duration_is_refused_naming_it(raw):
+    with pytest.raises(SettingsError, match=f"CAMPAIGN_RETENTION={raw!r} is not a duration"):
+        Settings.from_environ({"CAMPAIGN_RETENTION": raw})

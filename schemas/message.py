@@ -1,0 +1,54 @@
+"""A single message, as an event-driven producer sends it: one recipient, queued on its lane, no campaign."""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from schemas.campaign import MessageType
+from schemas.kaleyra import UnicodeFlag
+
+
+class SingleMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """What the producer queued, checked and normalised: `to` is E.164, the body is final (no
+    placeholders). Stored as the `m` field of its lane's stream entry."""
+
+    to: str
+    body: str
+    sender: str
+    type: MessageType
+    unicode: UnicodeFlag | None = None  # None: the worker's default (CAMPAIGN_DEFAULT_UNICODE)
+    template_id: str | None = None
+    entity_id: str | None = None
+    callback_profile_id: str | None = None
+    reference: str | None = None  # the producer's own, returned with the message's status
+    queued_at: float = 0.0  # Unix seconds
+
+
+class MessageStatus(enum.StrEnum):
+    """Where a single message stands; the last three are where it ends, as a campaign's recipients do."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # a worker claimed it and may have POSTed it: if that worker dies, unknown
+    SUBMITTED = "submitted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class MessageReceipt(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What `send_message` answers (and an idempotent retry answers again)."""
+
+    id: str
+    status: MessageStatus = MessageStatus.QUEUED
+
+
+class MessageState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What `message(id)` answers: its status and, once the gateway answered, Kaleyra's message id or
+    the error code."""
+
+    id: str
+    status: MessageStatus
+    message_id: str | None = None
+    code: str | None = None
+    reference: str | None = None
