@@ -1,4 +1,5 @@
-"""Validate a campaign's options into a `CampaignSpec`, refusing bad ones with a one-line reason."""
+"""Validate a campaign's options into a `CampaignSpec`, refusing bad ones with a one-line reason; the
+`check_*` of each option are shared with single messages (`producer.messages`)."""
 
 from __future__ import annotations
 
@@ -47,9 +48,9 @@ def build_spec(
 ) -> CampaignSpec:
     """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
     now = now or datetime.now(UTC)
-    message_type = _message_type(type)
-    unicode_flag = _unicode(unicode, body)
-    template_id, entity_id = _dlt_id("template-id", template_id), _dlt_id("entity-id", entity_id)
+    message_type = check_type(type)
+    unicode_flag = check_unicode(unicode, body)
+    template_id, entity_id = check_dlt_id("template-id", template_id), check_dlt_id("entity-id", entity_id)
     scheduled, expires_at = _schedule(at, now), _expiry(expires_in, now)
     if scheduled and message_type is MessageType.OTP:
         raise SpecError("type OTP cannot be scheduled (Kaleyra's schedule-sms.md); send it without --at")
@@ -57,6 +58,28 @@ def build_spec(
         raise SpecError(
             f"expires-in {expires_in!r} ends before the campaign's time {scheduled}: nothing would be sent"
         )
+    check_dlt_required(settings, template_id, entity_id)
+    return CampaignSpec(
+        campaign_id=uuid.uuid4().hex,
+        sender=check_sender(sender),
+        type=message_type,
+        body=check_body(body),
+        prefix=check_prefix(prefix or settings.default_prefix),
+        unicode=unicode_flag,
+        template_id=template_id,
+        entity_id=entity_id,
+        callback_profile_id=check_identifier("callback-profile-id", callback_profile_id),
+        at=scheduled,
+        name=_name(name),
+        on_unknown=_on_unknown(on_unknown),
+        expires_at=expires_at,
+        flash=_flash(flash, body),
+        send_window=_send_window(send_window, message_type),
+    )
+
+
+def check_dlt_required(settings: Settings, template_id: str | None, entity_id: str | None) -> None:
+    """On the IN pod with KALEYRA_DLT_REQUIRED=1, both DLT IDs, or `SpecError` naming the missing."""
     if settings.dlt_required and settings.region == "in" and not (template_id and entity_id):
         missing = " and ".join(
             option
@@ -67,26 +90,9 @@ def build_spec(
             f"{missing} required: on the IN pod this account sends only with the template and entity IDs "
             "registered on the DLT platform (KALEYRA_DLT_REQUIRED=1)"
         )
-    return CampaignSpec(
-        campaign_id=uuid.uuid4().hex,
-        sender=_sender(sender),
-        type=message_type,
-        body=_body(body),
-        prefix=check_prefix(prefix or settings.default_prefix),
-        unicode=unicode_flag,
-        template_id=template_id,
-        entity_id=entity_id,
-        callback_profile_id=_identifier("callback-profile-id", callback_profile_id),
-        at=scheduled,
-        name=_name(name),
-        on_unknown=_on_unknown(on_unknown),
-        expires_at=expires_at,
-        flash=_flash(flash, body),
-        send_window=_send_window(send_window, message_type),
-    )
 
 
-def _sender(sender: str) -> str:
+def check_sender(sender: str) -> str:
     sender = sender.strip()
     if not SENDER_PATTERN.match(sender):
         raise SpecError(
@@ -95,7 +101,7 @@ def _sender(sender: str) -> str:
     return sender
 
 
-def _message_type(value: str) -> MessageType:
+def check_type(value: str) -> MessageType:
     try:
         return MessageType(value.strip().upper())
     except ValueError:
@@ -103,7 +109,7 @@ def _message_type(value: str) -> MessageType:
         raise SpecError(f"type {value!r} is not one of {allowed}") from None
 
 
-def _body(body: str) -> str:
+def check_body(body: str) -> str:
     if not body.strip():
         raise SpecError("body is empty: give the message text with --body")
     if found := SURROGATE.search(body):
@@ -126,7 +132,7 @@ def _body(body: str) -> str:
     return body
 
 
-def _unicode(value: str | None, body: str) -> UnicodeFlag | None:
+def check_unicode(value: str | None, body: str) -> UnicodeFlag | None:
     if value is None:
         return None
     flag = value.strip().lower()
@@ -159,7 +165,7 @@ def check_max_invalid(value: str | None) -> float | None:
     return share
 
 
-def _identifier(option: str, value: str | None) -> str | None:
+def check_identifier(option: str, value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
@@ -168,7 +174,7 @@ def _identifier(option: str, value: str | None) -> str | None:
     return value
 
 
-def _dlt_id(option: str, value: str | None) -> str | None:
+def check_dlt_id(option: str, value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
