@@ -8,21 +8,39 @@ The public Python API::
     sent = campaigns.send_campaign(recipients="customers.csv", sender="KLRHXA", type="MKT",
                                    prefix="+91", body="Hi {name|there}, our sale starts today")
     campaigns.status(sent.campaign_id).state
+
+    receipt = campaigns.send_message(to="+919812345678", sender="KLRHXA", type="TXN",
+                                     body="Your order shipped", idempotency_key="order-42-shipped")
+    campaigns.message(receipt.id).status
 """
 
 from producer.api import AsyncCampaigns, Campaigns
 from producer.control import CampaignStatus
 from producer.publish import PublishResult
-from schemas.errors import InputError, RecipientsError, SettingsError, SpecError, UnknownCampaignError
+from schemas.errors import (
+    IdempotencyConflict,
+    InputError,
+    RecipientsError,
+    SettingsError,
+    SpecError,
+    UnknownCampaignError,
+    UnknownMessageError,
+)
+from schemas.message import MessageReceipt, MessageState, MessageStatus
 
 __all__ = [
     "AsyncCampaigns",
     "CampaignStatus",
     "Campaigns",
+    "IdempotencyConflict",
     "InputError",
+    "MessageReceipt",
+    "MessageState",
+    "MessageStatus",
     "PublishResult",
     "RecipientsError",
     "SettingsError",
     "SpecError",
     "UnknownCampaignError",
+    "UnknownMessageError",
 ]

@@ -12,15 +12,19 @@ from typing import Any
 import dramatiq
 import msgspec
 import redis
+import redis.asyncio as aioredis
 
 from producer import control
 from producer.control import CampaignStatus
 from producer.job_queue import job_broker
 from producer.mapping_rows import mapping_rows
+from producer.messages import PYTHON_API_SCOPE, MessageToQueue, known, prepare_message, receipt
 from producer.publish import PublishResult, publish_campaign, publish_file
 from producer.spec import build_spec, check_max_invalid
 from redis_model.campaign_index import newest_campaign_ids
+from redis_model.message_intake import AsyncMessageIntake, MessageIntake
 from schemas.errors import UnknownCampaignError
+from schemas.message import MessageReceipt, MessageState
 from schemas.settings import Settings
 from schemas.template import Template
 
@@ -37,19 +41,23 @@ class Campaigns:
             raise TypeError("Campaigns needs a redis.Redis client without decode_responses=True")
         self.client = client
         self.settings = settings if settings is not None else Settings.from_environ()
+        self.redis_url: str | None = None  # the client's URL, when it was made from one here
         self._broker: dramatiq.Broker | None = None
+        self._intake: MessageIntake | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Campaigns:
         """From the environment (`os.environ` unless given): REDIS_URL, KALEYRA_SID, CAMPAIGN_* ..."""
         settings = Settings.from_environ(environ)
-        return cls(redis.Redis.from_url(settings.redis_url), settings)
+        return cls.from_url(settings.redis_url, settings)
 
     @classmethod
     def from_url(cls, redis_url: str, settings: Settings | None = None) -> Campaigns:
         """On the Redis at `redis_url`, with `settings` (default: from the environment)."""
         settings = settings if settings is not None else Settings.from_environ()
-        return cls(redis.Redis.from_url(redis_url), msgspec.structs.replace(settings, redis_url=redis_url))
+        made = cls(redis.Redis.from_url(redis_url), msgspec.structs.replace(settings, redis_url=redis_url))
+        made.redis_url = redis_url
+        return made
 
     def send_campaign(
         self,
@@ -95,6 +103,38 @@ class Campaigns:
         rows = mapping_rows(recipients, Template(spec.body).fields)
         return publish_campaign(spec, rows, **common)
 
+    def send_message(
+        self,
+        *,
+        to: str,
+        body: str,
+        sender: str,
+        type: str,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        prefix: str | None = None,
+        unicode: str | None = None,
+        template_id: str | None = None,
+        entity_id: str | None = None,
+        callback_profile_id: str | None = None,
+    ) -> MessageReceipt:
+        """Queue one message on its type's lane (no campaign: one Redis command) and return its receipt.
+        The options are `send_campaign`'s; the body is sent as written. `reference` (up to 64
+        characters) comes back with its state. With `idempotency_key`, a retry within 24 hours returns
+        the first receipt and queues nothing; the same key for another message raises
+        `IdempotencyConflict`. Refused input raises `SpecError` naming the value."""
+        queued = prepare_message(
+            self.settings, to=to, body=body, sender=sender, type=type, reference=reference,
+            idempotency_key=idempotency_key, prefix=prefix, unicode=unicode, template_id=template_id,
+            entity_id=entity_id, callback_profile_id=callback_profile_id,
+        )  # fmt: skip
+        return self._queue(queued)
+
+    def message(self, message_id: str) -> MessageState:
+        """Where a message `send_message` queued stands; `UnknownMessageError` for an id that is
+        malformed, unknown or settled longer ago than CAMPAIGN_RETENTION."""
+        return known(message_id, self._messages().state(message_id))
+
     def status(self, campaign_id: str) -> CampaignStatus:
         """What `campaign status --json` prints; raises `UnknownCampaignError` for an unknown id."""
         return control.campaign_status(self.client, campaign_id)
@@ -137,13 +177,32 @@ class Campaigns:
             self._broker = job_broker(self.client)
         return self._broker
 
+    def _messages(self) -> MessageIntake:
+        if self._intake is None:
+            self._intake = MessageIntake(self.client)
+        return self._intake
+
+    def _queue(self, queued: MessageToQueue) -> MessageReceipt:
+        message, lane, idempotency = queued
+        if idempotency is None:
+            return MessageReceipt(id=self._messages().queue(message, lane))
+        once = self._messages().queue_once(
+            message, lane, PYTHON_API_SCOPE, idempotency.key_digest, idempotency.request_digest
+        )
+        return receipt(idempotency, once)
+
 
 class AsyncCampaigns:
-    """`Campaigns` for asyncio code: each method runs the synchronous one in a thread, so that reading
-    a file and its Redis round trips never block the event loop."""
+    """`Campaigns` for asyncio code. Single messages go through a `redis.asyncio` client, since event
+    producers send thousands a second; every other method runs the synchronous one in a thread, so
+    that reading a file and its Redis round trips never block the event loop."""
 
-    def __init__(self, campaigns: Campaigns) -> None:
+    def __init__(self, campaigns: Campaigns, client: aioredis.Redis | None = None) -> None:
+        """On `campaigns`; single messages through `client` (a `redis.asyncio.Redis` returning bytes)
+        or, by default, one made on first use from the URL `campaigns` was made from."""
         self.sync = campaigns
+        self._client = client
+        self._intake: AsyncMessageIntake | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> AsyncCampaigns:
@@ -163,6 +222,33 @@ class AsyncCampaigns:
             self.sync.send_campaign, recipients, sender=sender, type=type, body=body, **options
         )
 
+    async def send_message(
+        self,
+        *,
+        to: str,
+        body: str,
+        sender: str,
+        type: str,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        **options: str | None,
+    ) -> MessageReceipt:
+        """`Campaigns.send_message` (the same options), natively async: no thread per call."""
+        message, lane, idempotency = prepare_message(
+            self.sync.settings, to=to, body=body, sender=sender, type=type, reference=reference,
+            idempotency_key=idempotency_key, **options,
+        )  # fmt: skip
+        if idempotency is None:
+            return MessageReceipt(id=await self._messages().queue(message, lane))
+        once = await self._messages().queue_once(
+            message, lane, PYTHON_API_SCOPE, idempotency.key_digest, idempotency.request_digest
+        )
+        return receipt(idempotency, once)
+
+    async def message(self, message_id: str) -> MessageState:
+        """`Campaigns.message`, natively async."""
+        return known(message_id, await self._messages().state(message_id))
+
     async def status(self, campaign_id: str) -> CampaignStatus:
         return await asyncio.to_thread(self.sync.status, campaign_id)
 
@@ -179,7 +265,21 @@ class AsyncCampaigns:
         return await asyncio.to_thread(self.sync.list_campaigns, limit=limit)
 
     async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
         await asyncio.to_thread(self.sync.close)
+
+    def _messages(self) -> AsyncMessageIntake:
+        if self._intake is None:
+            if self._client is None:
+                if self.sync.redis_url is None:
+                    raise TypeError(
+                        "AsyncCampaigns on a Campaigns made from a client needs "
+                        "client=redis.asyncio.Redis(...) for single messages"
+                    )
+                self._client = aioredis.Redis.from_url(self.sync.redis_url)
+            self._intake = AsyncMessageIntake(self._client)
+        return self._intake
 
     async def __aenter__(self) -> AsyncCampaigns:
         return self

@@ -27,6 +27,18 @@ class UnknownCampaignError(InputError):
     """No campaign with that id exists."""
 
 
+class UnknownMessageError(InputError):
+    """No single message with that id: never queued, malformed, or settled longer ago than retention."""
+
+
+class IdempotencyConflict(InputError):
+    """An idempotency key used in the last 24 hours for another message: nothing was queued."""
+
+    def __init__(self, reason: str, *, message_id: str) -> None:
+        super().__init__(reason)
+        self.message_id = message_id  # the message the key's first request queued
+
+
 class GatewayError(CampaignError):
     """Kaleyra (or the simulator) refused or failed a request.
 
