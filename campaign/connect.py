@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(Settings.from_environ().redis_url)
+    return settings_and_client()[1]
+
+
+def settings_and_client() -> tuple[Settings, redis.Redis]:
+    """The process's settings and a client of the Redis they name."""
+    settings = Settings.from_environ()
+    return settings, redis.Redis.from_url(settings.redis_url)
 
 
 def campaigns() -> Campaigns:

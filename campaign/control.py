@@ -6,12 +6,10 @@ import argparse
 from typing import Any
 
 import msgspec
-import redis
 
 from campaign import connect
 from campaign.plural import plural
 from schemas.errors import SettingsError
-from schemas.settings import Settings
 
 
 def add_parsers(commands: Any) -> None:
@@ -57,8 +55,7 @@ def _resend(args: argparse.Namespace) -> int:
     from producer.job_queue import job_broker
     from producer.resend import resend
 
-    settings = Settings.from_environ()
-    client = redis.Redis.from_url(settings.redis_url)
+    settings, client = connect.settings_and_client()
     result = resend(
         client,
         job_broker(client),
@@ -83,10 +80,9 @@ def _resend(args: argparse.Namespace) -> int:
 def _limit(args: argparse.Namespace) -> int:
     from producer.control import account_rate_limit, set_account_rate_limit
 
-    settings = Settings.from_environ()
+    settings, client = connect.settings_and_client()
     if not settings.sid:
         raise SettingsError("KALEYRA_SID must be set: the limit belongs to the account")
-    client = redis.Redis.from_url(settings.redis_url)
     if args.per_second is not None:
         set_account_rate_limit(client, settings.sid, args.per_second)
     limit = account_rate_limit(client, settings.sid)

@@ -6,10 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-import redis
-
+from campaign import connect
 from campaign.plural import plural
-from schemas.settings import Settings
 
 
 def add_parser(commands: Any) -> None:
@@ -61,8 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     from producer.recipients import open_recipients
     from producer.spec import check_max_invalid, check_prefix
 
-    settings = Settings.from_environ()
-    client = redis.Redis.from_url(settings.redis_url)
+    settings, client = connect.settings_and_client()
     account = settings.sid or "default"
     prefix = check_prefix(getattr(args, "prefix", None) or settings.default_prefix)
     if args.action == "add":

@@ -22,6 +22,8 @@ OTP_LANE = Lane("campaigns.otp", "send_otp_job", 0, True)
 TXN_LANE = Lane("campaigns.txn", "send_txn_job", 10, True)
 BULK_LANE = Lane("campaigns", "send_job", 100, False)
 LANES = (OTP_LANE, TXN_LANE, BULK_LANE)
+# dramatiq's sorted set of live workers' broker ids (its namespace `dramatiq`): a worker is up once it is there.
+DRAMATIQ_HEARTBEATS = "dramatiq:__heartbeats__"
 
 
 def lane_of(message_type: str) -> Lane:

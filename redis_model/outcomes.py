@@ -28,3 +28,11 @@ def chunk_outcome(client: redis.Redis, campaign_id: str, job: int, offset: int) 
     """The outcome of job `job`'s chunk starting at `offset`; None while it is not settled."""
     raw: bytes | None = client.hget(keys.outcomes(campaign_id), keys.outcome_field(job, offset))  # type: ignore[assignment]
     return records.decode_outcome(raw) if raw is not None else None
+
+
+def chunk_outcomes(
+    client: redis.Redis, campaign_id: str, *, page: int = 100
+) -> Iterator[tuple[tuple[int, int], ChunkOutcome]]:
+    """`((job, offset), outcome)` for every settled chunk, in no particular order; memory is one page."""
+    for where, outcome, _ in outcome_records(client, campaign_id, page=page):
+        yield where, outcome

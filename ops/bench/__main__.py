@@ -34,6 +34,7 @@ from ops.bench.publisher import bench_spec, write_recipients
 from ops.bench.urgent import p99_seconds, publish_otps
 from ops.services import RedisServer, SimulatorProcess, cpu_seconds, peak_rss_mb, process_tree, start_worker
 from producer.control import CampaignStatus, campaign_status
+from redis_model import keys
 from schemas.kaleyra import MAX_NODES_PER_REQUEST
 from schemas.settings import Settings
 
@@ -159,7 +160,7 @@ def _measure(
             env, processes=fleet.processes, threads=fleet.threads, in_flight=fleet.in_flight, stdout=events
         )
     try:
-        _wait(lambda: client.zcard("dramatiq:__heartbeats__") >= fleet.processes, 30)
+        _wait(lambda: client.zcard(keys.DRAMATIQ_HEARTBEATS) >= fleet.processes, 30)
         pids = process_tree(worker.pid)
         measured = (pids, gateway)  # the workers, the simulator
         before, started = [cpu_seconds(group) for group in measured], time.monotonic()

@@ -35,9 +35,10 @@ import uvloop
 from ops.bench.ceiling import encode_chunks, send_all
 from ops.bench.publisher import bench_spec, write_recipients
 from ops.services import RedisServer, SimulatorProcess
+from producer.control import campaign_status
 from producer.job_queue import job_broker
 from producer.publish import publish_file
-from redis_model import keys
+from redis_model.jobs import job_count
 from schemas.settings import Settings
 from worker.context import WorkerContext
 from worker.logging import configure_logging
@@ -110,7 +111,7 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
     def publish() -> tuple[str, int]:
         spec = bench_spec(settings)
         publish_file(spec, str(csv), client=client, broker=job_broker(client), settings=settings)
-        return spec.campaign_id, int(client.hlen(keys.jobs(spec.campaign_id)))
+        return spec.campaign_id, job_count(client, spec.campaign_id)
 
     if part == "producer":
         publish()  # warm: imports, connections, caches
@@ -122,7 +123,7 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the workers' loop
             runner.run(_send(settings, warm, measured))
         for campaign_id, _ in (warm, measured):
-            submitted = int(client.hget(keys.campaign(campaign_id), keys.SUBMITTED) or 0)
+            submitted = campaign_status(client, campaign_id).submitted
             if submitted != recipients:
                 raise RuntimeError(f"the worker part sent {submitted} of {recipients}")
     else:

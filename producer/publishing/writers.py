@@ -50,7 +50,8 @@ class Writer(Protocol):
 
 
 class DryRun:
-    """Counts what would be sent and writes nothing; keys de-duplication put in Redis are removed."""
+    """Counts what would be sent and writes nothing; a large file's seen numbers, which de-duplication
+    keeps in Redis, are removed at the end."""
 
     cancelled = False
 
@@ -156,12 +157,10 @@ class Progressive(_LeftOutRows):
         on_visible: Callable[[], None] | None = None,  # told when the first job is enqueued
     ) -> None:
         super().__init__(store, page_size)
-        self.client, self.announcement, self.broker, self.on_visible = (
-            client,
-            announcement,
-            broker,
-            on_visible,
-        )
+        self.client = client
+        self.announcement = announcement
+        self.broker = broker
+        self.on_visible = on_visible
         self.campaign_id, self.type = announcement.spec.campaign_id, announcement.spec.type
         self.announced = False
 

@@ -16,8 +16,8 @@ import redis
 
 from ops.simulator import RunningSimulator
 from producer.control import CampaignStatus, campaign_status
-from producer.outcomes import chunk_outcomes
 from redis_model import keys
+from redis_model.outcomes import chunk_outcomes
 from schemas.campaign import Job, Recipient
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

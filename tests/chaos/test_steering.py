@@ -107,7 +107,7 @@ def rig(redis_server, redis_client, make_settings, workers, tmp_path) -> Iterato
         env = worker_env(redis_server.url, simulator.base_url, chunk_size=CHUNK)
         started = [workers(env, threads=THREADS, name=f"worker{i}") for i in range(WORKERS)]
         # dramatiq's heartbeat set: each worker process enters it at its first fetch from the queue.
-        wait_for(lambda: redis_client.zcard("dramatiq:__heartbeats__") >= WORKERS, timeout=60)
+        wait_for(lambda: redis_client.zcard(keys.DRAMATIQ_HEARTBEATS) >= WORKERS, timeout=60)
         settings = make_settings(simulator.base_url, chunk_size=CHUNK, job_size=JOB_SIZE)
         yield Rig(redis_client, simulator, settings, [tmp_path / f"worker{i}.jsonl" for i in range(WORKERS)])
         for process in started:

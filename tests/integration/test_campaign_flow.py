@@ -11,11 +11,11 @@ import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status, cancel, pause, resume
-from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.recipients import open_recipients
 from producer.spec import build_spec
 from redis_model import keys
+from redis_model.outcomes import chunk_outcomes
 from schemas.errors import SpecError
 from worker.broker import build_broker, register_actors
 from worker.context import WorkerContext

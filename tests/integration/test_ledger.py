@@ -8,11 +8,11 @@ import time
 import pytest
 
 from producer.control import campaign_status, cancel, pause
-from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from redis_model import keys
 from redis_model.ledger import ChunkLedger, Claim
+from redis_model.outcomes import chunk_outcomes
 from schemas.campaign import ChunkOutcome, Outcome
 from worker.broker import build_broker
 

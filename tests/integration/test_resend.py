@@ -9,11 +9,11 @@ import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status, cancel
-from producer.outcomes import chunk_outcomes
 from producer.publish import publish_campaign
 from producer.resend import resend
 from producer.spec import build_spec
 from redis_model import keys
+from redis_model.outcomes import chunk_outcomes
 from schemas.campaign import Outcome
 from schemas.errors import InputError, UnknownCampaignError
 from worker.broker import build_broker
