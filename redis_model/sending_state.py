@@ -43,6 +43,7 @@ class CampaignStore:
         self._begin = client.register_script(source("begin_job"))
         self._expire = client.register_script(source("expire"))
         self._hold = client.register_script(source("hold_account"))
+        self._held = client.register_script(source("account_hold"))
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running (or held, while the account is) and load what the job needs;
@@ -69,15 +70,24 @@ class CampaignStore:
             probe=probe == 1,
         )
 
-    async def hold_account(self, campaign_id: str, fault: GatewayError) -> None:
+    async def hold_account(self, campaign_id: str | None, fault: GatewayError) -> None:
         """Stop the account's sending (for a refused key, that of the workers with this key): their
-        jobs wait, the campaign's state says why, until a probe finds the gateway taking requests."""
+        jobs wait, the campaign's state says why (None: a single message met the fault), until a
+        probe finds the gateway taking requests."""
         scope = "config" if isinstance(fault, AccountFault) else "gateway"  # whom the fault holds
         await self._hold(
-            keys=[self._hold_key, keys.campaign(campaign_id)],
+            keys=[self._hold_key, *([keys.campaign(campaign_id)] if campaign_id is not None else [])],
             args=[fault.code, fault.message, time.time(), self._key_fingerprint, self._probe_s,
                   HOLD_LAPSE_PROBES, _shown(fault), scope],
         )  # fmt: skip
+
+    async def account_hold(self) -> tuple[str | None, bool]:
+        """Why the account is held for this worker (None: it is not), and whether this worker is the
+        one to probe the gateway now; for senders without a campaign (single messages)."""
+        reason, probe = await self._held(
+            keys=[self._hold_key], args=[time.time(), self._key_fingerprint, self._probe_s]
+        )
+        return (reason.decode() if reason is not None else None), probe == 1
 
     async def lift_hold(self) -> None:
         """The gateway takes the account's requests again: held jobs send when they next come back."""

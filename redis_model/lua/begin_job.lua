@@ -1,3 +1,4 @@
+--! uses held_for
 -- A worker takes a job: mark the campaign running (or held, while the account is held for this
 -- worker) and load what the job needs.
 -- KEYS: campaign, progress, jobs, the account's hold. ARGV: job, now, the fingerprint of this worker's
@@ -21,19 +22,10 @@ if (state == 'queued' or state == 'scheduled') and release > now then
 end
 
 local sending = state == 'queued' or state == 'scheduled' or state == 'running' or state == 'held'
-local hold = redis.call('HMGET', hold_key, 'reason', 'key', 'probe_at', 'scope')
-local reason, refused_config, probe_at = hold[1], hold[2], tonumber(hold[3] or '0')
-local scope = hold[4] or 'gateway'  -- a hold that names none holds every worker
--- A refused configuration (key, SID, URL) holds the workers that have it; one with another (a rotated
--- key) sends. A gateway out of reach holds every worker.
-local holds_us = reason and not (scope == 'config' and refused_config ~= fingerprint)
-if sending and holds_us then
+local reason, probe = false, 0
+if sending then reason, probe = held_for(hold_key, fingerprint, now, probe_s) end
+if reason then
   if state ~= 'held' then redis.call('HSET', campaign_key, 'state', 'held', 'held_reason', reason) end
-  local probe = 0
-  if probe_at <= now then
-    redis.call('HSET', hold_key, 'probe_at', now + probe_s)
-    probe = 1
-  end
   return {'held', spec, '0', false, false, reason, probe}
 end
 if sending and state ~= 'running' then

@@ -1,0 +1,200 @@
+"""Single messages as workers consume them: read a lane's stream in batches, mark them sending, settle,
+release, and reclaim what dead consumers left.
+
+A message's stream entry stays pending (in the group's PEL) from its read until it is settled; its
+status hash (`keys.message`) says whether it may have been POSTed: `sending` with a lease. A consumer
+that dies leaves its entries pending; `reclaim` takes those idle past the lease: one marked
+`sending` may have reached Kaleyra, which has no idempotency, so it is settled `unknown`
+(`WORKER_LOST`); one never marked was never sent, and is sent by the reclaiming worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import redis
+import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
+
+from redis_model import keys, records
+from redis_model.scripts import source
+from schemas.message import MessageStatus, SingleMessage
+
+# The code of a message whose worker vanished after marking it `sending`: it may have been sent.
+WORKER_LOST_CODE = "WORKER_LOST"
+# Fields of a message's status hash (`keys.message`).
+STATUS, MESSAGE_ID, CODE, REFERENCE, AT, OWNER = "status", "message_id", "code", "reference", "at", "owner"
+# The stream entry's field holding the encoded `SingleMessage`.
+ENTRY_FIELD = b"m"
+
+
+class Taken(NamedTuple):
+    """A single message this consumer read from its lane: pending until settled or taken over."""
+
+    lane: keys.Lane
+    entry: str  # the stream entry's id
+    message: SingleMessage
+
+    @property
+    def id(self) -> str:
+        """The message's public id."""
+        return keys.message_id(self.lane, self.entry)
+
+
+class Settled(NamedTuple):
+    """How a taken message ended: submitted (with Kaleyra's id), failed (with a code) or unknown."""
+
+    taken: Taken
+    status: MessageStatus
+    message_id: str = ""
+    code: str = ""
+
+
+class Reclaimed(NamedTuple):
+    """What a reclaim pass took over: messages never marked (to send now), and messages marked
+    `sending` whose lease ran out (their outcome is unknown: to settle so, never to send again)."""
+
+    to_send: list[Taken]
+    lost: list[Taken]
+
+
+class MessageLanes:
+    """The lanes' streams as a consumer (`consumer`: a worker process) of `keys.MESSAGE_GROUP` sees them."""
+
+    def __init__(self, client: aioredis.Redis, *, consumer: str, lease_ms: int, retention_s: float) -> None:
+        self.client = client
+        self.consumer = consumer
+        self.lease_ms = lease_ms
+        self.retention_s = int(retention_s)
+        self._mark = client.register_script(source("mark_sending"))
+
+    async def ensure_groups(self) -> None:
+        """Create each lane's stream and consumer group if missing; from the stream's start, so that
+        messages queued before any worker ran are read."""
+        for lane in keys.LANES:
+            try:
+                stream = keys.message_stream(lane)
+                await self.client.xgroup_create(stream, keys.MESSAGE_GROUP, id="0", mkstream=True)
+            except redis.ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    raise
+
+    async def read(self, lane: keys.Lane, count: int, *, block_ms: int | None = None) -> list[Taken]:
+        """Up to `count` new messages of the lane, waiting up to `block_ms` for the first (None: not at
+        all). They are pending for this consumer from now on."""
+        stream = keys.message_stream(lane)
+        try:
+            reply: Any = await self.client.xreadgroup(
+                keys.MESSAGE_GROUP, self.consumer, {stream: ">"}, count=count, block=block_ms
+            )
+        except redis.ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            await self.ensure_groups()  # the stream was deleted (a flushed database): read on next time
+            return []
+        return [_taken(lane, entry, fields) for _stream, entries in reply or () for entry, fields in entries]
+
+    async def mark_sending(self, batch: Sequence[Taken]) -> list[Taken]:
+        """Mark the batch `sending` under a lease, before its POST; returns those marked (one another
+        worker reclaimed meanwhile is that worker's now, and not marked)."""
+        if not batch:
+            return []
+        lane = batch[0].lane
+        positions = await self._mark(
+            keys=[keys.message_stream(lane), *(keys.message(taken.id) for taken in batch)],
+            args=[keys.MESSAGE_GROUP, self.consumer, self.lease_ms, *(taken.entry for taken in batch)],
+        )
+        return [batch[position - 1] for position in positions]
+
+    async def settle(self, outcomes: Sequence[Settled]) -> None:
+        """Record each message's end in its hash (expiring after the retention) and remove its stream
+        entry, in one round trip."""
+        if not outcomes:
+            return
+        now = time.time()
+        async with self.client.pipeline(transaction=True) as pipe:
+            for outcome in outcomes:
+                key = keys.message(outcome.taken.id)
+                pipe.hset(key, mapping=_settled_fields(outcome, now))
+                pipe.hdel(key, OWNER)
+                pipe.expire(key, self.retention_s)
+            for lane, entries in _entries_by_lane([outcome.taken for outcome in outcomes]).items():
+                stream = keys.message_stream(lane)
+                pipe.xack(stream, keys.MESSAGE_GROUP, *entries)
+                pipe.xdel(stream, *entries)
+            await pipe.execute()
+
+    async def release(self, batch: Sequence[Taken]) -> None:
+        """Nothing of the batch was sent: each reads as queued again; its entry stays pending, for a
+        reclaim pass (this worker's or another's) to take and send once it has been idle a lease."""
+        if not batch:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for taken in batch:
+                key = keys.message(taken.id)
+                pipe.hset(key, STATUS, MessageStatus.QUEUED.value)
+                pipe.hdel(key, OWNER)
+            await pipe.execute()
+
+    async def reclaim(self, lane: keys.Lane, count: int) -> Reclaimed:
+        """Take over up to `count` of the lane's entries idle past the lease (their consumer is dead or
+        gave them back) and sort them: never marked `sending` (or released) -> to send; marked, lease
+        over -> lost. One marked with its lease still running stays pending here, for its owner to settle."""
+        stream = keys.message_stream(lane)
+        try:
+            reply = await self.client.xautoclaim(
+                stream, keys.MESSAGE_GROUP, self.consumer, self.lease_ms, start_id="0-0", count=count
+            )
+        except redis.ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            return Reclaimed([], [])
+        taken = [_taken(lane, entry, fields) for entry, fields in reply[1] if fields]
+        if not taken:
+            return Reclaimed([], [])
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for one in taken:
+                pipe.hmget(keys.message(one.id), STATUS, OWNER)
+            clock, *states = await pipe.execute()
+        now_ms = clock[0] * 1000 + clock[1] // 1000
+        to_send, lost = [], []
+        for one, (status, owner) in zip(taken, states, strict=True):
+            if status is None or status == MessageStatus.QUEUED.value.encode():
+                to_send.append(one)
+            elif status == MessageStatus.SENDING.value.encode() and _lease_end(owner) <= now_ms:
+                lost.append(one)
+        return Reclaimed(to_send, lost)
+
+
+def _taken(lane: keys.Lane, entry: bytes | str, fields: dict[bytes, bytes]) -> Taken:
+    entry_id = entry.decode() if isinstance(entry, bytes) else entry
+    return Taken(lane, entry_id, records.decode_message(fields[ENTRY_FIELD]))
+
+
+def _settled_fields(outcome: Settled, now: float) -> dict[FieldT, EncodableT]:
+    fields: dict[FieldT, EncodableT] = {STATUS: outcome.status.value, AT: now}
+    if outcome.message_id:
+        fields[MESSAGE_ID] = outcome.message_id
+    if outcome.code:
+        fields[CODE] = outcome.code
+    if outcome.taken.message.reference is not None:
+        fields[REFERENCE] = outcome.taken.message.reference
+    return fields
+
+
+def _entries_by_lane(batch: Sequence[Taken]) -> dict[keys.Lane, list[str]]:
+    by_lane: dict[keys.Lane, list[str]] = {}
+    for taken in batch:
+        by_lane.setdefault(taken.lane, []).append(taken.entry)
+    return by_lane
+
+
+def _lease_end(owner: bytes | None) -> int:
+    """The lease's end (ms) in an `owner` field, `consumer|lease end`; 0 (long over) when unreadable."""
+    if owner is None:
+        return 0
+    _consumer, _, end = owner.rpartition(b"|")
+    return int(end) if end.isdigit() else 0
