@@ -21,6 +21,7 @@ from schemas.kaleyra import SubmittedSms
 from worker.attribution import lines_of, message_ids_by_recipient
 from worker.job_run import JobRun
 from worker.logging import flush_events, log_submitted
+from worker.rate_limit import AccountRateLimit
 from worker.stops import ComeBackLater, Held, UnsettledChunk
 
 # Kaleyra drops nodes it finds invalid from an otherwise accepted request.
@@ -91,9 +92,16 @@ class _Attempts:
         await run.ctx.ledger.release(run.campaign_id, run.job_index, run.owner)
         await run.ctx.store.count_retry(run.campaign_id, error)
         self.log.info("sms.retry", code=error.code)
-        pushback = error.code == "E403" or error.status == HTTP_TOO_MANY_REQUESTS
-        if pushback and (pace := await run.ctx.rate_limit.back_off()):
-            self.log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
+        await slow_down_if_pushed_back(run.ctx.rate_limit, error, self.log)
+
+
+async def slow_down_if_pushed_back(
+    rate_limit: AccountRateLimit, error: TransientGatewayError, log: Any
+) -> None:
+    """The gateway asking us to slow down (E403, or a 429 whatever its code) cuts the account's pace."""
+    pushback = error.code == "E403" or error.status == HTTP_TOO_MANY_REQUESTS
+    if pushback and (pace := await rate_limit.back_off()):
+        log.warning("rate.lowered", code=error.code, messages_per_second=round(pace, 1))
 
 
 async def _refused(

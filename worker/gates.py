@@ -21,18 +21,34 @@ async def begin(ctx: WorkerContext, log: Any, campaign_id: str, job_index: int) 
     """`begin_job`, or `Held` while the account is. The worker whose turn it is probes the gateway
     first, and begins the job as usual if the hold could be lifted."""
     start = await ctx.store.begin_job(campaign_id, job_index)
-    if start is not None and start.held_reason is not None and start.probe:
-        fault = await ctx.gateway.probe()
-        if fault is None:
-            await ctx.store.lift_hold()
-            log.warning("account.resumed", held_for=start.held_reason)
-            start = await ctx.store.begin_job(campaign_id, job_index)
-        else:
-            await ctx.store.hold_account(campaign_id, fault)  # the fault now standing is the reason shown
-            log.warning("account.still_held", code=fault.code, reason=fault.message)
+    probing = start.held_reason if start is not None and start.probe else None
+    if probing is not None and await _probe(ctx, log, probing, campaign_id):
+        start = await ctx.store.begin_job(campaign_id, job_index)
     if start is not None and start.held_reason is not None:
         raise Held(f"the account is held: {start.held_reason}", ctx.settings.hold_probe_ms / 1000)
     return start
+
+
+async def account_open(ctx: WorkerContext, log: Any) -> bool:
+    """Whether the account may send now, for senders without a campaign (single messages); during a
+    hold, the worker whose turn it is probes the gateway and lifts the hold if it can."""
+    reason, probe = await ctx.store.account_hold()
+    if reason is not None and probe:
+        return await _probe(ctx, log, reason, None)
+    return reason is None
+
+
+async def _probe(ctx: WorkerContext, log: Any, held_reason: str, campaign_id: str | None) -> bool:
+    """Ask the gateway whether the held account can send again: lift the hold if so (True), else
+    hold it for the fault now standing, the reason shown from then on."""
+    fault = await ctx.gateway.probe()
+    if fault is None:
+        await ctx.store.lift_hold()
+        log.warning("account.resumed", held_for=held_reason)
+        return True
+    await ctx.store.hold_account(campaign_id, fault)
+    log.warning("account.still_held", code=fault.code, reason=fault.message)
+    return False
 
 
 async def expire_if_due(

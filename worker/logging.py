@@ -28,7 +28,7 @@ from schemas.kaleyra import SubmittedSms, numbers_of
 from schemas.masking import as_e164, mask_number, mask_numbers
 from worker.json_text import verbatim
 
-__all__ = ["configure_logging", "flush_events", "log_submitted", "mask_number"]
+__all__ = ["configure_logging", "flush_events", "log_message_submitted", "log_submitted", "mask_number"]
 
 # A 1000-message chunk's events are about 200 KB: a buffer that holds them is written in one go.
 EVENT_BUFFER_BYTES = 1 << 20
@@ -53,8 +53,9 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
         logger_factory=lambda *_args: _BufferedLogger(out),
         cache_logger_on_first_use=True,
     )
-    global _stream, _message_events
+    global _stream, _message_events, _single_events
     _stream = out
+    _single_events = structlog.get_logger("worker")  # a logger cached on first use: one per configuration
     # A chunk's `sms.submitted` events: a logger of its own with the shortest chain (no exceptions to
     # format, the level set with the time), whose renderer writes a line per message.
     _message_events = structlog.wrap_logger(
@@ -67,6 +68,7 @@ def configure_logging(stream: BinaryIO | None = None, *, level: int = logging.IN
 
 _stream: BinaryIO | None = None
 _message_events: Any = structlog.get_logger("worker")  # until configure_logging
+_single_events: Any = structlog.get_logger("worker")
 
 
 def _stdout() -> BinaryIO:
@@ -103,6 +105,18 @@ def log_submitted(
         _message_events.info(
             "sms.submitted", **context, **{_EACH_MESSAGE: (message_ids, recipients, shown_lines)}
         )
+
+
+def log_message_submitted(
+    message_id: str, message: str, reference: str | None, number: str, *, full_numbers: bool = False
+) -> None:
+    """The `sms.submitted` event of an accepted single message: Kaleyra's `message_id`, `message` (our
+    id), the producer's `reference`, and its recipient (E.164) masked as campaign events show it,
+    unless `full_numbers`. A structlog call per message: single messages come a few to a request."""
+    recipient = number if full_numbers else mask_number(number)
+    _single_events.info(
+        "sms.submitted", message_id=message_id, message=message, reference=reference, recipient=recipient
+    )
 
 
 def flush_events() -> None:

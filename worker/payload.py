@@ -1,9 +1,11 @@
-"""From a job to `/sms/json` bodies: chunking, the prefix and unicode defaults, msgspec encoding."""
+"""From a job, or a batch of single messages, to `/sms/json` bodies: chunking, the prefix and unicode
+defaults, msgspec encoding."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -17,6 +19,7 @@ from schemas.kaleyra import (
     SmsNode,
     UnicodeFlag,
 )
+from schemas.message import SingleMessage
 from schemas.settings import Settings
 from schemas.template import Template
 from worker.json_text import verbatim
@@ -28,15 +31,23 @@ _encoder = msgspec.json.Encoder()
 MAX_TXN_NODES = 100
 
 
+def max_nodes(message_type: MessageType) -> int:
+    """The most nodes Kaleyra takes in one request of this type: one for OTP (E708), 100 for TXN
+    (E405), else 1000."""
+    if message_type is MessageType.OTP:
+        return 1
+    if message_type is MessageType.TXN:
+        return MAX_TXN_NODES
+    return MAX_NODES_PER_REQUEST
+
+
 def chunk_size(spec: CampaignSpec, settings: Settings) -> int:
-    """Nodes per request: one for OTP (E708), at most 100 for TXN (E405) and flash SMS, else at most 1000."""
+    """Nodes per request: `max_nodes` of its type, at most 100 for flash SMS, at most CAMPAIGN_CHUNK_SIZE."""
     if spec.type is MessageType.OTP:
         return 1
     if spec.flash:
         return min(settings.chunk_size, MAX_FLASH_NUMBERS)
-    if spec.type is MessageType.TXN:
-        return min(settings.chunk_size, MAX_TXN_NODES)
-    return min(settings.chunk_size, MAX_NODES_PER_REQUEST)
+    return min(settings.chunk_size, max_nodes(spec.type))
 
 
 def chunk_at(recipients: Sequence[Recipient], offset: int, size: int) -> Sequence[Recipient]:
@@ -50,10 +61,42 @@ def chunk_at(recipients: Sequence[Recipient], offset: int, size: int) -> Sequenc
 
 def resolve_unicode(spec: CampaignSpec, settings: Settings) -> UnicodeFlag:
     """The campaign's flag, else CAMPAIGN_DEFAULT_UNICODE; a body needing UCS-2 is never sent as 0."""
-    flag = spec.unicode or settings.default_unicode
-    if flag == "0" and needs_ucs2(spec.body):
+    return _unicode_for(spec.unicode or settings.default_unicode, spec.body)
+
+
+def _unicode_for(flag: str, body: str) -> UnicodeFlag:
+    if flag == "0" and needs_ucs2(body):
         return "1"
     return "0" if flag == "0" else "1" if flag == "1" else "auto"
+
+
+# A single message's fields that may differ within one request: each goes at the top level when every
+# message of the request has the same value, else in each node.
+_NODE_FIELDS = ("from_", "body", "template_id", "entity_id", "unicode", "callback_profile_id")
+
+
+def encode_messages(messages: Sequence[SingleMessage], settings: Settings) -> bytes:
+    """One `/sms/json` body for single messages of one type (the caller groups them; `to` is E.164
+    already): a field they all share goes once at the top level, one where they differ in each node."""
+    rows = [_node_fields(message, settings) for message in messages]
+    first = rows[0]
+    shared = {name: first[name] for name in _NODE_FIELDS if all(row[name] == first[name] for row in rows)}
+    nodes = [
+        SmsNode(to=message.to, **{name: value for name, value in row.items() if name not in shared})
+        for message, row in zip(messages, rows, strict=True)
+    ]
+    return _encoder.encode(SmsJsonRequest(sms=nodes, channel="SMS", type=messages[0].type.value, **shared))
+
+
+def _node_fields(message: SingleMessage, settings: Settings) -> dict[str, Any]:
+    return {
+        "from_": message.sender,
+        "body": message.body,
+        "template_id": message.template_id,
+        "entity_id": message.entity_id,
+        "unicode": _unicode_for(message.unicode or settings.default_unicode, message.body),
+        "callback_profile_id": message.callback_profile_id,
+    }
 
 
 class PayloadBuilder:

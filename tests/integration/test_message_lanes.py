@@ -1,0 +1,211 @@
+"""Single messages end to end, on fakeredis and on a real Redis: queued on their lanes' streams ->
+the workers' consumer -> the simulator, batched, each once, each settled in its status hash."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ops.simulator import SimulatorConfig, start_in_thread
+from redis_model import keys, records
+from redis_model.message_lanes import MessageLanes
+from redis_model.suppression_list import SuppressionList
+from schemas.campaign import MessageType
+from schemas.message import SingleMessage
+from tests.integration.test_campaign_flow import API_KEY, events_of, wait_for
+from worker.context import WorkerContext
+from worker.messages import MessageConsumer
+
+SETTLED = {b"submitted", b"failed", b"unknown"}
+
+
+def enqueue(client, message: SingleMessage) -> str:
+    """XADD the message to its lane's stream, as the intake does; returns its id."""
+    lane = keys.lane_of(message.type.value)
+    entry = client.xadd(keys.message_stream(lane), {"m": records.encode_message(message)})
+    return keys.message_id(lane, entry.decode())
+
+
+def message(n: int, kind: str = "TXN", **fields) -> SingleMessage:
+    values = {"to": f"+9190000{n:05d}", "body": f"Your order {n} shipped", "sender": f"SHOP{n % 3}"}
+    return SingleMessage(type=MessageType(kind), **(values | fields))
+
+
+def status_of(client, message_id: str) -> dict[bytes, bytes]:
+    return client.hgetall(keys.message(message_id))
+
+
+def wait_settled(client, ids, *, timeout: float = 60.0) -> dict[str, dict[bytes, bytes]]:
+    def settled():
+        states = {i: status_of(client, i) for i in ids}
+        return states if all(s.get(b"status") in SETTLED for s in states.values()) else None
+
+    return wait_for(settled, timeout=timeout)
+
+
+def test_single_messages_go_batched_each_once_with_its_own_body_and_sender(
+    backend, simulator, start_worker, make_settings
+):
+    messages = [message(n) for n in range(150)] + [
+        message(n, "MKT", body=f"Sale {n}") for n in range(150, 300)
+    ]
+    ids = [enqueue(backend.client, m) for m in messages]  # queued before any worker: read in batches
+
+    start_worker(make_settings(simulator.base_url))
+    states = wait_settled(backend.client, ids)
+    sent = {accepted.to: accepted for accepted in simulator.record.messages}
+
+    assert {s[b"status"] for s in states.values()} == {b"submitted"}
+    assert simulator.record.counts_by_number() == {m.to: 1 for m in messages}
+    assert all((sent[m.to].body, sent[m.to].sender) == (m.body, m.sender) for m in messages)
+    assert simulator.record.requests < len(messages) / 10
+    assert simulator.record.max_nodes <= 1000
+
+
+def test_otp_messages_go_one_to_a_request(backend, simulator, start_worker, make_settings):
+    ids = [enqueue(backend.client, message(n, "OTP", body=f"Your code is {n:04d}")) for n in range(5)]
+
+    start_worker(make_settings(simulator.base_url))
+    wait_settled(backend.client, ids)
+
+    assert simulator.record.requests == 5 and simulator.record.max_nodes == 1
+    assert len({accepted.request_index for accepted in simulator.record.messages}) == 5
+
+
+def test_a_settled_message_has_kaleyras_id_its_reference_and_an_expiry(
+    backend, simulator, start_worker, make_settings
+):
+    sent = enqueue(backend.client, message(1, reference="order-1"))
+
+    start_worker(make_settings(simulator.base_url, retention_s=3600))
+    state = wait_settled(backend.client, [sent])[sent]
+
+    assert state[b"status"] == b"submitted"
+    assert state[b"message_id"].decode() == simulator.record.messages[0].message_id
+    assert state[b"reference"] == b"order-1" and b"owner" not in state
+    assert 0 < backend.client.ttl(keys.message(sent)) <= 3600
+    assert backend.client.xlen(keys.message_stream(keys.TXN_LANE)) == 0  # the entry is gone
+
+
+def test_a_refused_message_fails_with_the_gateways_code(backend, simulator, start_worker, make_settings):
+    refused = enqueue(backend.client, message(1, body="x" * 4001))
+
+    start_worker(make_settings(simulator.base_url))
+    state = wait_settled(backend.client, [refused])[refused]
+
+    assert (state[b"status"], state[b"code"]) == (b"failed", b"E401")
+    assert simulator.record.messages == []
+
+
+def test_a_marketing_message_to_a_suppressed_number_is_not_sent(
+    backend, simulator, start_worker, make_settings
+):
+    settings = make_settings(simulator.base_url)
+    SuppressionList(backend.client, settings.sid).add(["+919000000001"])
+    listed = enqueue(backend.client, message(1, "MKT"))
+    other = enqueue(backend.client, message(2, "MKT"))
+
+    start_worker(settings)
+    states = wait_settled(backend.client, [listed, other])
+
+    assert (states[listed][b"status"], states[listed][b"code"]) == (b"failed", b"SUPPRESSED")
+    assert states[other][b"status"] == b"submitted"
+    assert simulator.record.counts_by_number() == {"+919000000002": 1}
+
+
+def test_an_e403_burst_is_retried_and_nothing_goes_twice(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=0.3, seed=7)) as simulator:
+        ids = [enqueue(backend.client, message(n, body=f"Body {n}")) for n in range(400)]
+        start_worker(make_settings(simulator.base_url, retry_attempts=12))
+        states = wait_settled(backend.client, ids)
+        record = simulator.record
+
+    assert record.e403_injected > 0
+    assert {s[b"status"] for s in states.values()} == {b"submitted"}
+    assert set(record.counts_by_number().values()) == {1} and len(record.messages) == 400
+
+
+def test_each_accepted_message_has_its_submitted_event(
+    backend, simulator, start_worker, make_settings, event_log
+):
+    ids = [enqueue(backend.client, message(n, reference=f"ref{n}")) for n in range(3)]
+
+    start_worker(make_settings(simulator.base_url))
+    states = wait_settled(backend.client, ids)
+    wait_for(lambda: len([e for e in events_of(event_log) if e.get("event") == "sms.submitted"]) == 3)
+    events = [e for e in events_of(event_log) if e.get("event") == "sms.submitted"]
+
+    assert {(e["message"], e["message_id"], e["reference"]) for e in events} == {
+        (i, states[i][b"message_id"].decode(), f"ref{n}") for n, i in enumerate(ids)
+    }
+    assert {e["recipient"] for e in events} == {f"+91******{n:04d}" for n in range(3)}
+
+
+def test_messages_a_dead_consumer_marked_sending_end_unknown_and_are_never_sent(
+    backend, simulator, make_settings
+):
+    settings = make_settings(simulator.base_url)
+    ids = [enqueue(backend.client, message(n)) for n in range(3)]
+
+    async def die_after_marking(lanes: MessageLanes) -> None:
+        assert len(await lanes.mark_sending(await lanes.read(keys.TXN_LANE, 10))) == 3
+
+    _as_a_dead_consumer(backend, die_after_marking)
+    states = _run_consumer_until_settled(backend, settings, ids)
+
+    assert {(s[b"status"], s[b"code"]) for s in states.values()} == {(b"unknown", b"WORKER_LOST")}
+    assert simulator.record.requests == 0
+
+
+def test_messages_a_dead_consumer_read_but_never_marked_are_reclaimed_and_sent(
+    backend, simulator, make_settings
+):
+    settings = make_settings(simulator.base_url)
+    ids = [enqueue(backend.client, message(n)) for n in range(3)]
+
+    async def die_after_reading(lanes: MessageLanes) -> None:
+        assert len(await lanes.read(keys.TXN_LANE, 10)) == 3
+
+    _as_a_dead_consumer(backend, die_after_reading)
+    states = _run_consumer_until_settled(backend, settings, ids)
+
+    assert {s[b"status"] for s in states.values()} == {b"submitted"}
+    assert simulator.record.counts_by_number() == {message(n).to: 1 for n in range(3)}
+
+
+def _as_a_dead_consumer(backend, steps) -> None:
+    """Run `steps(lanes)` as a consumer that then vanishes, its lease 200 ms."""
+
+    async def run() -> None:
+        client = backend.async_factory()
+        try:
+            lanes = MessageLanes(client, consumer="dead", lease_ms=200, retention_s=60)
+            await lanes.ensure_groups()
+            await steps(lanes)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def _run_consumer_until_settled(backend, settings, ids) -> dict[str, dict[bytes, bytes]]:
+    """A worker process's consumer with a short lease, run until every message of `ids` is settled."""
+
+    async def run() -> None:
+        ctx = WorkerContext(settings, backend.async_factory)
+        consumer = MessageConsumer(ctx, lease_ms=200)
+        consumer.start()
+        try:
+            for _ in range(200):
+                states = [await ctx.store.client.hget(keys.message(i), "status") for i in ids]
+                if all(s in SETTLED for s in states):
+                    return
+                await asyncio.sleep(0.05)
+            pytest.fail("the messages were not settled")
+        finally:
+            await consumer.stop()
+            await ctx.aclose()
+
+    asyncio.run(run())
+    return {i: status_of(backend.client, i) for i in ids}

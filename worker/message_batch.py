@@ -1,0 +1,184 @@
+"""Send a batch of single messages: group them by type, book the account's turn, leave out opt-outs,
+POST each group, log each accepted message and settle every one (submitted, failed or unknown)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import redis
+
+from redis_model.message_lanes import WORKER_LOST_CODE, MessageLanes, Settled, Taken
+from schemas.campaign import MARKETING_TYPES, SUPPRESSED_CODE, MessageType, Recipient
+from schemas.errors import (
+    AccountFault,
+    AmbiguousGatewayError,
+    GatewayUnreachable,
+    PermanentGatewayError,
+    TransientGatewayError,
+)
+from schemas.kaleyra import SubmittedSms
+from schemas.message import MessageStatus
+from worker.attribution import message_ids_by_recipient
+from worker.chunk import DROPPED_NODE_CODE, slow_down_if_pushed_back
+from worker.context import WorkerContext
+from worker.logging import flush_events, log_message_submitted
+from worker.payload import encode_messages, max_nodes
+
+
+class _TakenOver(Exception):
+    """Another worker reclaimed part of a request's messages during a retry's back-off."""
+
+
+class BatchSender:
+    """Sends batches read from the lanes by one worker process (`lanes`: its consumer)."""
+
+    def __init__(self, ctx: WorkerContext, lanes: MessageLanes) -> None:
+        self.ctx = ctx
+        self.lanes = lanes
+        self.log = ctx.log.bind(messages=True)
+
+    async def send(self, batch: Sequence[Taken]) -> None:
+        """Send the batch, a request per group; the groups go at once (OTP: a request each)."""
+        await asyncio.gather(*(self._send_group(group) for group in groups_of(batch)))
+
+    async def settle_lost(self, lost: Sequence[Taken]) -> None:
+        """Messages whose worker died after marking them `sending`: they may have been sent, and
+        Kaleyra has no idempotency, so they end `unknown` and are never sent again."""
+        for taken in lost:
+            self.log.warning("sms.unknown", message=taken.id, code=WORKER_LOST_CODE,
+                             reason="its sender vanished")  # fmt: skip
+        await self.lanes.settle([Settled(t, MessageStatus.UNKNOWN, code=WORKER_LOST_CODE) for t in lost])
+
+    async def _send_group(self, group: Sequence[Taken]) -> None:
+        """Book the account's turn for as much of the group as the rate limit grants, settle its
+        opt-outs failed, POST the rest; until the group is done, or the account is held (the rest is
+        released then: nothing failed, nothing sent)."""
+        rest = list(group)
+        urgent = rest[0].lane.urgent
+        marketing = rest[0].message.type in MARKETING_TYPES
+        while rest:
+            recipients = [Recipient(taken.message.to, 0) for taken in rest]
+            if marketing:
+                booked, listed = await self.ctx.rate_limit.wait_turn_looking_up(recipients, urgent=urgent)
+            else:
+                booked, listed = await self.ctx.rate_limit.wait_turn(len(rest), urgent=urgent), []
+            part, rest = rest[:booked], rest[booked:]
+            opted_out = {position for position in listed if position < booked}
+            if opted_out:
+                await self._settle_opted_out([part[position] for position in sorted(opted_out)])
+            to_send = [taken for position, taken in enumerate(part) if position not in opted_out]
+            if to_send and not await self._post(to_send):
+                await self.lanes.release(rest)
+                return
+
+    async def _settle_opted_out(self, opted_out: Sequence[Taken]) -> None:
+        for taken in opted_out:
+            self.log.warning("sms.failed", message=taken.id, code=SUPPRESSED_CODE,
+                             reason="on the account's suppression list")  # fmt: skip
+        await self.lanes.settle([Settled(t, MessageStatus.FAILED, code=SUPPRESSED_CODE) for t in opted_out])
+
+    async def _post(self, request: Sequence[Taken]) -> bool:
+        """Mark the request's messages sending, POST them and settle each; False if the account is
+        held (they are released, not failed)."""
+        marked = await self.lanes.mark_sending(request)
+        if not marked:
+            return True
+        attempts = _Attempts(self, marked)
+        try:
+            accepted = await self.ctx.gateway.send(
+                encode_messages([taken.message for taken in marked], self.ctx.settings),
+                on_retry=attempts.on_retry,
+                before_attempt=attempts.before,
+                urgent=marked[0].lane.urgent,
+            )
+        except (AccountFault, GatewayUnreachable) as e:
+            # Nothing was sent, and no request of the account can go: hold it, fail nobody.
+            await self.lanes.release(attempts.marked)
+            await self.ctx.store.hold_account(None, e)
+            self.log.error("account.held", code=e.code, reason=e.message)
+            return False
+        except _TakenOver:
+            await self.lanes.release(attempts.marked)
+            return True
+        except (TransientGatewayError, PermanentGatewayError) as e:
+            outcomes = self._refused(marked, MessageStatus.FAILED, e.code, e.message)
+        except AmbiguousGatewayError as e:
+            # Resending could deliver twice: the outcome is recorded as unknown instead.
+            outcomes = self._refused(marked, MessageStatus.UNKNOWN, e.code, e.message)
+        else:
+            outcomes = self._accepted(marked, accepted)
+        flush_events()  # once a message reads settled, its event is written
+        await self._settle(outcomes)
+        return True
+
+    def _refused(
+        self, request: Sequence[Taken], status: MessageStatus, code: str, reason: str
+    ) -> list[Settled]:
+        event = "sms.unknown" if status is MessageStatus.UNKNOWN else "sms.failed"
+        self.log.error(event, code=code, messages=[taken.id for taken in request], reason=reason)
+        return [Settled(taken, status, code=code) for taken in request]
+
+    def _accepted(self, request: Sequence[Taken], accepted: Sequence[SubmittedSms]) -> list[Settled]:
+        """Each message with the id Kaleyra gave it (an event per message), or failed if the gateway
+        dropped its node."""
+        recipients = [Recipient(taken.message.to, 0) for taken in request]
+        message_ids, _ = message_ids_by_recipient(recipients, accepted)
+        full_numbers = self.ctx.settings.log_full_numbers
+        outcomes = []
+        for taken, message_id in zip(request, message_ids, strict=True):
+            message = taken.message
+            if message_id:
+                log_message_submitted(
+                    message_id, taken.id, message.reference, message.to, full_numbers=full_numbers
+                )
+                outcomes.append(Settled(taken, MessageStatus.SUBMITTED, message_id=message_id))
+            else:
+                self.log.error("sms.failed", message=taken.id, code=DROPPED_NODE_CODE,
+                               reason="dropped by the gateway")  # fmt: skip
+                outcomes.append(Settled(taken, MessageStatus.FAILED, code=DROPPED_NODE_CODE))
+        return outcomes
+
+    async def _settle(self, outcomes: Sequence[Settled]) -> None:
+        try:
+            await self.lanes.settle(outcomes)
+        except redis.RedisError as e:
+            # The request went out: the messages stay `sending`, and a reclaim pass settles them unknown.
+            self.log.error("messages.unsettled", messages=len(outcomes), reason=f"Redis: {type(e).__name__}")
+
+
+class _Attempts:
+    """A request's messages through the gateway client's retries. A transient error sent nothing, so
+    they are released for the back-off and marked again before the next attempt: a worker killed
+    while it waits leaves them to be sent by another, not unknown."""
+
+    def __init__(self, sender: BatchSender, marked: Sequence[Taken]) -> None:
+        self.sender, self.marked = sender, list(marked)
+
+    async def before(self, attempt: int) -> None:
+        if attempt == 1:
+            return
+        sender = self.sender
+        await sender.ctx.rate_limit.wait_turn_for_all(len(self.marked), urgent=self.marked[0].lane.urgent)
+        again = await sender.lanes.mark_sending(self.marked)
+        if len(again) < len(self.marked):
+            self.marked = again
+            raise _TakenOver("another worker took some of the messages during the back-off")
+
+    async def on_retry(self, error: TransientGatewayError) -> None:
+        sender = self.sender
+        await sender.lanes.release(self.marked)
+        sender.log.info("sms.retry", code=error.code, messages=len(self.marked))
+        await slow_down_if_pushed_back(sender.ctx.rate_limit, error, sender.log)
+
+
+def groups_of(batch: Sequence[Taken]) -> list[list[Taken]]:
+    """The batch in requests: by message type (a request has one), each at most `max_nodes` of it."""
+    by_type: dict[MessageType, list[Taken]] = {}
+    for taken in batch:
+        by_type.setdefault(taken.message.type, []).append(taken)
+    groups = []
+    for message_type, group in by_type.items():
+        size = max_nodes(message_type)
+        groups += [group[start : start + size] for start in range(0, len(group), size)]
+    return groups
