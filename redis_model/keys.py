@@ -22,7 +22,7 @@ OTP_LANE = Lane("campaigns.otp", "send_otp_job", 0, True)
 TXN_LANE = Lane("campaigns.txn", "send_txn_job", 10, True)
 BULK_LANE = Lane("campaigns", "send_job", 100, False)
 LANES = (OTP_LANE, TXN_LANE, BULK_LANE)
-# dramatiq's sorted set of live workers' broker ids (its namespace `dramatiq`): a worker is up once it is there.
+# dramatiq's sorted set of live workers' broker ids: a worker is up once it is there.
 DRAMATIQ_HEARTBEATS = "dramatiq:__heartbeats__"
 
 
@@ -187,6 +187,11 @@ def all_keys(campaign_id: str) -> tuple[str, ...]:
 # worker process through one consumer group; a message's id is its lane and its stream entry's id.
 MESSAGE_LANES = {OTP_LANE.queue: "otp", TXN_LANE.queue: "txn", BULK_LANE.queue: "bulk"}
 MESSAGE_GROUP = "workers"
+MESSAGE_FIELD = "m"  # a stream entry's one field: the `SingleMessage`
+# The fields of a single message's status hash (`message`).
+STATUS, MESSAGE_ID, CODE, REFERENCE, AT, OWNER = "status", "message_id", "code", "reference", "at", "owner"
+ATTEMPTS = "attempts"  # requests of the message the gateway refused with a transient error, retries spent
+IDEMPOTENCY_LIFETIME_S = 86_400  # an Idempotency-Key is remembered for 24 hours
 
 
 def message_stream(lane: Lane) -> str:
@@ -213,7 +218,8 @@ def message_entry(message_id: str) -> tuple[Lane, str] | None:
 def message(message_id: str) -> str:
     """Hash, from when a worker takes the message: `status` (a `MessageStatus`), `message_id`
     (Kaleyra's), `code`, `reference`, `at` (Unix seconds), `owner` (while sending: the worker and
-    its lease's end, ms). Expires `CAMPAIGN_RETENTION` after the message settles."""
+    its lease's end, ms), `attempts` (requests refused with a transient error: given back to be sent
+    again, up to `CAMPAIGN_JOB_MAX_RETRIES`). Expires `CAMPAIGN_RETENTION` after the message settles."""
     return f"message:{message_id}"
 
 

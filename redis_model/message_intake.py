@@ -13,11 +13,8 @@ from redis_model.keys import Lane
 from redis_model.scripts import source
 from schemas.message import MessageState, MessageStatus, SingleMessage
 
-MESSAGE_FIELD = "m"  # the stream entry's one field: the `SingleMessage` (keys.message_stream)
-IDEMPOTENCY_LIFETIME_S = 86_400  # an Idempotency-Key is remembered for 24 hours
 _SEPARATOR = "|"  # of the idempotency key's `message id|request digest`
 # Fields of the status hash a worker writes (keys.message).
-_STATUS, _MESSAGE_ID, _CODE, _REFERENCE = b"status", b"message_id", b"code", b"reference"
 
 
 class QueuedOnce(NamedTuple):
@@ -28,7 +25,7 @@ class QueuedOnce(NamedTuple):
 
 
 def _entry(message: SingleMessage) -> dict[str, bytes]:
-    return {MESSAGE_FIELD: records.encode_message(message)}
+    return {keys.MESSAGE_FIELD: records.encode_message(message)}
 
 
 def _queue_once_call(
@@ -38,10 +35,10 @@ def _queue_once_call(
     return (
         [keys.idempotency(scope, key_digest), keys.message_stream(lane)],
         [
-            MESSAGE_FIELD,
+            keys.MESSAGE_FIELD,
             records.encode_message(message),
             request_digest,
-            IDEMPOTENCY_LIFETIME_S,
+            keys.IDEMPOTENCY_LIFETIME_S,
             keys.message_id(lane, ""),
         ],
     )
@@ -61,17 +58,17 @@ def _state(
 ) -> MessageState | None:
     """Where a message stands from its status hash (once a worker took it) or else its stream entry
     (still queued); None when neither is there."""
-    if status:
-        text = {field: value.decode() for field, value in status.items()}
+    text = {field.decode(): value.decode() for field, value in status.items()}
+    if keys.STATUS in text:
         return MessageState(
             id=message_id,
-            status=MessageStatus(text[_STATUS]),
-            message_id=text.get(_MESSAGE_ID) or None,
-            code=text.get(_CODE) or None,
-            reference=text.get(_REFERENCE) or None,
+            status=MessageStatus(text[keys.STATUS]),
+            message_id=text.get(keys.MESSAGE_ID) or None,
+            code=text.get(keys.CODE) or None,
+            reference=text.get(keys.REFERENCE) or None,
         )
     if entries:
-        queued = records.decode_message(entries[0][1][MESSAGE_FIELD.encode()])
+        queued = records.decode_message(entries[0][1][keys.MESSAGE_FIELD.encode()])
         return MessageState(id=message_id, status=MessageStatus.QUEUED, reference=queued.reference)
     return None
 

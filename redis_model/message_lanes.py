@@ -14,20 +14,22 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import msgspec
 import redis
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from redis_model import keys, records
 from redis_model.scripts import source
+from schemas.campaign import MessageType
 from schemas.message import MessageStatus, SingleMessage
 
-# The code of a message whose worker vanished after marking it `sending`: it may have been sent.
-WORKER_LOST_CODE = "WORKER_LOST"
-# Fields of a message's status hash (`keys.message`).
-STATUS, MESSAGE_ID, CODE, REFERENCE, AT, OWNER = "status", "message_id", "code", "reference", "at", "owner"
-# The stream entry's field holding the encoded `SingleMessage`.
-ENTRY_FIELD = b"m"
+# The code of a message whose stream entry does not decode (written by something other than the
+# intake): it is failed, never sent, rather than stopping its lane's reader.
+UNREADABLE_CODE = "UNREADABLE"
+
+
+_Entry = tuple[Any, dict[bytes, bytes]]  # a stream entry as redis-py reads it: its id, its fields
 
 
 class Taken(NamedTuple):
@@ -94,7 +96,18 @@ class MessageLanes:
                 raise
             await self.ensure_groups()  # the stream was deleted (a flushed database): read on next time
             return []
-        return [_taken(lane, entry, fields) for _stream, entries in reply or () for entry, fields in entries]
+        return await self._readable(lane, [item for _stream, entries in reply or () for item in entries])
+
+    async def _readable(self, lane: keys.Lane, entries: Sequence[_Entry]) -> list[Taken]:
+        """The entries' messages; one that does not decode is settled failed (`UNREADABLE`) at once."""
+        taken = [_taken(lane, entry, fields) for entry, fields in entries]
+        unreadable = [one for one in taken if one.message is _UNREADABLE]
+        if unreadable:
+            await self.settle(
+                [Settled(one, MessageStatus.FAILED, code=UNREADABLE_CODE) for one in unreadable]
+            )
+            return [one for one in taken if one.message is not _UNREADABLE]
+        return taken
 
     async def mark_sending(self, batch: Sequence[Taken]) -> list[Taken]:
         """Mark the batch `sending` under a lease, before its POST; returns those marked (one another
@@ -118,7 +131,7 @@ class MessageLanes:
             for outcome in outcomes:
                 key = keys.message(outcome.taken.id)
                 pipe.hset(key, mapping=_settled_fields(outcome, now))
-                pipe.hdel(key, OWNER)
+                pipe.hdel(key, keys.OWNER)
                 pipe.expire(key, self.retention_s)
             for lane, entries in _entries_by_lane([outcome.taken for outcome in outcomes]).items():
                 stream = keys.message_stream(lane)
@@ -126,17 +139,22 @@ class MessageLanes:
                 pipe.xdel(stream, *entries)
             await pipe.execute()
 
-    async def release(self, batch: Sequence[Taken]) -> None:
+    async def release(self, batch: Sequence[Taken], *, failed_attempt: bool = False) -> list[int]:
         """Nothing of the batch was sent: each reads as queued again; its entry stays pending, for a
-        reclaim pass (this worker's or another's) to take and send once it has been idle a lease."""
+        reclaim pass (this worker's or another's) to take and send once it has been idle a lease.
+        `failed_attempt`: the gateway refused it with a transient error, counted; returns each one's
+        count (0 when not counted)."""
         if not batch:
-            return
+            return []
         async with self.client.pipeline(transaction=False) as pipe:
             for taken in batch:
                 key = keys.message(taken.id)
-                pipe.hset(key, STATUS, MessageStatus.QUEUED.value)
-                pipe.hdel(key, OWNER)
-            await pipe.execute()
+                pipe.hset(key, keys.STATUS, MessageStatus.QUEUED.value)
+                pipe.hdel(key, keys.OWNER)
+                if failed_attempt:
+                    pipe.hincrby(key, keys.ATTEMPTS, 1)
+            replies = await pipe.execute()
+        return [int(n) for n in replies[2::3]] if failed_attempt else [0] * len(batch)
 
     async def reclaim(self, lane: keys.Lane, count: int) -> Reclaimed:
         """Take over up to `count` of the lane's entries idle past the lease (their consumer is dead or
@@ -151,13 +169,13 @@ class MessageLanes:
             if "NOGROUP" not in str(e):
                 raise
             return Reclaimed([], [])
-        taken = [_taken(lane, entry, fields) for entry, fields in reply[1] if fields]
+        taken = await self._readable(lane, [(entry, fields) for entry, fields in reply[1] if fields])
         if not taken:
             return Reclaimed([], [])
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.time()
             for one in taken:
-                pipe.hmget(keys.message(one.id), STATUS, OWNER)
+                pipe.hmget(keys.message(one.id), keys.STATUS, keys.OWNER)
             clock, *states = await pipe.execute()
         now_ms = clock[0] * 1000 + clock[1] // 1000
         to_send, lost = [], []
@@ -170,18 +188,26 @@ class MessageLanes:
 
 
 def _taken(lane: keys.Lane, entry: bytes | str, fields: dict[bytes, bytes]) -> Taken:
+    """The entry's message (`_UNREADABLE` when it holds none that decodes)."""
     entry_id = entry.decode() if isinstance(entry, bytes) else entry
-    return Taken(lane, entry_id, records.decode_message(fields[ENTRY_FIELD]))
+    try:
+        return Taken(lane, entry_id, records.decode_message(fields[keys.MESSAGE_FIELD.encode()]))
+    except (KeyError, msgspec.DecodeError):
+        return Taken(lane, entry_id, _UNREADABLE)
+
+
+# Stands for the message of an entry that does not decode, so that it is settled like any other.
+_UNREADABLE = SingleMessage(to="", body="", sender="", type=MessageType.TXN)
 
 
 def _settled_fields(outcome: Settled, now: float) -> dict[FieldT, EncodableT]:
-    fields: dict[FieldT, EncodableT] = {STATUS: outcome.status.value, AT: now}
+    fields: dict[FieldT, EncodableT] = {keys.STATUS: outcome.status.value, keys.AT: now}
     if outcome.message_id:
-        fields[MESSAGE_ID] = outcome.message_id
+        fields[keys.MESSAGE_ID] = outcome.message_id
     if outcome.code:
-        fields[CODE] = outcome.code
+        fields[keys.CODE] = outcome.code
     if outcome.taken.message.reference is not None:
-        fields[REFERENCE] = outcome.taken.message.reference
+        fields[keys.REFERENCE] = outcome.taken.message.reference
     return fields
 
 

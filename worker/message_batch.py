@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import redis
 
-from redis_model.message_lanes import WORKER_LOST_CODE, MessageLanes, Settled, Taken
+from redis_model.ledger import WORKER_LOST_CODE
+from redis_model.message_lanes import MessageLanes, Settled, Taken
 from schemas.campaign import MARKETING_TYPES, SUPPRESSED_CODE, MessageType, Recipient
 from schemas.errors import (
     AccountFault,
@@ -101,7 +102,9 @@ class BatchSender:
         except _TakenOver:
             await self.lanes.release(attempts.marked)
             return True
-        except (TransientGatewayError, PermanentGatewayError) as e:
+        except TransientGatewayError as e:
+            outcomes = await self._retry_later(attempts.marked, e)
+        except PermanentGatewayError as e:
             outcomes = self._refused(marked, MessageStatus.FAILED, e.code, e.message)
         except AmbiguousGatewayError as e:
             # Resending could deliver twice: the outcome is recorded as unknown instead.
@@ -111,6 +114,15 @@ class BatchSender:
         flush_events()  # once a message reads settled, its event is written
         await self._settle(outcomes)
         return True
+
+    async def _retry_later(self, request: Sequence[Taken], error: TransientGatewayError) -> list[Settled]:
+        """The gateway still refused after the client's retries, and nothing was sent: the messages go
+        back to be sent again by a reclaim pass; those refused `CAMPAIGN_JOB_MAX_RETRIES` times fail."""
+        attempts = await self.lanes.release(request, failed_attempt=True)
+        most = self.ctx.settings.job_max_retries
+        spent = [taken for taken, n in zip(request, attempts, strict=True) if n > most]
+        self.log.warning("messages.retry_later", code=error.code, messages=len(request) - len(spent))
+        return self._refused(spent, MessageStatus.FAILED, error.code, error.message) if spent else []
 
     def _refused(
         self, request: Sequence[Taken], status: MessageStatus, code: str, reason: str

@@ -209,3 +209,92 @@ def _run_consumer_until_settled(backend, settings, ids) -> dict[str, dict[bytes,
 
     asyncio.run(run())
     return {i: status_of(backend.client, i) for i in ids}
+
+
+def test_an_entry_that_does_not_decode_fails_and_its_lane_goes_on(
+    backend, simulator, start_worker, make_settings
+):
+    stream = keys.message_stream(keys.TXN_LANE)
+    garbled = keys.message_id(keys.TXN_LANE, backend.client.xadd(stream, {"m": b"\xc1 not msgpack"}).decode())
+    fieldless = keys.message_id(keys.TXN_LANE, backend.client.xadd(stream, {"x": b"1"}).decode())
+    after = enqueue(backend.client, message(1))
+
+    start_worker(make_settings(simulator.base_url))
+    states = wait_settled(backend.client, [garbled, fieldless, after])
+
+    assert [(states[i][b"status"], states[i].get(b"code")) for i in (garbled, fieldless)] == [
+        (b"failed", b"UNREADABLE")
+    ] * 2
+    assert states[after][b"status"] == b"submitted"
+    assert simulator.record.counts_by_number() == {message(1).to: 1}
+    assert backend.client.xlen(stream) == 0
+
+
+def test_a_message_sent_from_the_python_api_is_submitted_and_a_retry_sends_nothing_more(
+    backend, simulator, start_worker, make_settings
+):
+    from producer import Campaigns, MessageStatus
+
+    settings = make_settings(simulator.base_url)
+    campaigns = Campaigns(backend.client, settings)
+    start_worker(settings)
+
+    sent = campaigns.send_message(
+        to="+919000000007", body="Your order 7 shipped", sender="SHOP1", type="TXN",
+        reference="order-7", idempotency_key="order-7-shipped",
+    )  # fmt: skip
+    wait_for(lambda: campaigns.message(sent.id).status == MessageStatus.SUBMITTED, timeout=30)
+    again = campaigns.send_message(
+        to="+919000000007", body="Your order 7 shipped", sender="SHOP1", type="TXN",
+        reference="order-7", idempotency_key="order-7-shipped",
+    )  # fmt: skip
+
+    state = campaigns.message(sent.id)
+    assert again.id == sent.id
+    assert (state.reference, state.message_id) == ("order-7", simulator.record.messages[0].message_id)
+    assert simulator.record.counts_by_number() == {"+919000000007": 1}
+    assert backend.client.xlen(keys.message_stream(keys.TXN_LANE)) == 0
+
+
+def test_a_message_the_gateway_still_refuses_after_the_clients_retries_is_sent_again_later(
+    backend, make_settings
+):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=3)) as simulator:
+        settings = make_settings(simulator.base_url, retry_attempts=1, job_max_retries=3)
+        refused_once = enqueue(backend.client, message(1))
+
+        async def run() -> None:
+            ctx = WorkerContext(settings, backend.async_factory)
+            consumer = MessageConsumer(ctx, lease_ms=200)  # a reclaim pass takes it again 200 ms later
+            consumer.start()
+            try:
+                await _until(lambda: backend.client.hget(keys.message(refused_once), "attempts") == b"1")
+                assert backend.client.hget(keys.message(refused_once), "status") == b"queued"  # not failed
+                simulator.set_faults(e403_rate=0.0)
+                await _until(lambda: status_of(backend.client, refused_once).get(b"status") in SETTLED)
+            finally:
+                await consumer.stop()
+                await ctx.aclose()
+
+        asyncio.run(run())
+
+    assert status_of(backend.client, refused_once)[b"status"] == b"submitted"
+    assert simulator.record.counts_by_number() == {message(1).to: 1}
+
+
+def test_a_message_refused_more_times_than_a_job_may_retry_fails_with_the_code(backend, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=3)) as simulator:
+        settings = make_settings(simulator.base_url, retry_attempts=1, job_max_retries=2)
+        refused = enqueue(backend.client, message(1))
+        state = _run_consumer_until_settled(backend, settings, [refused])[refused]
+
+    assert (state[b"status"], state[b"code"], state[b"attempts"]) == (b"failed", b"E403", b"3")
+    assert simulator.record.messages == [] and simulator.record.e403_injected == 3
+
+
+async def _until(condition, timeout: float = 20.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail("timed out")
