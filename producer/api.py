@@ -141,23 +141,31 @@ class Campaigns:
 
     def pause(self, campaign_id: str) -> str:
         """Pause sending at the next chunk of each job; returns the state."""
-        return control.pause(self.client, campaign_id)
+        return control.pause(self.client, campaign_id, retention_s=self.settings.retention_s)
 
     def resume(self, campaign_id: str) -> str:
-        return control.resume(self.client, campaign_id)
+        return control.resume(self.client, campaign_id, retention_s=self.settings.retention_s)
 
     def cancel(self, campaign_id: str) -> str:
-        """What is not sent yet is settled as cancelled; returns the state."""
-        return control.cancel(self.client, campaign_id)
+        """What is not sent yet is settled as cancelled; returns the state. The campaign expires
+        CAMPAIGN_RETENTION later."""
+        return control.cancel(self.client, campaign_id, retention_s=self.settings.retention_s)
 
-    def list_campaigns(self, *, limit: int = 50) -> list[CampaignStatus]:
-        """The `limit` newest campaigns' status, newest first (campaigns published by versions without
-        the campaign index are not listed)."""
+    def purge(self, campaign_id: str, *, force: bool = False) -> str:
+        """Remove a completed, failed or cancelled campaign from Redis now, rather than CAMPAIGN_RETENTION
+        after it finished; returns the state it had. `InputError` for one not finished, or cancelled with
+        recipients its workers have yet to count cancelled (unless `force`)."""
+        return control.purge(self.client, campaign_id, force=force)
+
+    def list_campaigns(self, *, limit: int = 50, state: str | None = None) -> list[CampaignStatus]:
+        """The `limit` newest campaigns' status (in `state`, when given), newest first (campaigns
+        published by versions without the campaign index are not listed). A state filter reads the
+        index a page at a time until `limit` match."""
         found = []
-        for campaign_id in newest_campaign_ids(self.client, limit):
+        for campaign_id in newest_campaign_ids(self.client, limit, state=state):
             try:
                 found.append(self.status(campaign_id))
-            except UnknownCampaignError:  # its keys are gone: purged by hand
+            except UnknownCampaignError:  # its keys are gone: expired or purged
                 continue
         return found
 
@@ -261,8 +269,11 @@ class AsyncCampaigns:
     async def cancel(self, campaign_id: str) -> str:
         return await asyncio.to_thread(self.sync.cancel, campaign_id)
 
-    async def list_campaigns(self, *, limit: int = 50) -> list[CampaignStatus]:
-        return await asyncio.to_thread(self.sync.list_campaigns, limit=limit)
+    async def purge(self, campaign_id: str, *, force: bool = False) -> str:
+        return await asyncio.to_thread(self.sync.purge, campaign_id, force=force)
+
+    async def list_campaigns(self, *, limit: int = 50, state: str | None = None) -> list[CampaignStatus]:
+        return await asyncio.to_thread(self.sync.list_campaigns, limit=limit, state=state)
 
     async def close(self) -> None:
         if self._client is not None:
