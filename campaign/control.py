@@ -1,4 +1,4 @@
-"""`campaign pause|resume|cancel|resend|limit`: steer a published campaign, or the account's rate limit."""
+"""`campaign pause|resume|cancel|purge|resend|limit`: steer or remove a campaign; the account's limit."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ def add_parsers(commands: Any) -> None:
         steer = commands.add_parser(name, help=help_text)
         steer.add_argument("campaign_id")
         steer.set_defaults(run=_steer, action=name)
+
+    purge = commands.add_parser(
+        "purge",
+        help="remove a completed, failed or cancelled campaign from Redis now (not at CAMPAIGN_RETENTION)",
+    )
+    purge.add_argument("campaign_id")
+    purge.add_argument(
+        "--force",
+        action="store_true",
+        help="also a cancelled one whose workers still count recipients cancelled",
+    )
+    purge.set_defaults(run=_purge)
 
     resend = commands.add_parser(
         "resend",
@@ -48,6 +60,12 @@ def add_parsers(commands: Any) -> None:
 def _steer(args: argparse.Namespace) -> int:
     state = getattr(connect.campaigns(), args.action)(args.campaign_id)
     print(f"campaign {args.campaign_id}: {state}")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    state = connect.campaigns().purge(args.campaign_id, force=args.force)
+    print(f"campaign {args.campaign_id}: purged ({state})")
     return 0
 
 

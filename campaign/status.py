@@ -27,6 +27,9 @@ def add_parsers(commands: Any) -> None:
 
     listing = commands.add_parser("list", help="the newest campaigns with their state and counts")
     listing.add_argument("--limit", type=positive, default=20, help="how many (default 20)")
+    listing.add_argument(
+        "--state", choices=[state.value for state in CampaignState], help="only campaigns in this state"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON array of status objects")
     listing.set_defaults(run=_list)
 
@@ -99,12 +102,12 @@ def _duration(seconds: float) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    listed = connect.campaigns().list_campaigns(limit=args.limit)
+    listed = connect.campaigns().list_campaigns(limit=args.limit, state=args.state)
     if args.json:
         print(msgspec.json.encode(listed).decode())
         return 0
     if not listed:
-        print("no campaigns")
+        print(f"no {args.state} campaigns" if args.state else "no campaigns")
     for status in listed:
         created = datetime.fromtimestamp(status.created_at or 0, UTC).isoformat(timespec="seconds")
         name = f" {status.name!r}" if status.name else ""

@@ -1,4 +1,4 @@
-"""Read and steer a published campaign: status, pause, resume, cancel, invalid rows, the account's limit."""
+"""Read, steer and purge a published campaign (status, pause, resume, cancel); the account's limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import redis
 
 from redis_model import account_limit, skipped_rows
 from redis_model.status import StoredStatus, read_status
-from redis_model.steering import CampaignSteering
+from redis_model.steering import CampaignSteering, purge_campaign
 from schemas.campaign import FINISHED_STATES, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
 
@@ -109,26 +109,47 @@ def _idle_for(stored: StoredStatus) -> float | None:
     return now - seen_at if sendable and now - seen_at > IDLE_AFTER_S else None
 
 
-def pause(client: redis.Redis, campaign_id: str) -> str:
-    return _transition(CampaignSteering(client), campaign_id, CampaignState.PAUSED, _ACTIVE, "paused")
+def pause(client: redis.Redis, campaign_id: str, *, retention_s: float) -> str:
+    steering = CampaignSteering(client, retention_s=retention_s)
+    return _transition(steering, campaign_id, CampaignState.PAUSED, _ACTIVE, "paused")
 
 
-def resume(client: redis.Redis, campaign_id: str) -> str:
+def resume(client: redis.Redis, campaign_id: str, *, retention_s: float) -> str:
     # Workers set `running` again when they pick the next chunk up; `queued` is honest until then,
     # or `scheduled` for a campaign still held until its release.
-    steering = CampaignSteering(client)
+    steering = CampaignSteering(client, retention_s=retention_s)
     release_at = steering.release_at(campaign_id)
     held = release_at is not None and release_at > time.time()
     target = CampaignState.SCHEDULED if held else CampaignState.QUEUED
     return _transition(steering, campaign_id, target, (CampaignState.PAUSED,), "resumed")
 
 
-def cancel(client: redis.Redis, campaign_id: str) -> str:
-    steering = CampaignSteering(client)
+def cancel(client: redis.Redis, campaign_id: str, *, retention_s: float) -> str:
+    """Cancel the campaign; its keys expire `retention_s` later."""
+    steering = CampaignSteering(client, retention_s=retention_s)
     sources = (*_ACTIVE, CampaignState.PAUSED)
     state = _transition(steering, campaign_id, CampaignState.CANCELLED, sources, "cancelled")
     steering.end_publishing(campaign_id, time.time())
     return state
+
+
+def purge(client: redis.Redis, campaign_id: str, *, force: bool = False) -> str:
+    """Remove a finished campaign's keys and index entry now; returns the state it had. Refuses one
+    not finished, and a cancelled one whose workers still count recipients cancelled unless `force`."""
+    found = purge_campaign(client, campaign_id, force=force)
+    if found.verdict == "unknown":
+        raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
+    if found.verdict == "unfinished":
+        raise InputError(
+            f"campaign {campaign_id!r} is {found.state}; only a completed, failed or cancelled campaign "
+            "can be purged (cancel it first)"
+        )
+    if found.verdict == "settling":
+        raise InputError(
+            f"campaign {campaign_id!r} is cancelled with {found.pending} recipients its workers have yet "
+            "to count cancelled; wait for them, or purge with --force"
+        )
+    return found.state
 
 
 def _transition(

@@ -108,7 +108,7 @@ def publish_campaign(
     many rows there are, sizes the jobs (`JOB_SHARE`); unknown, each job but the last holds
     CAMPAIGN_JOB_SIZE recipients.
     """
-    store = PublishingStore(client, spec.campaign_id)
+    store = PublishingStore(client, spec.campaign_id, retention_s=settings.retention_s)
     writer = _writer(
         spec, client, store, broker, settings, dry_run=dry_run, checked=checked, on_visible=on_visible
     )

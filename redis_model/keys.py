@@ -59,7 +59,8 @@ PUBLISHING = "publishing"
 
 
 # Sorted set: every campaign's id, scored by its creation (Unix time): `list_campaigns` reads it
-# newest first rather than scanning keys.
+# newest first rather than scanning keys. An id whose campaign expired is removed as the next
+# campaign is announced, `campaign purge` removes its campaign's.
 CAMPAIGNS_BY_CREATION = "campaigns:by_creation"
 
 
@@ -167,13 +168,19 @@ def suppression_format(sid: str) -> str:
 
 
 def all_keys(campaign_id: str) -> tuple[str, ...]:
+    """Every key of the campaign: what `campaign purge` unlinks."""
+    return (*retained_keys(campaign_id), resend_lock(campaign_id))
+
+
+def retained_keys(campaign_id: str) -> tuple[str, ...]:
+    """The keys that expire `CAMPAIGN_RETENTION` after the campaign finishes, its hash first: every key
+    of the campaign but the resend lock, which expires on its own within minutes."""
     return (
         campaign(campaign_id),
         jobs(campaign_id),
         progress(campaign_id),
         claims(campaign_id),
         outcomes(campaign_id),
-        resend_lock(campaign_id),
         seen(campaign_id),
         invalid(campaign_id),
         suppressed(campaign_id),

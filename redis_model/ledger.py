@@ -42,9 +42,10 @@ class Claim(enum.Enum):
 
 
 class ChunkLedger:
-    def __init__(self, client: aioredis.Redis, *, lease_ms: int) -> None:
+    def __init__(self, client: aioredis.Redis, *, lease_ms: int, retention_s: float) -> None:
         self.client = client
         self.lease_ms = lease_ms
+        self.retention_s = int(retention_s)  # a campaign that finishes as a chunk settles expires after it
         self._claim = client.register_script(source("claim"))
         self._settle_lost = client.register_script(source("settle_lost"))
         self._settle = client.register_script(source("settle"))
@@ -80,8 +81,16 @@ class ChunkLedger:
             reach, claim = int(stale[0]), stale[1]
             lost = ChunkOutcome(outcome=Outcome.UNKNOWN, size=reach - int(settled), code=WORKER_LOST_CODE)
             if await self._settle_lost(
-                keys=[*ledger_keys, keys.outcomes(campaign_id)],
-                args=[job, claim, settled, reach, now_ms / 1000, records.encode_outcome(lost)],
+                keys=[*ledger_keys, keys.outcomes(campaign_id), *keys.retained_keys(campaign_id)],
+                args=[
+                    job,
+                    claim,
+                    settled,
+                    reach,
+                    now_ms / 1000,
+                    records.encode_outcome(lost),
+                    self.retention_s,
+                ],
             ):
                 return Claim.HELD, reach
             # Another run settled or took it first: ask again.
@@ -110,8 +119,10 @@ class ChunkLedger:
             with attempt:
                 applied = await self._settle(
                     keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
-                          keys.failures(campaign_id), keys.outcomes(campaign_id)],
-                    args=[job, owner, start + outcome.size, time.time(), outcome.code, start, record, *pairs],
+                          keys.failures(campaign_id), keys.outcomes(campaign_id),
+                          *keys.retained_keys(campaign_id)],
+                    args=[job, owner, start + outcome.size, time.time(), outcome.code, start, record,
+                          self.retention_s, *pairs],
                 )  # fmt: skip
         return bool(applied)
 

@@ -3,7 +3,7 @@
 The producer calls these typed methods; every key, field and script of publishing is spelt here.
 Two writes are transactions: the campaign is announced (its hash written and listed) together with
 its first job published, or together with what publishing counted, so that it is never visible
-without either.
+without either. Announcing one also forgets the index's campaigns that expired.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import NamedTuple
 import redis
 from redis.typing import EncodableT, FieldT
 
-from redis_model import keys, records
+from redis_model import campaign_index, keys, records
 from redis_model.scripts import joined_numbers, source
 from schemas.campaign import CampaignSpec, CampaignState, InvalidRow, Job, Recipient
 
@@ -45,9 +45,10 @@ class Counted(NamedTuple):
 class PublishingStore:
     """One campaign's keys as its producer publishes it."""
 
-    def __init__(self, client: redis.Redis, campaign_id: str) -> None:
+    def __init__(self, client: redis.Redis, campaign_id: str, *, retention_s: float) -> None:
         self.client = client
         self.campaign_id = campaign_id
+        self.retention_s = int(retention_s)  # a campaign that finishes as publishing ends expires after it
         self._campaign = keys.campaign(campaign_id)
         self._jobs = keys.jobs(campaign_id)
         self._seen = keys.seen(campaign_id)
@@ -69,6 +70,7 @@ class PublishingStore:
                 self._announce(tx, announcing)
                 self._publish_job(keys=job_keys, args=job_args, client=tx)
                 *_, state = tx.execute()
+            self._forget_expired()
         return bool(state == _CANCELLED)
 
     def stage_job(self, job: Job) -> None:
@@ -87,6 +89,8 @@ class PublishingStore:
                 self._announce(tx, announcing)
             self._finish_on(tx, counted)
             *_, state = tx.execute()
+        if announcing is not None:
+            self._forget_expired()
         return str(state.decode())
 
     def finish_abandoned(self, counted: Counted) -> None:
@@ -139,7 +143,15 @@ class PublishingStore:
         ]  # fmt: skip
         if counted.total is not None and counted.jobs is not None:
             pairs += [keys.TOTAL, counted.total, keys.JOBS, counted.jobs]
-        self._finish(keys=[self._campaign, self._seen], args=[time.time(), *pairs], client=client)
+        self._finish(
+            keys=[self._seen, *keys.retained_keys(self.campaign_id)],
+            args=[time.time(), self.retention_s, *pairs],
+            client=client,
+        )
+
+    def _forget_expired(self) -> None:
+        """Keep the index to what exists: a campaign created a retention ago may have expired."""
+        campaign_index.forget_expired(self.client, created_before=time.time() - self.retention_s)
 
 
 def _header(announcing: Announcement) -> dict[FieldT, EncodableT]:

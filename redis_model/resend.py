@@ -81,8 +81,9 @@ class ResendStore:
         new_jobs: int,
     ) -> bool:
         """Mark the picked chunks republished, move `failed` and `unknown` recipients back to pending,
-        count the new jobs and queue a finished campaign again, in one step. False, with nothing
-        changed, when a picked record is no longer the one read (another resend marked it)."""
+        count the new jobs and queue a finished campaign again (its keys no longer expire), in one step.
+        False, with nothing changed, when a picked record is no longer the one read (another resend
+        marked it)."""
         codes = [item for code, n in failed_by_code.items() for item in (code, str(-n))]
         marked = [
             item
@@ -95,7 +96,8 @@ class ResendStore:
         ]
         campaign_id = self.campaign_id
         applied = self._reopen(
-            keys=[keys.campaign(campaign_id), keys.failures(campaign_id), keys.outcomes(campaign_id)],
+            keys=[keys.campaign(campaign_id), keys.failures(campaign_id), keys.outcomes(campaign_id),
+                  *keys.retained_keys(campaign_id)],
             args=[str(-failed), str(-unknown), str(failed + unknown), str(new_jobs),
                   str(len(failed_by_code)), *codes, *marked],
         )  # fmt: skip

@@ -40,6 +40,7 @@ class CampaignStore:
         self._hold_key = keys.account_hold(settings.sid)
         self._key_fingerprint = key_fingerprint(settings)
         self._probe_s = settings.hold_probe_ms / 1000
+        self._retention_s = int(settings.retention_s)
         self._begin = client.register_script(source("begin_job"))
         self._expire = client.register_script(source("expire"))
         self._hold = client.register_script(source("hold_account"))
@@ -101,8 +102,9 @@ class CampaignStore:
         )
 
     async def expire(self, campaign_id: str) -> bool:
-        """Cancel the campaign: its expiry passed. False if it had already finished or been cancelled."""
-        return bool(await self._expire(keys=[keys.campaign(campaign_id)]))
+        """Cancel the campaign: its expiry passed (its keys expire after the retention). False if it had
+        already finished or been cancelled."""
+        return bool(await self._expire(keys=keys.retained_keys(campaign_id), args=[self._retention_s]))
 
     async def mark_waiting(self, campaign_id: str, job_index: int, opens_at: float, recipients: int) -> None:
         """Shown by `campaign status`: the job waits for its sending window."""

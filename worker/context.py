@@ -49,7 +49,9 @@ class WorkerContext:
     @property
     def ledger(self) -> ChunkLedger:
         if self._ledger is None:
-            self._ledger = ChunkLedger(self.store.client, lease_ms=self.settings.lease_ms)
+            self._ledger = ChunkLedger(
+                self.store.client, lease_ms=self.settings.lease_ms, retention_s=self.settings.retention_s
+            )
         return self._ledger
 
     @property

@@ -199,7 +199,7 @@ class Progressive(_LeftOutRows):
         cid = self.campaign_id
         try:
             with contextlib.suppress(InputError):  # finished already
-                cancel(self.client, cid)
+                cancel(self.client, cid, retention_s=self.store.retention_s)
             self.store.finish_abandoned(_counted_in_jobs(counted))
         except redis.RedisError:
             return  # the error that stopped the reading says more

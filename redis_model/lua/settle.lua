@@ -1,14 +1,17 @@
 --! uses complete_if_done, claims
 -- Record a chunk's outcome, only while the claim is still the caller's: store the outcome record,
 -- advance the job's progress and the counters (the failures by code too), in one step.
--- KEYS: campaign, progress, claims, failures, outcomes. ARGV: job, owner, progress after, now, the
--- failure code (or ''), progress before, the outcome record, then (counter, amount) pairs.
+-- KEYS: campaign, progress, claims, failures, outcomes, then the campaign's keys (`keys.retained_keys`,
+-- expiring once it finished). ARGV: job, owner, progress after, now, the failure code (or ''), progress
+-- before, the outcome record, retention (seconds), then (counter, amount) pairs.
 -- Returns 1, or 0 if the claim was lost.
 local campaign_key, progress_key, claims_key, failures_key, outcomes_key = KEYS[1], KEYS[2], KEYS[3],
                                                                           KEYS[4], KEYS[5]
+local campaign_keys = {unpack(KEYS, 6)}
 local job, owner, after, now, code, before, record = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
                                                      tonumber(ARGV[6]), ARGV[7]
-local first_count = 8
+local retention = ARGV[8]
+local first_count = 9
 
 if not claimed_by(claims_key, job, owner) then return 0 end
 local done = tonumber(redis.call('HGET', progress_key, job) or '0')
@@ -22,5 +25,5 @@ for i = first_count, #ARGV, 2 do
   redis.call('HINCRBY', campaign_key, counter, amount)
   if counter == 'failed' and code ~= '' then redis.call('HINCRBY', failures_key, code, amount) end
 end
-complete_if_done(campaign_key, now)
+complete_if_done(campaign_keys, now, retention)
 return 1

@@ -26,6 +26,8 @@ from tests.chaos.harness import API_KEY, check_invariants, wait_finished, wait_f
 from worker.broker import build_broker
 from worker.stops import ComeBackLater
 
+RETENTION_S = 3600  # how long a finished campaign stays in Redis
+
 pytestmark = pytest.mark.redis
 
 TOTAL, JOB_SIZE, CHUNK, WORKERS, THREADS, LATENCY_MS = 5000, 500, 50, 2, 2, 100
@@ -72,7 +74,7 @@ class Rig:
         """Run `command` once every worker has had messages accepted; the gateway's count just after it."""
         wait_for(lambda: all(self.submitted_events()), timeout=60)
         assert self.status(campaign_id).pending > 0, "the campaign finished before the command"
-        command(self.client, campaign_id)
+        command(self.client, campaign_id, retention_s=RETENTION_S)
         return self.accepted()
 
     def finished(self, campaign_id: str) -> CampaignStatus:
@@ -140,7 +142,7 @@ def test_resume_continues_where_the_campaign_stopped_not_from_the_start(rig):
     rig.when_both_workers_send(campaign_id, pause)
     held = rig.settled(campaign_id)
 
-    resume(rig.client, campaign_id)
+    resume(rig.client, campaign_id, retention_s=RETENTION_S)
     status = rig.finished(campaign_id)
 
     assert 0 < held.submitted < TOTAL

@@ -20,6 +20,8 @@ from schemas.errors import SpecError
 from worker.broker import build_broker, register_actors
 from worker.context import WorkerContext
 
+RETENTION_S = 3600  # how long a finished campaign stays in Redis
+
 API_KEY = "test-key-0123456789abcdef"
 FORMATS = (
     lambda n: f"+91{n}",
@@ -152,7 +154,7 @@ def test_cancel_stops_sending_and_counts_what_is_left(backend, start_worker, mak
         broker = start_worker(settings, threads=2)
         spec = publish_numbers(backend, broker, settings, 4000)
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
-        cancel(backend.client, spec.campaign_id)
+        cancel(backend.client, spec.campaign_id, retention_s=RETENTION_S)
         status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
 
         assert status.state == "cancelled"
@@ -167,7 +169,7 @@ def test_pause_holds_the_campaign_and_resume_continues_where_it_stopped(backend,
         broker = start_worker(settings, threads=2)
         spec = publish_numbers(backend, broker, settings, 4000)
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
-        pause(backend.client, spec.campaign_id)
+        pause(backend.client, spec.campaign_id, retention_s=RETENTION_S)
 
         # In-flight chunks settle; then nothing more is sent while paused.
         wait_for(lambda: _steady(lambda: len(simulator.record.messages)))
@@ -176,7 +178,7 @@ def test_pause_holds_the_campaign_and_resume_continues_where_it_stopped(backend,
         assert 0 < held.submitted < 4000
         assert len(simulator.record.messages) == held.submitted
 
-        resume(backend.client, spec.campaign_id)
+        resume(backend.client, spec.campaign_id, retention_s=RETENTION_S)
         status = wait_completed(backend, spec.campaign_id)
         assert status.submitted == 4000
         assert set(simulator.record.counts_by_number().values()) == {1}
@@ -264,7 +266,7 @@ def test_a_paused_campaign_past_its_expiry_is_cancelled_without_a_resume(
         broker = start_worker(settings, threads=2)
         spec = publish_numbers(backend, broker, settings, 4000, expires_in="1s")
         wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted > 0)
-        pause(backend.client, spec.campaign_id)
+        pause(backend.client, spec.campaign_id, retention_s=RETENTION_S)
         status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
 
         assert status.state == "cancelled"

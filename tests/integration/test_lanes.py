@@ -19,6 +19,8 @@ from worker.sending import send_job
 from worker.stops import MakeWay
 from worker.urgent import CAME_BACK, UrgentWatch
 
+RETENTION_S = 3600  # how long a finished campaign stays in Redis
+
 
 @pytest.mark.parametrize("kind", ["OTP", "TXN"])
 def test_an_urgent_campaign_is_sent_while_a_bulk_campaign_still_runs(
@@ -104,7 +106,7 @@ def test_an_urgent_job_that_comes_back_is_marked_so(backend, start_worker, make_
                          prefix="+91")  # fmt: skip
         broker = build_broker(settings, backend.client)
         publish_campaign(txn, [(2, "9876500000")], client=backend.client, broker=broker, settings=settings)
-        pause(backend.client, txn.campaign_id)
+        pause(backend.client, txn.campaign_id, retention_s=RETENTION_S)
         start_worker(settings, threads=1)
 
         def came_back() -> bool:

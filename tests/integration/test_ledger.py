@@ -17,6 +17,7 @@ from schemas.campaign import ChunkOutcome, Outcome
 from worker.broker import build_broker
 
 LEASE_MS = 10_000
+RETENTION_S = 3600
 T0 = 1_800_000_000_000  # a fixed "now" in ms; leases are compared to it, not to the clock
 
 
@@ -48,7 +49,7 @@ def run(backend, steps):
     async def go():
         client = backend.async_factory()
         try:
-            return await steps(ChunkLedger(client, lease_ms=LEASE_MS))
+            return await steps(ChunkLedger(client, lease_ms=LEASE_MS, retention_s=RETENTION_S))
         finally:
             await client.aclose()
 
@@ -144,7 +145,7 @@ def test_a_claim_that_starts_a_chunk_reads_the_campaigns_state_and_claims_nothin
     backend, campaign, steer
 ):
     cid = campaign()
-    (pause if steer == "pause" else cancel)(backend.client, cid)
+    (pause if steer == "pause" else cancel)(backend.client, cid, retention_s=RETENTION_S)
 
     async def steps(ledger):
         steered = await ledger.claim(cid, 0, "A", 0, 100, "hold", while_running=True, now_ms=T0)
@@ -252,7 +253,7 @@ def test_a_campaign_still_being_published_completes_only_when_its_producer_or_a_
     assert (status.state, status.pending, status.finished_at) == ("queued", 0, None)
     assert (status.publishing, status.publisher_lost) == (lease_from_now > 0, lease_from_now < 0)
 
-    cancel(backend.client, cid)
+    cancel(backend.client, cid, retention_s=RETENTION_S)
     status = campaign_status(backend.client, cid)
     assert (status.state, status.publishing, status.publisher_lost) == ("cancelled", False, False)
     assert status.finished_at is not None

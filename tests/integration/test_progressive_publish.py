@@ -22,6 +22,8 @@ from schemas.errors import InputError, RecipientsError, SpecError
 from tests.integration.test_campaign_flow import wait_completed, wait_for
 from worker.broker import build_broker
 
+RETENTION_S = 3600  # how long a finished campaign stays in Redis
+
 JOB_SIZE = 1000
 
 
@@ -98,7 +100,7 @@ def test_cancelling_while_publishing_stops_the_reading(backend, start_worker, ma
     def rows():
         for row in numbers(0, 10 * JOB_SIZE):
             if row[0] == JOB_SIZE + 2:  # the first job is out
-                cancel(backend.client, spec.campaign_id)
+                cancel(backend.client, spec.campaign_id, retention_s=RETENTION_S)
             read.append(row)
             yield row
 
@@ -191,7 +193,7 @@ def test_a_cancel_is_noticed_within_a_page_even_when_no_job_follows(backend, mak
     def rows():
         nonlocal read
         yield from numbers(0, JOB_SIZE)
-        cancel(backend.client, spec.campaign_id)
+        cancel(backend.client, spec.campaign_id, retention_s=RETENTION_S)
         for row in numbers(0, 20 * JOB_SIZE):  # duplicates of the first job only: no job is written
             read += 1
             yield (row[0], numbers(0, JOB_SIZE)[row[0] % JOB_SIZE][1])

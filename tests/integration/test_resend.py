@@ -18,6 +18,8 @@ from schemas.campaign import Outcome
 from schemas.errors import InputError, UnknownCampaignError
 from worker.broker import build_broker
 
+RETENTION_S = 3600  # how long a finished campaign stays in Redis
+
 API_KEY = "test-key-0123456789abcdef"
 TOTAL = 1200
 
@@ -119,7 +121,7 @@ def test_resend_is_refused_with_a_reason(backend, make_settings):
         msgspec.structs.replace(expired, campaign_id=cid, expires_at=time.time() - 1)))  # fmt: skip
     with pytest.raises(InputError, match="expired at"):
         resend(backend.client, broker, settings, cid, failed=True, unknown=False)
-    cancel(backend.client, cid)
+    cancel(backend.client, cid, retention_s=RETENTION_S)
     with pytest.raises(InputError, match="cancelled"):
         resend(backend.client, broker, settings, cid, failed=True, unknown=False)
     assert backend.client.get(keys.resend_lock(cid)) is None  # a refusal leaves no lock behind

@@ -17,6 +17,8 @@ from redis_model import keys
 from schemas.campaign import SCHEDULE_LEAD_S
 from tests.integration.test_campaign_flow import publish_numbers, wait_completed, wait_for
 
+RETENTION_S = 3600  # how long a finished campaign stays in Redis
+
 
 @pytest.fixture(autouse=True)
 def quick_recheck(monkeypatch):
@@ -42,9 +44,11 @@ def test_a_scheduled_campaign_is_held_and_can_be_cancelled_before_its_time(
     assert (status.state, status.pending, status.scheduled_for) == ("scheduled", 30, spec.at)
     assert status.release_at == pytest.approx(datetime.fromisoformat(spec.at).timestamp() - SCHEDULE_LEAD_S)
 
-    assert pause(backend.client, spec.campaign_id) == "paused"
-    assert resume(backend.client, spec.campaign_id) == "scheduled"  # still held until its release
-    cancel(backend.client, spec.campaign_id)
+    assert pause(backend.client, spec.campaign_id, retention_s=RETENTION_S) == "paused"
+    assert (
+        resume(backend.client, spec.campaign_id, retention_s=RETENTION_S) == "scheduled"
+    )  # still held until its release
+    cancel(backend.client, spec.campaign_id, retention_s=RETENTION_S)
 
     status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).pending == 0 and s)
     assert (status.state, status.cancelled, status.submitted) == ("cancelled", 30, 0)
@@ -99,7 +103,7 @@ def test_recipients_outside_their_sending_window_wait_visibly_while_the_others_a
     assert (status.pending, status.state) == (3, "running")
     assert status.window_opens_at > datetime.now(UTC).timestamp() + 8 * 3600
 
-    cancel(backend.client, spec.campaign_id)
+    cancel(backend.client, spec.campaign_id, retention_s=RETENTION_S)
     status = wait_for(lambda: (s := campaign_status(backend.client, spec.campaign_id)).cancelled == 3 and s)
     assert (status.waiting_for_window, status.window_opens_at) == (0, None)
     assert len(simulator.record.messages) == 5
