@@ -94,14 +94,13 @@ def make_way(run: JobRun) -> None:
     waited on the rate limit a while (an urgent job may need the thread), or, once this run has sent
     a chunk (so that every run moves its job on), an urgent job waits for a thread of this process
     and no other bulk job has handed one over to it."""
-    if run.urgent:
-        return
-    if run.waited > MAKE_WAY_AFTER_S:
+    if will_make_way(run):
         raise MakeWay("waited on the rate limit; urgent jobs may be waiting for a thread")
-    if run.sent and run.ctx.urgent.hand_over():
+    if not run.urgent and run.sent and run.ctx.urgent.hand_over():
         raise MakeWay("an OTP or TXN job waits for a thread")
 
 
-def making_way(run: JobRun) -> bool:
-    """Whether the run makes way before its next chunk whatever happens (a turn booked for it goes unused)."""
+def will_make_way(run: JobRun) -> bool:
+    """Whether the run makes way before its next chunk whatever happens (a turn booked for it goes unused):
+    a bulk run that waited on the rate limit a while."""
     return not run.urgent and run.waited > MAKE_WAY_AFTER_S

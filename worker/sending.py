@@ -10,7 +10,7 @@ from schemas.campaign import SUPPRESSED_CODE, CampaignState, ChunkOutcome, Outco
 from schemas.errors import TransientGatewayError
 from worker.chunk import send_chunk
 from worker.context import WorkerContext
-from worker.gates import begin, expire_if_due, keep_to_time, make_way, making_way
+from worker.gates import begin, expire_if_due, keep_to_time, make_way, will_make_way
 from worker.job_run import JobRun
 from worker.logging import flush_events
 from worker.stops import ComeBackLater, Held
@@ -141,7 +141,7 @@ def _book_the_following(run: JobRun, chunk: Sequence[Recipient]) -> None:
     dropped (this worker shutting down, the run making way)."""
     offset = run.settled + len(chunk)
     following = run.chunk_from(offset)
-    if following and not (run.ctx.stopping or making_way(run)):
+    if following and not (run.ctx.stopping or will_make_way(run)):
         run.turns.book_ahead(offset, following)
 
 
