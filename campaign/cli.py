@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from campaign import control, processes, reports, send, status, suppress
+from campaign import control, keys_command, processes, reports, send, status, suppress
+from campaign.service import serve
 from schemas.errors import InputError
 from schemas.masking import redact_url
 from schemas.settings import Settings
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_parsers(commands)
     suppress.add_parser(commands)
     processes.add_parsers(commands)
+    serve.add_parser(commands)
+    keys_command.add_parsers(commands)
     return parser
 
 

@@ -1,0 +1,91 @@
+"""The aiohttp application of one `campaign serve` process: its routes, middlewares, and the clients it
+opens at start-up and closes at shutdown; `/healthz`, `/readyz` and `/openapi.json`."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable
+
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from campaign.service import campaigns, messages, openapi
+from campaign.service.auth import KeyCache, RateLimiter, auth_middleware
+from campaign.service.bodies import Health
+from campaign.service.config import ServiceConfig
+from campaign.service.context import SERVICE, Service
+from campaign.service.errors import ApiError, errors_middleware, json_response
+from producer import AsyncCampaigns, Campaigns
+from redis_model.api_keys import AsyncApiKeyStore
+from redis_model.message_intake import AsyncMessageIntake
+from redis_model.scripts import source
+from schemas.settings import Settings
+
+# The intake's script: loaded at start-up, so that the first message costs no extra round trip.
+_INTAKE_SCRIPT = source("queue_message")
+_INTAKE_SHA = hashlib.sha1(_INTAKE_SCRIPT.encode()).hexdigest()
+
+
+def make_app(
+    settings: Settings,
+    config: ServiceConfig,
+    *,
+    client: redis.Redis | None = None,
+    async_client: Callable[[], aioredis.Redis] | None = None,
+) -> web.Application:
+    """The app on the Redis `settings` names, or on `client` (sync, for campaigns) and the clients
+    `async_client` makes (for single messages and keys), as tests give fakeredis."""
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware(lambda request: request.app[SERVICE].keys)],
+        client_max_size=config.max_json_bytes,
+    )
+
+    async def service(app: web.Application) -> AsyncIterator[None]:
+        sync = client if client is not None else redis.Redis.from_url(settings.redis_url)
+        native = async_client() if async_client is not None else aioredis.Redis.from_url(settings.redis_url)
+        api = AsyncCampaigns(Campaigns(sync, settings), client=native)
+        app[SERVICE] = Service(
+            campaigns=api,
+            intake=AsyncMessageIntake(native),
+            keys=KeyCache(AsyncApiKeyStore(native), config.key_cache_s),
+            limiter=RateLimiter(),
+            settings=settings,
+            config=config,
+        )
+        with contextlib.suppress(redis.RedisError):  # not ready: /readyz says so, a message loads it
+            await native.script_load(_INTAKE_SCRIPT)
+        yield
+        if client is None:
+            await api.close()
+        else:  # the caller's client stays open
+            await native.aclose()
+
+    app.cleanup_ctx.append(service)
+    messages.add_routes(app)
+    campaigns.add_routes(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi_json)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response(Health(status="ok"))
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: Redis answers and holds the intake's script (loaded again if Redis lost it)."""
+    native = request.app[SERVICE].intake.client
+    try:
+        [loaded] = await native.script_exists(_INTAKE_SHA)
+        if not loaded:
+            await native.script_load(_INTAKE_SCRIPT)
+    except redis.RedisError as e:
+        raise ApiError(503, "unavailable", f"Redis cannot be reached: {e}") from e
+    return json_response(Health(status="ready"))
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=openapi.document(), content_type="application/json")

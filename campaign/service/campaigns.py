@@ -1,0 +1,109 @@
+"""`/v1/campaigns`: publish one from a recipients file streamed as the body (the spec in the query), list
+them, read one's status, pause, resume or cancel it; through `AsyncCampaigns`, off the event loop."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from campaign.service.bodies import CampaignList, Steered
+from campaign.service.context import service_of
+from campaign.service.errors import ApiError, invalid, json_response, refused
+from campaign.service.upload import as_sent, line_of, spooled
+from producer.spec import build_spec, check_max_invalid
+from schemas.errors import InputError, UnknownCampaignError
+
+MAX_LIST = 1000
+Q = TypeVar("Q", bound=msgspec.Struct)
+
+
+class CampaignQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /v1/campaigns`' query: `campaign send`'s options, with underscores."""
+
+    sender: str
+    type: str
+    body: str
+    prefix: str | None = None
+    unicode: str | None = None
+    template_id: str | None = None
+    entity_id: str | None = None
+    callback_profile_id: str | None = None
+    at: str | None = None
+    name: str | None = None
+    on_unknown: str = "hold"
+    expires_in: str | None = None
+    flash: bool = False
+    send_window: str | None = None
+    max_invalid: str | None = None
+    dry_run: bool = False
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIST)] = 50
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/campaigns", post_campaign)
+    app.router.add_get("/v1/campaigns", list_campaigns)
+    app.router.add_get("/v1/campaigns/{id}", get_campaign)
+    for action in ("pause", "resume", "cancel"):
+        app.router.add_post(f"/v1/campaigns/{{id}}/{action}", steer)
+
+
+def query_of(request: web.Request, kind: type[Q]) -> Q:
+    """The query string as `kind`: strings converted (`limit=5`, `flash=true`), unknown names refused."""
+    try:
+        return msgspec.convert(dict(request.query), kind, strict=False)
+    except msgspec.ValidationError as e:
+        raise invalid(e) from e
+
+
+async def post_campaign(request: web.Request) -> web.Response:
+    """Publish the recipients in the body; refused (400 with the line, nothing published) as
+    `campaign send` refuses. Answers once the whole file is published: `send --json`'s fields."""
+    service = service_of(request)
+    query = query_of(request, CampaignQuery)
+    options = msgspec.structs.asdict(query)
+    spec_options = {k: v for k, v in options.items() if k not in ("max_invalid", "dry_run")}
+    try:  # the options are refused before the body is read
+        build_spec(settings=service.settings, **spec_options)
+        check_max_invalid(query.max_invalid)
+    except InputError as e:
+        raise refused(e) from e
+    async with spooled(request, service.config.max_upload_bytes) as path:
+        try:
+            result = await service.campaigns.send_campaign(path, **options)
+        except InputError as e:
+            text = as_sent(str(e), path)
+            raise ApiError(400, "invalid_recipients", text, line=line_of(text)) from e
+    return json_response(result, status=200 if query.dry_run else 201)
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    query = query_of(request, ListQuery)
+    found = await service_of(request).campaigns.list_campaigns(limit=query.limit)
+    return json_response(CampaignList(campaigns=found))
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    try:
+        status = await service_of(request).campaigns.status(request.match_info["id"])
+    except InputError as e:
+        raise refused(e) from e
+    return json_response(status)
+
+
+async def steer(request: web.Request) -> web.Response:
+    """Pause, resume or cancel: 404 for no such campaign, 409 for a state the move is not made from."""
+    campaign_id, action = request.match_info["id"], request.path.rsplit("/", 1)[1]
+    campaigns = service_of(request).campaigns
+    move = {"pause": campaigns.pause, "resume": campaigns.resume, "cancel": campaigns.cancel}[action]
+    try:
+        state = await move(campaign_id)
+    except UnknownCampaignError as e:
+        raise refused(e) from e
+    except InputError as e:
+        raise ApiError(409, "state_conflict", str(e)) from e
+    return json_response(Steered(campaign_id=campaign_id, state=state))

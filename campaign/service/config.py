@@ -1,0 +1,23 @@
+"""What one `campaign serve` process is told: where it listens and its limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    processes: int = os.cpu_count() or 1
+    # The largest JSON body (a message, a batch of up to 1000): past it, 413 before it is read.
+    max_json_bytes: int = 4 * MIB
+    # The largest recipients file `POST /v1/campaigns` takes; it is spooled to a temporary file.
+    max_upload_bytes: int = 2048 * MIB
+    # How long a process trusts an API key it looked up: a revoked key works at most this long more.
+    key_cache_s: float = 5.0
+    # How long SIGTERM waits for requests in flight before the process exits.
+    shutdown_timeout_s: float = 30.0

@@ -1,0 +1,152 @@
+"""`campaign serve`'s campaigns over HTTP: a recipients file streamed as the body, published or refused
+with its line and nothing published; the list, one's status, pause, resume and cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from campaign.service.config import ServiceConfig
+from redis_model.api_keys import ApiKeyStore
+from tests.integration.http_served import Served, serving
+
+SPEC = {"sender": "KLRHXA", "type": "MKT", "body": "Hi {name|there}, our sale starts today", "prefix": "+91"}
+CSV = b"to,name\n9812345678,Asha\n9812345679,Ravi\n9812345678,Asha again\n12,Bad\n"
+CSV_TYPE = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture
+def served(backend, make_settings) -> Iterator[Served]:
+    _, key = ApiKeyStore(backend.client).create("marketing")
+    with serving(backend, make_settings("http://127.0.0.1:9")) as running:
+        running.key = key
+        yield running
+
+
+def publish(served: Served, data: bytes = CSV, headers=CSV_TYPE, **spec):
+    return served.call("POST", "/v1/campaigns?" + urlencode(SPEC | spec), data=data, headers=headers)
+
+
+def error_of(answer) -> dict:
+    assert set(answer.body) == {"error"}, answer.body
+    return answer.body["error"]
+
+
+def test_a_csv_body_is_published_and_answers_send_json_fields(served):
+    answer = publish(served)
+
+    assert answer.status == 201
+    assert {k: answer.body[k] for k in ("total", "invalid", "duplicates", "state")} == {
+        "total": 2, "invalid": 1, "duplicates": 1, "state": "queued",
+    }  # fmt: skip
+    status = served.call("GET", f"/v1/campaigns/{answer.body['campaign_id']}")
+    assert status.status == 200
+    assert status.body["campaign_id"] == answer.body["campaign_id"] and status.body["total"] == 2
+
+
+def test_a_json_lines_body_is_read_as_json_lines(served):
+    data = b'{"to": "9812345678", "name": "Asha"}\n{"to": "9812345679"}\n'
+
+    answer = publish(served, data, {"Content-Type": "application/x-ndjson"})
+
+    assert answer.status == 201 and answer.body["total"] == 2
+
+
+def test_a_dry_run_counts_and_publishes_nothing(served):
+    answer = publish(served, dry_run="true")
+
+    assert answer.status == 200 and answer.body["state"] == "estimate"
+    assert served.call("GET", "/v1/campaigns").body == {"campaigns": []}
+
+
+def test_a_refused_file_is_400_with_its_line_and_nothing_is_published(served, backend):
+    data = b'{"to": "9812345678"}\n{"to": "9812345679"}\nnot json\n'
+
+    answer = publish(served, data, {"Content-Type": "application/x-ndjson"})
+
+    assert answer.status == 400
+    error = error_of(answer)
+    assert error["code"] == "invalid_recipients" and error["line"] == 3
+    assert "the request body" in error["message"] and "/tmp" not in error["message"]
+    assert served.call("GET", "/v1/campaigns").body == {"campaigns": []}
+    assert backend.client.keys("campaign:*") == []
+
+
+@pytest.mark.parametrize(
+    "spec, field",
+    [({"type": "XYZ"}, None), ({"colour": "red"}, "colour"), ({"flash": "maybe"}, "flash")],
+)
+def test_a_refused_option_is_400_before_the_body_is_read(served, spec, field):
+    answer = publish(served, **spec)
+
+    assert answer.status == 400 and error_of(answer).get("field") == field
+
+
+def test_a_missing_option_names_it(served):
+    answer = served.call("POST", "/v1/campaigns?sender=KLRHXA&type=MKT", data=CSV, headers=CSV_TYPE)
+
+    assert answer.status == 400 and error_of(answer)["field"] == "body"
+
+
+def test_a_body_that_is_not_a_recipients_file_is_415(served):
+    answer = publish(served, b"<xml/>", {"Content-Type": "application/xml"})
+
+    assert answer.status == 415 and error_of(answer)["code"] == "unsupported_media_type"
+
+
+def test_a_file_over_the_upload_limit_is_413_and_nothing_is_published(backend, make_settings):
+    _, key = ApiKeyStore(backend.client).create("marketing")
+    config = ServiceConfig(max_upload_bytes=64)
+    with serving(backend, make_settings("http://127.0.0.1:9"), config) as served:
+        served.key = key
+        answer = publish(served, CSV * 10)
+        listed = served.call("GET", "/v1/campaigns").body
+
+    assert answer.status == 413 and error_of(answer)["code"] == "payload_too_large"
+    assert listed == {"campaigns": []}
+
+
+def test_campaigns_are_listed_newest_first_up_to_the_limit(served):
+    ids = [publish(served).body["campaign_id"] for _ in range(3)]
+
+    listed = served.call("GET", "/v1/campaigns?limit=2")
+
+    assert [c["campaign_id"] for c in listed.body["campaigns"]] == ids[::-1][:2]
+    assert served.call("GET", "/v1/campaigns?limit=0").status == 400
+    assert error_of(served.call("GET", "/v1/campaigns?limit=x"))["field"] == "limit"
+
+
+def test_a_campaign_is_paused_resumed_and_cancelled(served):
+    campaign_id = publish(served).body["campaign_id"]
+
+    steps = [
+        served.call("POST", f"/v1/campaigns/{campaign_id}/{action}")
+        for action in ("pause", "resume", "cancel")
+    ]
+
+    assert [(a.status, a.body["state"]) for a in steps] == [
+        (200, "paused"),
+        (200, "queued"),
+        (200, "cancelled"),
+    ]
+    assert served.call("GET", f"/v1/campaigns/{campaign_id}").body["state"] == "cancelled"
+
+
+def test_a_move_the_state_forbids_is_409(served):
+    campaign_id = publish(served).body["campaign_id"]
+    served.call("POST", f"/v1/campaigns/{campaign_id}/cancel")
+
+    answer = served.call("POST", f"/v1/campaigns/{campaign_id}/pause")
+
+    assert answer.status == 409 and error_of(answer)["code"] == "state_conflict"
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/campaigns/nope", "/v1/campaigns/nope/pause", "/v1/campaigns/nope/cancel"]
+)
+def test_an_unknown_campaign_is_404(served, path):
+    answer = served.call("POST" if path.count("/") == 4 else "GET", path)
+
+    assert answer.status == 404 and error_of(answer)["code"] == "not_found"
