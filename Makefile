@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-instructions bench-numbers clean
+.PHONY: install demo test lint bench bench-instructions bench-numbers bench-events clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ bench-instructions: $(STAMP)
 
 bench-numbers: $(STAMP)
 	$(PY) -m ops.bench.numbers
+
+# Single messages over HTTP: `campaign serve`, the workers and the simulator, on a redis-server of its own.
+bench-events: $(STAMP)
+	$(PY) -m ops.bench.events
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
