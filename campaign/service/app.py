@@ -14,6 +14,7 @@ from aiohttp import web
 from campaign.service import campaigns, messages, openapi
 from campaign.service.auth import KeyCache, RateLimiter, auth_middleware
 from campaign.service.bodies import Health
+from campaign.service.coalescing import CoalescingIntake
 from campaign.service.config import ServiceConfig
 from campaign.service.context import SERVICE, Service
 from campaign.service.errors import ApiError, errors_middleware, json_response
@@ -46,9 +47,11 @@ def make_app(
         sync = client if client is not None else redis.Redis.from_url(settings.redis_url)
         native = async_client() if async_client is not None else aioredis.Redis.from_url(settings.redis_url)
         api = AsyncCampaigns(Campaigns(sync, settings), client=native)
+        intake = AsyncMessageIntake(native)
         app[SERVICE] = Service(
             campaigns=api,
-            intake=AsyncMessageIntake(native),
+            intake=intake,
+            coalesced=CoalescingIntake(intake),
             keys=KeyCache(AsyncApiKeyStore(native), config.key_cache_s),
             limiter=RateLimiter(),
             settings=settings,

@@ -71,7 +71,7 @@ async def post_campaign(request: web.Request) -> web.Response:
         build_spec(settings=service.settings, **spec_options)
         check_max_invalid(query.max_invalid)
     except InputError as e:
-        raise refused(e) from e
+        raise refused(e, CampaignQuery.__struct_fields__) from e
     async with spooled(request, service.config.max_upload_bytes) as path:
         try:
             result = await service.campaigns.send_campaign(path, **options)

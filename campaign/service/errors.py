@@ -4,7 +4,7 @@ turns every refusal (and, logged, every bug) into one."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 import redis
@@ -80,11 +80,14 @@ def field_of(text: str, prefix: str = "") -> str | None:
     return path or None
 
 
-def refused(error: InputError, field: str | None = None) -> ApiError:
-    """An input the producer refused: 404 for an unknown id, else 400."""
+def refused(error: InputError, fields: Iterable[str] = ()) -> ApiError:
+    """An input the producer refused: 404 for an unknown id, else 400, naming the field among `fields`
+    that its message starts with (`type 'XYZ' is not one of ...`, `template-id ...`)."""
+    text = str(error)
     if isinstance(error, UnknownCampaignError | UnknownMessageError):
-        return ApiError(404, "not_found", str(error))
-    return ApiError(400, "invalid_request", str(error), field=field)
+        return ApiError(404, "not_found", text)
+    first = text.split(" ", 1)[0].replace("-", "_")
+    return ApiError(400, "invalid_request", text, field=first if first in fields else None)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -17,13 +17,6 @@ from schemas.settings import Settings
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _message = msgspec.json.Decoder(MessageRequest)
 _batch = msgspec.json.Decoder(BatchRequest)
-# The request's field a refusal is about, by the word it starts with (`to '123' is not a number ...`).
-_REFUSED_FIELDS = {
-    "to": "to", "body": "body", "sender": "sender", "type": "type", "prefix": "prefix",
-    "unicode": "unicode", "template-id": "template_id", "entity-id": "entity_id",
-    "callback-profile-id": "callback_profile_id", "reference": "reference",
-    "idempotency": IDEMPOTENCY_HEADER,
-}  # fmt: skip
 
 
 def add_routes(app: web.Application) -> None:
@@ -38,7 +31,7 @@ async def post_message(request: web.Request) -> web.Response:
     message, lane, idempotency = _prepared(service.settings, asked, request.headers.get(IDEMPOTENCY_HEADER))
     service.limiter.take(key, 1)
     if idempotency is None:
-        return json_response(Receipt(id=await service.intake.queue(message, lane)), status=202)
+        return json_response(Receipt(id=await service.coalesced.queue(message, lane)), status=202)
     held = await service.intake.queue_once(
         message, lane, key.id, idempotency.key_digest, idempotency.request_digest
     )
@@ -92,5 +85,6 @@ def _prepared(settings: Settings, asked: MessageRequest, idempotency_key: str | 
     try:
         return prepare_message(settings, idempotency_key=idempotency_key, **msgspec.structs.asdict(asked))
     except SpecError as e:
-        text = str(e)
-        raise ApiError(400, "invalid_request", text, field=_REFUSED_FIELDS.get(text.split(" ", 1)[0])) from e
+        if str(e).startswith("idempotency key"):
+            raise ApiError(400, "invalid_request", str(e), field=IDEMPOTENCY_HEADER) from e
+        raise refused(e, MessageRequest.__struct_fields__) from e

@@ -76,7 +76,12 @@ def test_a_refused_file_is_400_with_its_line_and_nothing_is_published(served, ba
 
 @pytest.mark.parametrize(
     "spec, field",
-    [({"type": "XYZ"}, None), ({"colour": "red"}, "colour"), ({"flash": "maybe"}, "flash")],
+    [
+        ({"type": "XYZ"}, "type"),
+        ({"expires_in": "soon"}, "expires_in"),
+        ({"colour": "red"}, "colour"),
+        ({"flash": "maybe"}, "flash"),
+    ],
 )
 def test_a_refused_option_is_400_before_the_body_is_read(served, spec, field):
     answer = publish(served, **spec)

@@ -130,6 +130,7 @@ def test_idempotency_keys_are_scoped_to_the_api_key(served, backend):
         (ORDER_SHIPPED | {"to": "12345"}, "invalid_request", "to"),
         (ORDER_SHIPPED | {"type": "XYZ"}, "invalid_request", "type"),
         (ORDER_SHIPPED | {"unicode": "2"}, "invalid_request", "unicode"),
+        (ORDER_SHIPPED | {"template_id": "bad id!"}, "invalid_request", "template_id"),
         ([1, 2], "invalid_request", None),
     ],
 )
@@ -184,6 +185,12 @@ def test_an_empty_an_oversized_or_a_misnamed_batch_is_400(served, body):
     answer = served.call("POST", "/v1/messages/batch", json_body=body)
 
     assert answer.status == 400 and error_of(answer)["code"] == "invalid_request"
+
+
+def test_a_bad_idempotency_key_is_400_naming_the_header(served):
+    answer = served.call("POST", "/v1/messages", json_body=ORDER_SHIPPED, headers={"Idempotency-Key": "a\tb"})
+
+    assert answer.status == 400 and error_of(answer)["field"] == "Idempotency-Key"
 
 
 def test_a_batch_refuses_an_idempotency_key(served):
