@@ -31,6 +31,12 @@ class _TakenOver(Exception):
     """Another worker reclaimed part of a request's messages during a retry's back-off."""
 
 
+# Requests of single messages one process has under way at once (each books its turn, marks, POSTs
+# and settles): a burst of OTP, a request each, would otherwise take more Redis connections than
+# redis-py's pool holds (100), which it refuses rather than waits for.
+REQUESTS_AT_ONCE = 64
+
+
 class BatchSender:
     """Sends batches read from the lanes by one worker process (`lanes`: its consumer)."""
 
@@ -38,10 +44,16 @@ class BatchSender:
         self.ctx = ctx
         self.lanes = lanes
         self.log = ctx.log.bind(messages=True)
+        self._places = asyncio.Semaphore(REQUESTS_AT_ONCE)
 
     async def send(self, batch: Sequence[Taken]) -> None:
-        """Send the batch, a request per group; the groups go at once (OTP: a request each)."""
-        await asyncio.gather(*(self._send_group(group) for group in groups_of(batch)))
+        """Send the batch, a request per group; the groups go at once (OTP: a request each), up to
+        `REQUESTS_AT_ONCE` for the process."""
+        await asyncio.gather(*(self._send_group_in_turn(group) for group in groups_of(batch)))
+
+    async def _send_group_in_turn(self, group: Sequence[Taken]) -> None:
+        async with self._places:
+            await self._send_group(group)
 
     async def settle_lost(self, lost: Sequence[Taken]) -> None:
         """Messages whose worker died after marking them `sending`: they may have been sent, and

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from redis_model import keys
-from redis_model.message_lanes import MessageLanes, Taken
+from redis_model.message_lanes import MessageLanes, Reclaimed, Taken
 from worker.context import WorkerContext
 from worker.gates import account_open
 from worker.message_batch import BatchSender
@@ -42,6 +42,10 @@ class MessageConsumer:
         self.log = ctx.log.bind(messages=True)
         self._tasks: list[asyncio.Task[None]] = []
         self._batches: set[asyncio.Task[None]] = set()
+        # Stream entries a batch of this process is working on: still pending for this consumer, so a
+        # reclaim pass takes them over too once idle a lease (a long wait on the rate limit, on a
+        # connection), and must leave them to their batch rather than send them a second time.
+        self._in_flight: set[str] = set()
         self._stopping: asyncio.Event | None = None
         self._lanes: MessageLanes | None = None
 
@@ -113,11 +117,15 @@ class MessageConsumer:
         return batch
 
     async def _send(self, sender: BatchSender, batch: list[Taken]) -> None:
+        entries = [taken.entry for taken in batch]
+        self._in_flight.update(entries)
         try:
             await sender.send(batch)
         except Exception as e:
             # What was marked `sending` is settled unknown by a reclaim pass; the rest is sent by one.
             self.log.exception("messages.batch_failed", messages=len(batch), reason=type(e).__name__)
+        finally:
+            self._in_flight.difference_update(entries)
 
     async def _reclaim_passes(self, sender: BatchSender) -> None:
         """At start, then every lease: take over the lanes' entries idle past it."""
@@ -125,7 +133,7 @@ class MessageConsumer:
         while not self.stopping:
             for lane in keys.LANES:
                 try:
-                    reclaimed = await self.lanes.reclaim(lane, RECLAIM_COUNT)
+                    reclaimed = self._not_in_flight(await self.lanes.reclaim(lane, RECLAIM_COUNT))
                     if reclaimed.lost:
                         await sender.settle_lost(reclaimed.lost)
                 except redis.RedisError as e:
@@ -136,6 +144,14 @@ class MessageConsumer:
                     self.log.info("messages.reclaimed", lane=lane.queue, messages=len(reclaimed.to_send))
                     self._spawn(self._send(sender, reclaimed.to_send), None)
             await self._pause(self.lease_ms / 1000)
+
+    def _not_in_flight(self, reclaimed: Reclaimed) -> Reclaimed:
+        """What a reclaim pass took over, less what a batch of this process is still working on."""
+        in_flight = self._in_flight
+        return Reclaimed(
+            [taken for taken in reclaimed.to_send if taken.entry not in in_flight],
+            [taken for taken in reclaimed.lost if taken.entry not in in_flight],
+        )
 
     async def _ready(self) -> None:
         """The lanes' consumer group exists (retried through a Redis outage)."""

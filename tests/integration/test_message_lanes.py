@@ -298,3 +298,52 @@ async def _until(condition, timeout: float = 20.0) -> None:
             return
         await asyncio.sleep(0.02)
     pytest.fail("timed out")
+
+
+def test_a_burst_of_otp_messages_is_sent_each_once_within_the_redis_connections(
+    backend, simulator, make_settings
+):
+    # Four reads of 100 OTP, a request each, are under way at once: each books its turn, marks and
+    # settles, many more Redis commands at once than redis-py's pool of 100 connections allows. The
+    # 200 ms lease of `_run_consumer_until_settled` also lets reclaim passes take over entries whose
+    # batches still wait: they must be left to those batches, not sent a second time.
+    ids = [enqueue(backend.client, message(n, "OTP", body=f"Your code is {n:04d}")) for n in range(400)]
+
+    states = _run_consumer_until_settled(backend, make_settings(simulator.base_url), ids)
+
+    assert {s[b"status"] for s in states.values()} == {b"submitted"}
+    assert simulator.record.counts_by_number() == {message(n).to: 1 for n in range(400)}
+
+
+def test_messages_waiting_on_the_rate_limit_past_the_lease_are_sent_once(backend, simulator, make_settings):
+    from redis_model.account_limit import write_limit
+
+    settings = make_settings(simulator.base_url)
+    write_limit(backend.client, settings.sid, 100.0)  # 60 messages take about 0.6 s: three leases of 200 ms
+    ids = [enqueue(backend.client, message(n)) for n in range(60)]
+
+    states = _run_consumer_until_settled(backend, settings, ids)
+
+    assert {s[b"status"] for s in states.values()} == {b"submitted"}
+    assert simulator.record.counts_by_number() == {message(n).to: 1 for n in range(60)}
+
+
+def test_a_message_already_marked_sending_is_not_marked_again_by_a_copy(backend):
+    sent = enqueue(backend.client, message(1))
+
+    async def run() -> tuple[int, int, int]:
+        client = backend.async_factory()
+        try:
+            lanes = MessageLanes(client, consumer="one", lease_ms=60_000, retention_s=60)
+            await lanes.ensure_groups()
+            batch = await lanes.read(keys.TXN_LANE, 10)
+            first = await lanes.mark_sending(batch)
+            copy = await lanes.mark_sending(batch)  # as a reclaim pass's copy of the same entry would
+            await lanes.release(batch)  # a retry's back-off gives it back: it may be marked again
+            again = await lanes.mark_sending(batch)
+            return len(first), len(copy), len(again)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == (1, 0, 1)
+    assert status_of(backend.client, sent)[b"status"] == b"sending"
