@@ -23,7 +23,8 @@ from producer.publish import PublishResult, publish_campaign, publish_file
 from producer.spec import build_spec, check_max_invalid
 from redis_model.campaign_index import newest_campaign_ids
 from redis_model.message_intake import AsyncMessageIntake, MessageIntake
-from schemas.errors import UnknownCampaignError
+from schemas.campaign import CampaignState
+from schemas.errors import SpecError, UnknownCampaignError
 from schemas.message import MessageReceipt, MessageState
 from schemas.settings import Settings
 from schemas.template import Template
@@ -161,6 +162,8 @@ class Campaigns:
         """The `limit` newest campaigns' status (in `state`, when given), newest first (campaigns
         published by versions without the campaign index are not listed). A state filter reads the
         index a page at a time until `limit` match."""
+        if state is not None and state not in CampaignState.__members__.values():
+            raise SpecError(f"state {state!r} is not a campaign state; use one of {', '.join(CampaignState)}")
         found = []
         for campaign_id in newest_campaign_ids(self.client, limit, state=state):
             try:

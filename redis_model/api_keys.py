@@ -11,13 +11,9 @@ import msgspec
 import redis
 import redis.asyncio as aioredis
 
+from redis_model import keys
 from schemas.errors import InputError
 
-# Keys of this store (kept here, not in `keys`, while that module is being changed for retention).
-# Hash: a key's SHA-256 (hex) -> its msgpack-encoded `ApiKey`.
-API_KEYS_BY_DIGEST = "api_keys:by_digest"
-# Hash: a key's name -> its SHA-256: names are unique, and `revoke NAME` finds the key in one read.
-API_KEYS_BY_NAME = "api_keys:by_name"
 KEY_PREFIX = "ck_"  # a key's visible mark, so that one pasted in the wrong place is recognised
 MAX_NAME_CHARS = 64
 
@@ -74,32 +70,32 @@ class ApiKeyStore:
         )
         key = new_key()
         key_digest = digest(key)
-        if not self.client.hsetnx(API_KEYS_BY_NAME, name, key_digest):
+        if not self.client.hsetnx(keys.API_KEYS_BY_NAME, name, key_digest):
             raise InputError(f"an API key named {name!r} exists; revoke it first or choose another name")
-        self.client.hset(API_KEYS_BY_DIGEST, key_digest, _encode(record))
+        self.client.hset(keys.API_KEYS_BY_DIGEST, key_digest, _encode(record))
         return record, key
 
     def all(self) -> list[ApiKey]:
         """Every key's record, oldest first."""
-        stored: dict[bytes, bytes] = self.client.hgetall(API_KEYS_BY_DIGEST)  # type: ignore[assignment]
+        stored: dict[bytes, bytes] = self.client.hgetall(keys.API_KEYS_BY_DIGEST)  # type: ignore[assignment]
         return sorted((_decode(value) for value in stored.values()), key=lambda k: k.created_at)
 
     def revoke(self, name_or_id: str) -> ApiKey:
         """Remove the key named or numbered `name_or_id`; its record. `InputError` for no such key."""
-        stored: dict[bytes, bytes] = self.client.hgetall(API_KEYS_BY_DIGEST)  # type: ignore[assignment]
+        stored: dict[bytes, bytes] = self.client.hgetall(keys.API_KEYS_BY_DIGEST)  # type: ignore[assignment]
         for key_digest, value in stored.items():
             record = _decode(value)
             if name_or_id in (record.name, record.id):
                 with self.client.pipeline(transaction=True) as pipe:
-                    pipe.hdel(API_KEYS_BY_DIGEST, key_digest)
-                    pipe.hdel(API_KEYS_BY_NAME, record.name)
+                    pipe.hdel(keys.API_KEYS_BY_DIGEST, key_digest)
+                    pipe.hdel(keys.API_KEYS_BY_NAME, record.name)
                     pipe.execute()
                 return record
         raise InputError(f"no API key named or numbered {name_or_id!r} (`campaign keys list` shows them)")
 
     def find(self, key: str) -> ApiKey | None:
         """The record of `key`; None when it is not a key (or was revoked)."""
-        value: bytes | None = self.client.hget(API_KEYS_BY_DIGEST, digest(key))  # type: ignore[assignment]
+        value: bytes | None = self.client.hget(keys.API_KEYS_BY_DIGEST, digest(key))  # type: ignore[assignment]
         return None if value is None else _decode(value)
 
 
@@ -111,5 +107,5 @@ class AsyncApiKeyStore:
 
     async def find_digest(self, key_digest: str) -> ApiKey | None:
         """The record of the key whose SHA-256 is `key_digest`; None when there is none."""
-        value: bytes | None = await self.client.hget(API_KEYS_BY_DIGEST, key_digest)  # type: ignore[misc, assignment]
+        value: bytes | None = await self.client.hget(keys.API_KEYS_BY_DIGEST, key_digest)  # type: ignore[misc, assignment]
         return None if value is None else _decode(value)

@@ -62,6 +62,10 @@ PUBLISHING = "publishing"
 # newest first rather than scanning keys. An id whose campaign expired is removed as the next
 # campaign is announced, `campaign purge` removes its campaign's.
 CAMPAIGNS_BY_CREATION = "campaigns:by_creation"
+# `campaign serve`'s API keys. Hash: a key's SHA-256 (hex) -> its msgpack-encoded `ApiKey` (never the key).
+API_KEYS_BY_DIGEST = "api_keys:by_digest"
+# Hash: a key's name -> its SHA-256: names are unique, and `revoke NAME` finds the key in one read.
+API_KEYS_BY_NAME = "api_keys:by_name"
 
 
 def campaign(campaign_id: str) -> str:

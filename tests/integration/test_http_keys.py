@@ -14,7 +14,8 @@ import time
 import pytest
 
 from campaign.cli import main
-from redis_model.api_keys import API_KEYS_BY_DIGEST, ApiKeyStore, digest
+from redis_model.api_keys import ApiKeyStore, digest
+from redis_model.keys import API_KEYS_BY_DIGEST
 from tests.integration.http_served import Served
 
 

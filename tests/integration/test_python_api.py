@@ -161,3 +161,9 @@ def test_a_doorbell_that_cannot_ring_leaves_the_job_queued(backend, make_setting
 
     assert sent.jobs == backend.client.llen(f"dramatiq:{keys.BULK_LANE.queue}") == 1
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_listing_by_a_state_that_is_none_is_refused_naming_it(backend, make_settings):
+    campaigns = Campaigns(backend.client, make_settings("http://127.0.0.1:9"))
+    with pytest.raises(SpecError, match="state 'sent' is not a campaign state; use one of queued,"):
+        campaigns.list_campaigns(state="sent")
