@@ -13,6 +13,7 @@ from campaign.service.context import service_of
 from campaign.service.errors import ApiError, invalid, json_response, refused
 from campaign.service.upload import as_sent, line_of, spooled
 from producer.spec import build_spec, check_max_invalid
+from schemas.campaign import CampaignState
 from schemas.errors import InputError, UnknownCampaignError
 
 MAX_LIST = 1000
@@ -42,6 +43,7 @@ class CampaignQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class ListQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIST)] = 50
+    state: CampaignState | None = None  # only campaigns in this state
 
 
 def add_routes(app: web.Application) -> None:
@@ -83,7 +85,7 @@ async def post_campaign(request: web.Request) -> web.Response:
 
 async def list_campaigns(request: web.Request) -> web.Response:
     query = query_of(request, ListQuery)
-    found = await service_of(request).campaigns.list_campaigns(limit=query.limit)
+    found = await service_of(request).campaigns.list_campaigns(limit=query.limit, state=query.state)
     return json_response(CampaignList(campaigns=found))
 
 

@@ -123,6 +123,20 @@ def test_campaigns_are_listed_newest_first_up_to_the_limit(served):
     assert error_of(served.call("GET", "/v1/campaigns?limit=x"))["field"] == "limit"
 
 
+def test_campaigns_are_listed_by_state(served):
+    paused, queued = (publish(served).body["campaign_id"] for _ in range(2))
+    served.call("POST", f"/v1/campaigns/{paused}/pause")
+
+    def listed_in(state: str) -> list[str]:
+        answer = served.call("GET", f"/v1/campaigns?state={state}")
+        return [c["campaign_id"] for c in answer.body["campaigns"]]
+
+    listed = {state: listed_in(state) for state in ("paused", "queued", "running")}
+
+    assert listed == {"paused": [paused], "queued": [queued], "running": []}
+    assert error_of(served.call("GET", "/v1/campaigns?state=sent"))["field"] == "state"
+
+
 def test_a_campaign_is_paused_resumed_and_cancelled(served):
     campaign_id = publish(served).body["campaign_id"]
 
