@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from redis_model import keys, records
 from redis_model.keys import Lane
@@ -18,10 +19,23 @@ _SEPARATOR = "|"  # of the idempotency key's `message id|request digest`
 
 
 class QueuedOnce(NamedTuple):
-    """What an idempotency key holds: the message its first request queued, and that request's digest."""
+    """What an idempotency key holds: the message its first request queued, and that request's digest;
+    `replayed` when the key held it already, so that this request queued nothing."""
 
     message_id: str
     request_digest: str
+    replayed: bool = False
+
+
+class Once(NamedTuple):
+    """A message to queue once per idempotency key: the key's digest and the request's."""
+
+    key_digest: str
+    request_digest: str
+
+
+# A batch's item: a message, its lane and, to queue it once per idempotency key, its `Once`.
+BatchEntry = tuple[SingleMessage, Lane, Once | None]
 
 
 def _entry(message: SingleMessage) -> dict[str, bytes]:
@@ -44,9 +58,46 @@ def _queue_once_call(
     )
 
 
-def _queued_once(held: bytes) -> QueuedOnce:
+def _queued_once(reply: list[Any]) -> QueuedOnce:
+    """The `queue_message` script's reply: what the key holds, and 1 when it held it already."""
+    held, replayed = reply
     message_id, _, request_digest = held.decode().partition(_SEPARATOR)
-    return QueuedOnce(message_id, request_digest)
+    return QueuedOnce(message_id, request_digest, bool(replayed))
+
+
+def _stage(pipe: Any, entries: Iterable[BatchEntry], scope: str, script_sha: str) -> None:
+    """Add to `pipe` (sync or asyncio: adding is the same) an XADD for each entry without an idempotency
+    key and an EVALSHA of `queue_message` for each with one, in order."""
+    for message, lane, once in entries:
+        if once is None:
+            pipe.xadd(keys.message_stream(lane), _entry(message))
+        else:
+            script_keys, args = _queue_once_call(message, lane, scope, once.key_digest, once.request_digest)
+            pipe.evalsha(script_sha, len(script_keys), *script_keys, *args)
+
+
+def _without_script(replies: Sequence[Any]) -> list[int]:
+    """The replies' positions that are NOSCRIPT (Redis lost the script: load it and run them again);
+    any other error is raised, as `execute()` would have."""
+    for reply in replies:
+        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+            raise reply
+    return [position for position, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+
+
+def _raise_any(replies: Sequence[Any]) -> None:
+    """Raise the first error among `replies` (a NOSCRIPT again, after the script was loaded)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+def _outcomes(entries: Sequence[BatchEntry], replies: Sequence[Any]) -> list[str | QueuedOnce]:
+    """Per entry: its message id (without a key) or what its key holds (with one)."""
+    return [
+        keys.message_id(lane, reply.decode()) if once is None else _queued_once(reply)
+        for (_, lane, once), reply in zip(entries, replies, strict=True)
+    ]
 
 
 def _message_ids(lanes: Sequence[Lane], entry_ids: Sequence[bytes]) -> list[str]:
@@ -100,8 +151,8 @@ class MessageIntake:
         """Queue `message` unless the idempotency key `key_digest` (of `scope`) was used in the last 24
         hours; either way, what the key holds (compare its digest with `request_digest`)."""
         script_keys, args = _queue_once_call(message, lane, scope, key_digest, request_digest)
-        held: bytes = self._queue_once(keys=script_keys, args=args)  # type: ignore[assignment]
-        return _queued_once(held)
+        reply: list[Any] = self._queue_once(keys=script_keys, args=args)  # type: ignore[assignment]
+        return _queued_once(reply)
 
     def queue_many(self, messages: Iterable[tuple[SingleMessage, Lane]]) -> list[str]:
         """Queue each message on its lane, in one round trip; their message ids, in order."""
@@ -112,6 +163,23 @@ class MessageIntake:
                 lanes.append(lane)
             entry_ids = pipe.execute()
         return _message_ids(lanes, entry_ids)
+
+    def queue_batch(self, entries: Sequence[BatchEntry], scope: str) -> list[str | QueuedOnce]:
+        """Queue each entry on its lane, those with a `Once` as `queue_once` does (an entry whose key an
+        earlier entry used gets what that one stored), in one round trip (two more if Redis lost the
+        script); per entry, its message id or what its key holds."""
+        replies = self._run(entries, scope)
+        if missing := _without_script(replies):
+            self.client.script_load(self._queue_once.script)
+            for position, reply in zip(missing, self._run([entries[i] for i in missing], scope), strict=True):
+                replies[position] = reply
+            _raise_any(replies)
+        return _outcomes(entries, replies)
+
+    def _run(self, entries: Sequence[BatchEntry], scope: str) -> list[Any]:
+        with self.client.pipeline(transaction=False) as pipe:
+            _stage(pipe, entries, scope, self._queue_once.sha)
+            return pipe.execute(raise_on_error=False)
 
     def state(self, message_id: str) -> MessageState | None:
         """Where the message stands; None for an id that is malformed, unknown or expired."""
@@ -143,8 +211,8 @@ class AsyncMessageIntake:
         self, message: SingleMessage, lane: Lane, scope: str, key_digest: str, request_digest: str
     ) -> QueuedOnce:
         script_keys, args = _queue_once_call(message, lane, scope, key_digest, request_digest)
-        held: bytes = await self._queue_once(keys=script_keys, args=args)
-        return _queued_once(held)
+        reply: list[Any] = await self._queue_once(keys=script_keys, args=args)
+        return _queued_once(reply)
 
     async def queue_many(self, messages: Iterable[tuple[SingleMessage, Lane]]) -> list[str]:
         lanes = []
@@ -154,6 +222,22 @@ class AsyncMessageIntake:
                 lanes.append(lane)
             entry_ids = await pipe.execute()
         return _message_ids(lanes, entry_ids)
+
+    async def queue_batch(self, entries: Sequence[BatchEntry], scope: str) -> list[str | QueuedOnce]:
+        replies = await self._run(entries, scope)
+        if missing := _without_script(replies):
+            await self.client.script_load(self._queue_once.script)
+            for position, reply in zip(
+                missing, await self._run([entries[i] for i in missing], scope), strict=True
+            ):
+                replies[position] = reply
+            _raise_any(replies)
+        return _outcomes(entries, replies)
+
+    async def _run(self, entries: Sequence[BatchEntry], scope: str) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            _stage(pipe, entries, scope, self._queue_once.sha)
+            return await pipe.execute(raise_on_error=False)
 
     async def state(self, message_id: str) -> MessageState | None:
         where = _lookup(message_id)

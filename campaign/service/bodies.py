@@ -10,6 +10,7 @@ from aiohttp import web
 
 from campaign.service.errors import ApiError, ErrorDetail, invalid
 from producer.control import CampaignStatus
+from producer.messages import MAX_IDEMPOTENCY_KEY_CHARS
 from schemas.message import MessageStatus
 
 MAX_BATCH = 1000
@@ -17,6 +18,15 @@ T = TypeVar("T")
 
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Short = Annotated[str, msgspec.Meta(max_length=255)]
+IdempotencyKey = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+        description="printable; as the Idempotency-Key of POST /v1/messages (per API key, 24 hours): the "
+        "same key and message again answer the first id, `replayed`; another message is refused",
+    ),
+]
 
 
 class MessageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -34,6 +44,12 @@ class MessageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reference: Annotated[Short, msgspec.Meta(description="yours, returned with its state")] | None = None
 
 
+class BatchMessage(MessageRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An item of `POST /v1/messages/batch`: a message, and its own idempotency key if it needs one."""
+
+    idempotency_key: IdempotencyKey | None = None
+
+
 class BatchRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`POST /v1/messages/batch`: each item is checked (and refused) on its own."""
 
@@ -48,15 +64,21 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BatchItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One item's result: its receipt's `id` and `status`, or the `error` that refused it alone."""
+    """One item's result: its receipt's `id` and `status` (`replayed` when its idempotency key queued it
+    before), or the `error` that refused it alone (`idempotency_conflict`: its key queued another message)."""
 
     index: int
     id: str | None = None
     status: str | None = None
+    replayed: Annotated[
+        bool, msgspec.Meta(description="its key queued it before: the first id, nothing more queued")
+    ] = False
     error: ErrorDetail | None = None
 
 
 class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """`queued`: the items answered with an id (replayed ones too); `refused`: those with an error."""
+
     queued: int
     refused: int
     results: list[BatchItem]
@@ -77,10 +99,10 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     status: str
 
 
-# The schema of the batch's items is the message's: `list[msgspec.Raw]` is decoded an item at a time.
+# The schema of the batch's items is `BatchMessage`: `list[msgspec.Raw]` is decoded an item at a time.
 BatchRequestSchema = msgspec.defstruct(
     "BatchRequest",
-    [("messages", Annotated[list[MessageRequest], msgspec.Meta(min_length=1, max_length=MAX_BATCH)])],
+    [("messages", Annotated[list[BatchMessage], msgspec.Meta(min_length=1, max_length=MAX_BATCH)])],
     kw_only=True,
     forbid_unknown_fields=True,
 )

@@ -88,6 +88,10 @@ def _message_paths() -> dict[str, Any]:
         }},
         "/v1/messages/batch": {"post": {
             "summary": "queue up to 1000 messages, each refused or queued on its own",
+            "description": "An item's `idempotency_key` works as the Idempotency-Key of POST /v1/messages "
+            "(the same keys, per API key): the same key and message again answer the first id with "
+            "`replayed`, queueing nothing; another message is that item's `idempotency_conflict`. The "
+            f"batch itself takes no {IDEMPOTENCY_HEADER} header (400).",
             "requestBody": _json_body("BatchRequest"),
             "responses": _answers(202, "BatchResult", "a result per item, in order", 413, 415, 429),
         }},
