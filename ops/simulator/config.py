@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ops.simulator.delivery import ReportsConfig
 from ops.simulator.faults import check_ms, check_rate
 from schemas.errors import InputError
 
@@ -19,6 +20,8 @@ class SimulatorConfig:
     seed: int | None = None
     slow_reply_rate: float = 0.0  # share of accepted requests whose answer is held back
     slow_reply_ms: float = 0.0  # how long it is held, after the messages are recorded
+    # Delivery reports and the status query's outcomes; None: none decided, none sent.
+    reports: ReportsConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.api_key:

@@ -59,6 +59,7 @@ class SimulatorRecord:
     replies_held: int = 0
     in_flight: int = 0  # requests being handled right now (live too)
     most_in_flight: int = 0
+    clears: int = 0  # how many times clear() ran: lets a reader's index of `messages` know it is stale
 
     def arrive(self) -> int:
         """Count a request on arrival (one waiting for its processing is seen); returns its index."""
@@ -95,6 +96,7 @@ class SimulatorRecord:
         `in_flight`: those requests are still in flight."""
         self.requests = self.accepted_requests = self.e403_injected = self.max_nodes = 0
         self.slow_replies = 0
+        self.clears += 1
         self.most_in_flight = self.in_flight
         self.rejected.clear()
         self.messages.clear()

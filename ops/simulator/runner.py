@@ -11,8 +11,9 @@ from types import TracebackType
 
 from aiohttp import web
 
-from ops.simulator.app import FAULTS_KEY, RECORD_KEY, create_app
+from ops.simulator.app import FAULTS_KEY, RECORD_KEY, REPORTS_KEY, create_app
 from ops.simulator.config import SimulatorConfig
+from ops.simulator.delivery import DeliveryReports, ReportsConfig
 from ops.simulator.faults import Faults, FaultsUpdate
 from ops.simulator.record import SimulatorRecord
 
@@ -34,10 +35,12 @@ class RunningSimulator:
         thread: threading.Thread,
         loop: asyncio.AbstractEventLoop,
         stopping: asyncio.Event,
+        reports: DeliveryReports | None = None,
     ) -> None:
         self.base_url = base_url
         self.record = record
         self._faults = faults
+        self._reports = reports
         self._thread = thread
         self._loop = loop
         self._stopping = stopping
@@ -48,6 +51,17 @@ class RunningSimulator:
 
         async def apply() -> None:
             await self._faults.apply(update)
+
+        asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=STARTUP_TIMEOUT_S)
+
+    def set_reports(self, config: ReportsConfig | None) -> None:
+        """Delivery reports for messages accepted from now on, as `PUT /_simulator/reports/config`."""
+        if self._reports is None:
+            raise RuntimeError("this simulator was started without its delivery reports")
+        reports = self._reports
+
+        async def apply() -> None:
+            reports.configure(config)
 
         asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=STARTUP_TIMEOUT_S)
 
@@ -85,7 +99,9 @@ def start_in_thread(config: SimulatorConfig, host: str = "127.0.0.1", port: int 
     except BaseException:
         thread.join(timeout=STARTUP_TIMEOUT_S)
         raise
-    return RunningSimulator(_url(host, bound_port), app[RECORD_KEY], app[FAULTS_KEY], thread, loop, stopping)
+    return RunningSimulator(
+        _url(host, bound_port), app[RECORD_KEY], app[FAULTS_KEY], thread, loop, stopping, app[REPORTS_KEY]
+    )
 
 
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -124,9 +140,10 @@ async def _serve_until_signalled(config: SimulatorConfig, host: str, port: int) 
         if config.slow_reply_rate
         else ""
     )
+    reports = f", reports to {config.reports.url}" if config.reports and config.reports.url else ""
     print(
         f"simulator listening on {_url(host, bound_port)} "
-        f"(sid={sid}, e403_rate={config.e403_rate}, latency_ms={config.latency_ms}{slow})",
+        f"(sid={sid}, e403_rate={config.e403_rate}, latency_ms={config.latency_ms}{slow}{reports})",
         flush=True,
     )
     try:

@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 
 from ops.simulator import replies
+from ops.simulator.delivery import DeliveryReports
 from ops.simulator.faults import Faults
 from ops.simulator.incoming import (
     DECODER,
@@ -32,13 +33,21 @@ class SmsEndpoint:
     endpoint replaces `_decode`, `_nodes`, `_validate` and `_accept`.
     """
 
-    __slots__ = ("_api_key", "_faults", "_record", "_sid")
+    __slots__ = ("_api_key", "_faults", "_record", "_reports", "_sid")
 
-    def __init__(self, api_key: str, sid: str | None, record: SimulatorRecord, faults: Faults) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        sid: str | None,
+        record: SimulatorRecord,
+        faults: Faults,
+        reports: DeliveryReports | None = None,
+    ) -> None:
         self._api_key = api_key
         self._sid = sid
         self._record = record
         self._faults = faults
+        self._reports = reports
 
     async def handle(self, request: web.Request) -> web.Response:
         """The latency is a round trip: the request waits half of it before it is processed, the
@@ -93,6 +102,8 @@ class SmsEndpoint:
         record.accepted_requests += 1
         record.messages.extend(accepted)
         record.arrivals.append((time.monotonic(), len(accepted)))
+        if self._reports is not None:
+            self._reports.accept(accepted)
         if self._faults.inject_slow_reply():
             await self._hold_reply(record)
         return _json(200, replies.ENCODER.encode(success))
