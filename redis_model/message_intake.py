@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from redis_model import keys, records
+from redis_model.coalescing import Coalesced
 from redis_model.keys import Lane
 from redis_model.scripts import source
 from schemas.message import MessageState, MessageStatus, SingleMessage
@@ -197,15 +198,17 @@ class MessageIntake:
 
 
 class AsyncMessageIntake:
-    """`MessageIntake` on a `redis.asyncio.Redis`: the same commands, awaited."""
+    """`MessageIntake` on a `redis.asyncio.Redis`: the same commands, awaited. The messages `queue`d
+    in one turn of the event loop (a service's requests, a producer's `gather`) go to Redis in one
+    pipeline: one round trip and one connection for all of them."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._queue_once = client.register_script(source("queue_message"))
+        self._queue_in_turn: Coalesced[tuple[SingleMessage, Lane], str] = Coalesced(self.queue_many)
 
     async def queue(self, message: SingleMessage, lane: Lane) -> str:
-        entry_id: bytes = await self.client.xadd(keys.message_stream(lane), _entry(message))  # type: ignore[arg-type, assignment]
-        return keys.message_id(lane, entry_id.decode())
+        return await self._queue_in_turn((message, lane))
 
     async def queue_once(
         self, message: SingleMessage, lane: Lane, scope: str, key_digest: str, request_digest: str

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import msgspec
 import redis
 import redis.asyncio as aioredis
-from redis.typing import EncodableT, FieldT
 
 from redis_model import keys, records
 from redis_model.scripts import source
@@ -71,6 +70,7 @@ class MessageLanes:
         self.lease_ms = lease_ms
         self.retention_s = int(retention_s)
         self._mark = client.register_script(source("mark_sending"))
+        self._settle = client.register_script(source("settle_messages"))
 
     async def ensure_groups(self) -> None:
         """Create each lane's stream and consumer group if missing; from the stream's start, so that
@@ -123,21 +123,16 @@ class MessageLanes:
 
     async def settle(self, outcomes: Sequence[Settled]) -> None:
         """Record each message's end in its hash (expiring after the retention) and remove its stream
-        entry, in one round trip."""
-        if not outcomes:
-            return
-        now = time.time()
-        async with self.client.pipeline(transaction=True) as pipe:
-            for outcome in outcomes:
-                key = keys.message(outcome.taken.id)
-                pipe.hset(key, mapping=_settled_fields(outcome, now))
-                pipe.hdel(key, keys.OWNER)
-                pipe.expire(key, self.retention_s)
-            for lane, entries in _entries_by_lane([outcome.taken for outcome in outcomes]).items():
-                stream = keys.message_stream(lane)
-                pipe.xack(stream, keys.MESSAGE_GROUP, *entries)
-                pipe.xdel(stream, *entries)
-            await pipe.execute()
+        entry: a script call per lane (one round trip for a batch, which is of one lane)."""
+        now = repr(time.time())
+        by_lane: dict[keys.Lane, list[Settled]] = {}
+        for outcome in outcomes:
+            by_lane.setdefault(outcome.taken.lane, []).append(outcome)
+        for lane, settled in by_lane.items():
+            await self._settle(
+                keys=[keys.message_stream(lane), *(keys.message(outcome.taken.id) for outcome in settled)],
+                args=[keys.MESSAGE_GROUP, now, self.retention_s, *_settled_values(settled)],
+            )
 
     async def release(self, batch: Sequence[Taken], *, failed_attempt: bool = False) -> list[int]:
         """Nothing of the batch was sent: each reads as queued again; its entry stays pending, for a
@@ -200,22 +195,14 @@ def _taken(lane: keys.Lane, entry: bytes | str, fields: dict[bytes, bytes]) -> T
 _UNREADABLE = SingleMessage(to="", body="", sender="", type=MessageType.TXN)
 
 
-def _settled_fields(outcome: Settled, now: float) -> dict[FieldT, EncodableT]:
-    fields: dict[FieldT, EncodableT] = {keys.STATUS: outcome.status.value, keys.AT: now}
-    if outcome.message_id:
-        fields[keys.MESSAGE_ID] = outcome.message_id
-    if outcome.code:
-        fields[keys.CODE] = outcome.code
-    if outcome.taken.message.reference is not None:
-        fields[keys.REFERENCE] = outcome.taken.message.reference
-    return fields
-
-
-def _entries_by_lane(batch: Sequence[Taken]) -> dict[keys.Lane, list[str]]:
-    by_lane: dict[keys.Lane, list[str]] = {}
-    for taken in batch:
-        by_lane.setdefault(taken.lane, []).append(taken.entry)
-    return by_lane
+def _settled_values(settled: Sequence[Settled]) -> list[str]:
+    """`settle_messages`'s five values a message: entry, status, message id, code, "=" + reference."""
+    values = []
+    for outcome in settled:
+        reference = outcome.taken.message.reference
+        values += [outcome.taken.entry, outcome.status.value, outcome.message_id, outcome.code,
+                   "" if reference is None else "=" + reference]  # fmt: skip
+    return values
 
 
 def _lease_end(owner: bytes | None) -> int:

@@ -19,7 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import MutableMapping, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import msgspec
 import structlog
@@ -28,7 +28,14 @@ from schemas.kaleyra import SubmittedSms, numbers_of
 from schemas.masking import as_e164, mask_number, mask_numbers
 from worker.json_text import verbatim
 
-__all__ = ["configure_logging", "flush_events", "log_message_submitted", "log_submitted", "mask_number"]
+__all__ = [
+    "SubmittedMessage",
+    "configure_logging",
+    "flush_events",
+    "log_messages_submitted",
+    "log_submitted",
+    "mask_number",
+]
 
 # A 1000-message chunk's events are about 200 KB: a buffer that holds them is written in one go.
 EVENT_BUFFER_BYTES = 1 << 20
@@ -103,20 +110,41 @@ def log_submitted(
             )
     elif message_ids:
         _message_events.info(
-            "sms.submitted", **context, **{_EACH_MESSAGE: (message_ids, recipients, shown_lines)}
+            "sms.submitted",
+            **context,
+            **{_EACH_MESSAGE: (_CHUNK_COLUMNS, (message_ids, recipients, shown_lines))},
         )
 
 
-def log_message_submitted(
-    message_id: str, message: str, reference: str | None, number: str, *, full_numbers: bool = False
-) -> None:
-    """The `sms.submitted` event of an accepted single message: Kaleyra's `message_id`, `message` (our
-    id), the producer's `reference`, and its recipient (E.164) masked as campaign events show it,
-    unless `full_numbers`. A structlog call per message: single messages come a few to a request."""
-    recipient = number if full_numbers else mask_number(number)
-    _single_events.info(
-        "sms.submitted", message_id=message_id, message=message, reference=reference, recipient=recipient
+class SubmittedMessage(NamedTuple):
+    """A single message Kaleyra accepted: its `message_id`, our id (`message`), the producer's
+    `reference` and the recipient (E.164)."""
+
+    message_id: str
+    message: str
+    reference: str | None
+    number: str
+
+
+_SINGLE_COLUMNS = ("message_id", "message", "reference", "recipient")
+
+
+def log_messages_submitted(submitted: Sequence[SubmittedMessage], *, full_numbers: bool = False) -> None:
+    """The `sms.submitted` event of each accepted single message of a request: Kaleyra's `message_id`,
+    `message` (our id), the producer's `reference`, and its recipient masked as campaign events show
+    it, unless `full_numbers`. One structlog call for the request, sharing its time."""
+    numbers = [one.number for one in submitted]
+    columns = (
+        [one.message_id for one in submitted],
+        [one.message for one in submitted],
+        [one.reference for one in submitted],
+        numbers if full_numbers else [mask_number(number) for number in numbers],
     )
+    if _stream is None:  # structlog as the process left it: an event per message
+        for values in zip(*columns, strict=True):
+            _single_events.info("sms.submitted", **dict(zip(_SINGLE_COLUMNS, values, strict=True)))
+    elif submitted:
+        _message_events.info("sms.submitted", **{_EACH_MESSAGE: (_SINGLE_COLUMNS, columns)})
 
 
 def flush_events() -> None:
@@ -148,19 +176,22 @@ def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> byte
     return _encoder.encode(event)
 
 
-# The key under which `log_submitted` hands its messages to the renderer: no event field's name.
+# The key under which `log_submitted` and `log_messages_submitted` hand their messages to the
+# renderer (names, then a column of values per name): no event field's name.
 _EACH_MESSAGE = "__each_message"
+_CHUNK_COLUMNS = ("message_id", "recipient", "line")
 
 
 def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> bytes:
-    """The lines of `log_submitted`: each is the event with the message's id, recipient and line put
-    in after the context, before `event`, as a call per message would have placed them."""
-    message_ids, recipients, lines = event.pop(_EACH_MESSAGE)
+    """A line per message: the event with the message's columns put in after the context, before
+    `event`, as a call per message would have placed them."""
+    names_each, columns = event.pop(_EACH_MESSAGE)
     fields = list(event.items())
     split = [name for name, _ in fields].index("event")
-    if verbatim(message_ids) and verbatim(recipients):
-        # The shared fields are encoded once; the values go in as they are, which is how msgspec
-        # would write them (a line is a number, or null).
+    if names_each == _CHUNK_COLUMNS and verbatim(columns[0]) and verbatim(columns[1]):
+        # A chunk's events, Kaleyra's usual ids and numbers: the shared fields are encoded once; the
+        # values go in as they are, which is how msgspec would write them (a line is a number, or null).
+        message_ids, recipients, lines = columns
         head = _encoder.encode(dict(fields[:split]))[1:-1].decode()
         tail = _encoder.encode(dict(fields[split:]))[1:-1].decode()
         start = f"{{{head}," if head else "{"
@@ -173,11 +204,8 @@ def _render_each_message(_logger: Any, _method: str, event: MutableMapping[str, 
     names = tuple(name for name, _ in fields)
     head_values = tuple(value for _, value in fields[:split])
     tail_values = tuple(value for _, value in fields[split:])
-    line_type = _line_type((*names[:split], "message_id", "recipient", "line", *names[split:]))
-    structs = [
-        line_type(*head_values, message_id, recipient, line, *tail_values)
-        for message_id, recipient, line in zip(message_ids, recipients, lines, strict=True)
-    ]
+    line_type = _line_type((*names[:split], *names_each, *names[split:]))
+    structs = [line_type(*head_values, *values, *tail_values) for values in zip(*columns, strict=True)]
     return _encoder.encode_lines(structs)[:-1]  # the logger ends the last line
 
 

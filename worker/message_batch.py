@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import redis
 
+from redis_model.coalescing import Coalesced
 from redis_model.ledger import WORKER_LOST_CODE
 from redis_model.message_lanes import MessageLanes, Settled, Taken
 from schemas.campaign import MARKETING_TYPES, SUPPRESSED_CODE, MessageType, Recipient
@@ -23,7 +24,7 @@ from schemas.message import MessageStatus
 from worker.attribution import message_ids_by_recipient
 from worker.chunk import DROPPED_NODE_CODE, slow_down_if_pushed_back
 from worker.context import WorkerContext
-from worker.logging import flush_events, log_message_submitted
+from worker.logging import SubmittedMessage, flush_events, log_messages_submitted
 from worker.payload import encode_messages, max_nodes
 
 
@@ -31,10 +32,11 @@ class _TakenOver(Exception):
     """Another worker reclaimed part of a request's messages during a retry's back-off."""
 
 
-# Requests of single messages one process has under way at once (each books its turn, marks, POSTs
-# and settles): a burst of OTP, a request each, would otherwise take more Redis connections than
-# redis-py's pool holds (100), which it refuses rather than waits for.
-REQUESTS_AT_ONCE = 64
+# Requests of single messages one process has under way at once: a guard, above what the lanes' batches
+# in flight make (`worker.messages`: four OTP batches of 16, a request each, and four of TXN and of
+# bulk, a request or two each), since a batch's messages are marked `sending` together and one that
+# waited here would end `unknown` were its worker to die, though never sent.
+REQUESTS_AT_ONCE = 80
 
 
 class BatchSender:
@@ -45,15 +47,33 @@ class BatchSender:
         self.lanes = lanes
         self.log = ctx.log.bind(messages=True)
         self._places = asyncio.Semaphore(REQUESTS_AT_ONCE)
+        # Requests that end in the same turn of the event loop are settled in one round trip.
+        self._settle_in_turn: Coalesced[Sequence[Settled], None] = Coalesced(self._settle_all)
 
     async def send(self, batch: Sequence[Taken]) -> None:
-        """Send the batch, a request per group; the groups go at once (OTP: a request each), up to
-        `REQUESTS_AT_ONCE` for the process."""
-        await asyncio.gather(*(self._send_group_in_turn(group) for group in groups_of(batch)))
-
-    async def _send_group_in_turn(self, group: Sequence[Taken]) -> None:
-        async with self._places:
-            await self._send_group(group)
+        """Send the batch: book the account's turn for as much of it as the rate limit grants, settle
+        its opt-outs failed, mark the rest `sending` and POST it, a request per group, the requests at
+        once (OTP: one each), up to `REQUESTS_AT_ONCE` for the process; until the batch is done, or
+        the account is held (the rest is released then: nothing failed, nothing sent). The batch is
+        of one lane, so its booking and its marking are one round trip each, however many requests."""
+        rest = list(batch)
+        urgent = rest[0].lane.urgent if rest else False
+        while rest:
+            if any(taken.message.type in MARKETING_TYPES for taken in rest):
+                recipients = [Recipient(taken.message.to, 0) for taken in rest]
+                booked, listed = await self.ctx.rate_limit.wait_turn_looking_up(recipients, urgent=urgent)
+            else:
+                booked, listed = await self.ctx.rate_limit.wait_turn(len(rest), urgent=urgent), []
+            part, rest = rest[:booked], rest[booked:]
+            opted_out = {p for p in listed if p < booked and part[p].message.type in MARKETING_TYPES}
+            if opted_out:
+                await self._settle_opted_out([part[position] for position in sorted(opted_out)])
+            marked = await self.lanes.mark_sending([t for p, t in enumerate(part) if p not in opted_out])
+            held = asyncio.Event()
+            await asyncio.gather(*(self._post_in_turn(request, held) for request in groups_of(marked)))
+            if held.is_set():
+                await self.lanes.release(rest)
+                return
 
     async def settle_lost(self, lost: Sequence[Taken]) -> None:
         """Messages whose worker died after marking them `sending`: they may have been sent, and
@@ -63,40 +83,22 @@ class BatchSender:
                              reason="its sender vanished")  # fmt: skip
         await self.lanes.settle([Settled(t, MessageStatus.UNKNOWN, code=WORKER_LOST_CODE) for t in lost])
 
-    async def _send_group(self, group: Sequence[Taken]) -> None:
-        """Book the account's turn for as much of the group as the rate limit grants, settle its
-        opt-outs failed, POST the rest; until the group is done, or the account is held (the rest is
-        released then: nothing failed, nothing sent)."""
-        rest = list(group)
-        urgent = rest[0].lane.urgent
-        marketing = rest[0].message.type in MARKETING_TYPES
-        while rest:
-            recipients = [Recipient(taken.message.to, 0) for taken in rest]
-            if marketing:
-                booked, listed = await self.ctx.rate_limit.wait_turn_looking_up(recipients, urgent=urgent)
-            else:
-                booked, listed = await self.ctx.rate_limit.wait_turn(len(rest), urgent=urgent), []
-            part, rest = rest[:booked], rest[booked:]
-            opted_out = {position for position in listed if position < booked}
-            if opted_out:
-                await self._settle_opted_out([part[position] for position in sorted(opted_out)])
-            to_send = [taken for position, taken in enumerate(part) if position not in opted_out]
-            if to_send and not await self._post(to_send):
-                await self.lanes.release(rest)
-                return
-
     async def _settle_opted_out(self, opted_out: Sequence[Taken]) -> None:
         for taken in opted_out:
             self.log.warning("sms.failed", message=taken.id, code=SUPPRESSED_CODE,
                              reason="on the account's suppression list")  # fmt: skip
         await self.lanes.settle([Settled(t, MessageStatus.FAILED, code=SUPPRESSED_CODE) for t in opted_out])
 
-    async def _post(self, request: Sequence[Taken]) -> bool:
-        """Mark the request's messages sending, POST them and settle each; False if the account is
-        held (they are released, not failed)."""
-        marked = await self.lanes.mark_sending(request)
-        if not marked:
-            return True
+    async def _post_in_turn(self, request: Sequence[Taken], held: asyncio.Event) -> None:
+        async with self._places:
+            if held.is_set():  # another request of the batch found the account held
+                await self.lanes.release(request)
+            elif not await self._post(request):
+                held.set()
+
+    async def _post(self, marked: Sequence[Taken]) -> bool:
+        """POST a request of messages marked `sending` and settle each; False if the account is held
+        (they are released, not failed)."""
         attempts = _Attempts(self, marked)
         try:
             accepted = await self.ctx.gateway.send(
@@ -148,27 +150,31 @@ class BatchSender:
         dropped its node."""
         recipients = [Recipient(taken.message.to, 0) for taken in request]
         message_ids, _ = message_ids_by_recipient(recipients, accepted)
-        full_numbers = self.ctx.settings.log_full_numbers
-        outcomes = []
+        outcomes, submitted = [], []
         for taken, message_id in zip(request, message_ids, strict=True):
-            message = taken.message
             if message_id:
-                log_message_submitted(
-                    message_id, taken.id, message.reference, message.to, full_numbers=full_numbers
-                )
+                message = taken.message
+                submitted.append(SubmittedMessage(message_id, taken.id, message.reference, message.to))
                 outcomes.append(Settled(taken, MessageStatus.SUBMITTED, message_id=message_id))
             else:
                 self.log.error("sms.failed", message=taken.id, code=DROPPED_NODE_CODE,
                                reason="dropped by the gateway")  # fmt: skip
                 outcomes.append(Settled(taken, MessageStatus.FAILED, code=DROPPED_NODE_CODE))
+        log_messages_submitted(submitted, full_numbers=self.ctx.settings.log_full_numbers)
         return outcomes
 
     async def _settle(self, outcomes: Sequence[Settled]) -> None:
+        if not outcomes:
+            return
         try:
-            await self.lanes.settle(outcomes)
+            await self._settle_in_turn(outcomes)
         except redis.RedisError as e:
             # The request went out: the messages stay `sending`, and a reclaim pass settles them unknown.
             self.log.error("messages.unsettled", messages=len(outcomes), reason=f"Redis: {type(e).__name__}")
+
+    async def _settle_all(self, requests: list[Sequence[Settled]]) -> list[None]:
+        await self.lanes.settle([outcome for outcomes in requests for outcome in outcomes])
+        return [None] * len(requests)
 
 
 class _Attempts:

@@ -17,8 +17,8 @@ from worker.gates import account_open
 from worker.message_batch import BatchSender
 
 # Messages read at once per lane: a request's worth (TXN 100, bulk 1000); OTP goes one to a request,
-# so a read of them becomes that many requests sent together.
-READ_SIZE = {keys.OTP_LANE.queue: 100, keys.TXN_LANE.queue: 100, keys.BULK_LANE.queue: 1000}
+# so a read of them becomes that many requests sent together (`message_batch.REQUESTS_AT_ONCE`).
+READ_SIZE = {keys.OTP_LANE.queue: 16, keys.TXN_LANE.queue: 100, keys.BULK_LANE.queue: 1000}
 # How long a read waits for a first message: a stopping worker notices within it.
 READ_BLOCK_MS = 1000
 # Batches of a lane being sent at once by one process: while one waits on its POST, the next is read.
@@ -92,7 +92,7 @@ class MessageConsumer:
         while not self.stopping:
             await places.acquire()
             try:
-                batch = await self._next_batch(lane)
+                batch = await self.next_batch(lane)
             except redis.RedisError as e:
                 self.log.error("messages.read_failed", lane=lane.queue, reason=f"Redis: {type(e).__name__}")
                 batch = []
@@ -102,13 +102,14 @@ class MessageConsumer:
             else:
                 places.release()
 
-    async def _next_batch(self, lane: keys.Lane) -> list[Taken]:
-        """A batch of the lane's messages; none while the account is held (after a pause). A short
-        first read waits `message_linger_ms` for company, but for OTP: each goes alone anyway."""
+    async def next_batch(self, lane: keys.Lane, size: int | None = None) -> list[Taken]:
+        """A batch of up to `size` (default: a request's worth) of the lane's messages; none while the
+        account is held (after a pause). A short first read waits `message_linger_ms` for company, but
+        for OTP: each goes alone anyway."""
         if not await account_open(self.ctx, self.log):
             await self._pause(HELD_RECHECK_S)
             return []
-        size = READ_SIZE[lane.queue]
+        size = size or READ_SIZE[lane.queue]
         batch = await self.lanes.read(lane, size, block_ms=READ_BLOCK_MS)
         linger_s = self.ctx.settings.message_linger_ms / 1000
         if batch and len(batch) < size and linger_s and lane is not keys.OTP_LANE:

@@ -14,7 +14,6 @@ from aiohttp import web
 from campaign.service import campaigns, messages, openapi
 from campaign.service.auth import KeyCache, RateLimiter, auth_middleware
 from campaign.service.bodies import Health
-from campaign.service.coalescing import CoalescingIntake
 from campaign.service.config import ServiceConfig
 from campaign.service.context import SERVICE, Service
 from campaign.service.errors import ApiError, errors_middleware, json_response
@@ -51,7 +50,6 @@ def make_app(
         app[SERVICE] = Service(
             campaigns=api,
             intake=intake,
-            coalesced=CoalescingIntake(intake),
             keys=KeyCache(AsyncApiKeyStore(native), config.key_cache_s),
             limiter=RateLimiter(),
             settings=settings,

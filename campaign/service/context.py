@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from campaign.service.auth import KeyCache, RateLimiter
-from campaign.service.coalescing import CoalescingIntake
 from campaign.service.config import ServiceConfig
 from producer import AsyncCampaigns
 from redis_model.message_intake import AsyncMessageIntake
@@ -18,8 +17,7 @@ from schemas.settings import Settings
 @dataclass(frozen=True)
 class Service:
     campaigns: AsyncCampaigns
-    intake: AsyncMessageIntake  # single messages, with the API key's id as their idempotency scope
-    coalesced: CoalescingIntake  # single messages without an idempotency key, a pipeline a loop turn
+    intake: AsyncMessageIntake  # single messages; the API key's id is their idempotency scope
     keys: KeyCache
     limiter: RateLimiter
     settings: Settings

@@ -46,7 +46,7 @@ async def post_message(request: web.Request) -> web.Response:
     message, lane, idempotency = _prepared(service.settings, fields, IDEMPOTENCY_HEADER)
     service.limiter.take(key, 1)
     if idempotency is None:
-        return json_response(Receipt(id=await service.coalesced.queue(message, lane)), status=202)
+        return json_response(Receipt(id=await service.intake.queue(message, lane)), status=202)
     held = await service.intake.queue_once(
         message, lane, key.id, idempotency.key_digest, idempotency.request_digest
     )

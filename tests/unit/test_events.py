@@ -11,7 +11,13 @@ import structlog
 
 from schemas.kaleyra import SubmittedSms
 from worker import logging as worker_logging
-from worker.logging import configure_logging, flush_events, log_submitted
+from worker.logging import (
+    SubmittedMessage,
+    configure_logging,
+    flush_events,
+    log_messages_submitted,
+    log_submitted,
+)
 
 
 @pytest.fixture
@@ -128,3 +134,59 @@ def test_a_chunk_without_context_starts_each_line_with_its_message_id(stream):
     lines = _lines(stream)
     assert [line.split(b",")[0] for line in lines] == [b'{"message_id":"m:0"', b'{"message_id":"m:1"']
     assert [msgspec.json.decode(line)["recipient"] for line in lines] == ["+91******0000", "+91******0001"]
+
+
+_SINGLE = [
+    SubmittedMessage("k:1", "txn-1-0", "order-1", "+919876540000"),
+    SubmittedMessage("k:2", "txn-1-1", None, "+919876540001"),
+    SubmittedMessage("k:3", "txn-1-2", 'quote " and é\n', "+4479111234"),
+]
+
+
+def test_a_requests_single_messages_are_the_lines_an_event_each_writes_but_for_the_shared_time(stream):
+    log_messages_submitted(_SINGLE)
+    batched = _lines(stream)
+
+    one_by_one = io.BytesIO()
+    per_event = structlog.wrap_logger(
+        worker_logging._BufferedLogger(one_by_one),
+        processors=[worker_logging._level_and_timestamp, worker_logging._render],
+    )
+    for one in _SINGLE:
+        per_event.info("sms.submitted", message_id=one.message_id, message=one.message,
+                       reference=one.reference, recipient=worker_logging.mask_number(one.number))  # fmt: skip
+
+    def without_time(line: bytes) -> list[tuple[str, object]]:
+        return [(key, value) for key, value in msgspec.json.decode(line).items() if key != "ts"]
+
+    assert [without_time(line) for line in batched] == [
+        without_time(line) for line in one_by_one.getvalue().splitlines()
+    ]
+    assert [msgspec.json.decode(line)["recipient"] for line in batched] == [
+        "+91******0000", "+91******0001", "+44****1234",
+    ]  # fmt: skip
+    assert len({msgspec.json.decode(line)["ts"] for line in batched}) == 1
+
+
+def test_single_messages_show_full_numbers_only_when_asked(stream):
+    log_messages_submitted(_SINGLE[:1], full_numbers=True)
+    (line,) = _lines(stream)
+    assert msgspec.json.decode(line)["recipient"] == "+919876540000"
+
+
+def test_before_logging_is_configured_each_single_message_is_an_event_of_its_own(monkeypatch):
+    calls = []
+
+    class Recording:
+        def info(self, event, **fields):
+            calls.append((event, fields))
+
+    monkeypatch.setattr(worker_logging, "_stream", None)
+    monkeypatch.setattr(worker_logging, "_single_events", Recording())
+    log_messages_submitted(_SINGLE[:2])
+    assert calls == [
+        ("sms.submitted", {"message_id": "k:1", "message": "txn-1-0", "reference": "order-1",
+                           "recipient": "+91******0000"}),
+        ("sms.submitted", {"message_id": "k:2", "message": "txn-1-1", "reference": None,
+                           "recipient": "+91******0001"}),
+    ]  # fmt: skip

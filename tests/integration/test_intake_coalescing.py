@@ -1,5 +1,6 @@
-"""The service's coalescing intake: messages queued in one turn of the event loop go to Redis in one
-pipeline, each with its own id in order; Redis failing it fails each of its requests."""
+"""The asyncio intake's coalescing (the service's requests, `AsyncCampaigns.send_message`): messages
+queued in one turn of the event loop go to Redis in one pipeline, each with its own id in order; Redis
+failing it fails each of its callers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import pytest
 import redis
 
-from campaign.service.coalescing import CoalescingIntake
+from producer import AsyncCampaigns, Campaigns
 from redis_model import keys, records
 from redis_model.message_intake import AsyncMessageIntake
 from schemas.campaign import MessageType
@@ -32,8 +33,7 @@ class CountingIntake(AsyncMessageIntake):
 def test_messages_of_one_turn_go_in_one_pipeline_each_with_its_id(backend):
     async def run():
         intake = CountingIntake(backend.async_factory())
-        coalesced = CoalescingIntake(intake)
-        ids = await asyncio.gather(*(coalesced.queue(message(n), keys.TXN_LANE) for n in range(50)))
+        ids = await asyncio.gather(*(intake.queue(message(n), keys.TXN_LANE) for n in range(50)))
         await intake.client.aclose()
         return ids, intake.pipelines
 
@@ -53,9 +53,9 @@ def test_redis_failing_the_pipeline_fails_each_request(backend):
             raise redis.ConnectionError("gone")
 
     async def run():
-        coalesced = CoalescingIntake(Failing(backend.async_factory()))
+        intake = Failing(backend.async_factory())
         return await asyncio.gather(
-            *(coalesced.queue(message(n), keys.TXN_LANE) for n in range(3)), return_exceptions=True
+            *(intake.queue(message(n), keys.TXN_LANE) for n in range(3)), return_exceptions=True
         )
 
     answers = asyncio.run(run())
@@ -67,10 +67,32 @@ def test_redis_failing_the_pipeline_fails_each_request(backend):
 def test_a_later_turn_goes_in_a_pipeline_of_its_own(backend, count):
     async def run():
         intake = CountingIntake(backend.async_factory())
-        coalesced = CoalescingIntake(intake)
         for n in range(count):
-            await coalesced.queue(message(n), keys.TXN_LANE)
+            await intake.queue(message(n), keys.TXN_LANE)
         await intake.client.aclose()
         return intake.pipelines
 
     assert asyncio.run(run()) == count
+
+
+def test_a_producer_gathering_thousands_of_messages_shares_round_trips(backend, make_settings):
+    """`asyncio.gather` of 2,000 `send_message` calls: each queued once, with its own id, in a few
+    pipelines (a connection each would run redis-py's pool out: MaxConnectionsError)."""
+
+    async def run():
+        client = backend.async_factory()
+        async with AsyncCampaigns(
+            Campaigns(backend.client, make_settings("http://127.0.0.1:9")), client
+        ) as campaigns:
+            intake = CountingIntake(client)
+            campaigns._intake = intake  # count its pipelines
+            receipts = await asyncio.gather(*(
+                campaigns.send_message(to=f"+9198123{n:05d}", body=f"Order {n}", sender="KLRHXA", type="TXN")
+                for n in range(2000)
+            ))  # fmt: skip
+            return [receipt.id for receipt in receipts], intake.pipelines
+
+    ids, pipelines = asyncio.run(run())
+
+    assert len(set(ids)) == 2000 and pipelines < 20
+    assert backend.client.xlen(keys.message_stream(keys.TXN_LANE)) == 2000

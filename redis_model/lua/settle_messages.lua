@@ -1,0 +1,29 @@
+-- Settle single messages of one lane: each one's status hash gets its end (status, time, and Kaleyra's
+-- message id, the code and the producer's reference where it has them), loses its `owner` and expires
+-- after the retention; then their stream entries are acknowledged and deleted. The hash is written
+-- before the entry goes, so a reader of the two never misses the message.
+-- KEYS: the lane's stream, then each message's hash. ARGV: group, now, retention (seconds), then per
+-- message, in the order of the hashes, five values: entry id, status, message id, code, reference
+-- (an empty string for what it has not; a reference is "=" then the reference, since one may be empty).
+local stream_key, group, now, retention = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local first_value, per_message = 4, 5
+
+local entries = {}
+for i = 2, #KEYS do
+  local at = first_value + (i - 2) * per_message
+  local entry, status, message_id, code, reference = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
+                                                     ARGV[at + 4]
+  local fields = {'status', status, 'at', now}
+  if message_id ~= '' then fields[#fields + 1] = 'message_id'; fields[#fields + 1] = message_id end
+  if code ~= '' then fields[#fields + 1] = 'code'; fields[#fields + 1] = code end
+  if reference ~= '' then fields[#fields + 1] = 'reference'; fields[#fields + 1] = string.sub(reference, 2) end
+  redis.call('HSET', KEYS[i], unpack(fields))
+  redis.call('HDEL', KEYS[i], 'owner')
+  redis.call('EXPIRE', KEYS[i], retention)
+  entries[#entries + 1] = entry
+end
+if #entries > 0 then
+  redis.call('XACK', stream_key, group, unpack(entries))
+  redis.call('XDEL', stream_key, unpack(entries))
+end
+return #entries
