@@ -15,25 +15,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import msgspec
 import redis
+import uvloop
 
-from ops.services import RedisServer, SimulatorProcess, free_port, start_worker, wait_until
+from ops.services import (
+    RedisServer,
+    SimulatorProcess,
+    cpu_seconds,
+    free_port,
+    process_tree,
+    start_worker,
+    wait_until,
+)
 from redis_model import keys
 from redis_model.api_keys import ApiKeyStore
 
 GATEWAY_KEY = "bench-gateway-key"
 _event = msgspec.json.Decoder(dict)
+_answer = msgspec.json.Decoder(dict)
+_encode = msgspec.json.Encoder().encode
 
 
 def _message(i: int, message_type: str = "TXN") -> dict[str, str]:
@@ -42,37 +54,64 @@ def _message(i: int, message_type: str = "TXN") -> dict[str, str]:
 
 
 class Load:
-    """The load generator: keep-alive connections to the service, each sending requests in turn."""
+    """The load generator: keep-alive HTTP/1.1 connections to the service, each sending its requests in
+    turn. Written on asyncio streams rather than an HTTP client library, so that it takes less of the
+    machine it shares with what it measures (aiohttp's client spent as much CPU a request as the service)."""
 
     def __init__(self, url: str, key: str, connections: int) -> None:
         self.url, self.connections = url, connections
-        self.headers = {"Authorization": f"Bearer {key}"}
+        self.authorization = f"Bearer {key}"
         self.accepted: dict[str, float] = {}  # message id -> when its 202 came (Unix time)
 
-    async def send(
+    def send(
         self, bodies: list[dict], path: str = "/v1/messages", per_second: float = 0, idempotency: bool = False
     ) -> float:
         """POST each body to `path`, `connections` at a time (paced at `per_second` if given, each with an
         Idempotency-Key if told); the seconds it took."""
-        connector = aiohttp.TCPConnector(limit=self.connections)
-        async with aiohttp.ClientSession(self.url, connector=connector, headers=self.headers) as session:
-            began = time.perf_counter()
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(self._send(bodies, path, per_second, idempotency))
 
-            async def sender(start: int) -> None:
-                for n in range(start, len(bodies), self.connections):
+    async def _send(self, bodies: list[dict], path: str, per_second: float, idempotency: bool) -> float:
+        split = urllib.parse.urlsplit(self.url)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {split.netloc}\r\nAuthorization: {self.authorization}\r\n"
+                "Content-Type: application/json\r\n").encode()  # fmt: skip
+        requests = [
+            head
+            + (f"Idempotency-Key: bench-{n}\r\n".encode() if idempotency else b"")
+            + b"Content-Length: %d\r\n\r\n" % len(encoded)
+            + encoded
+            for n, encoded in enumerate(map(_encode, bodies))
+        ]
+        began = time.perf_counter()
+
+        async def sender(start: int) -> None:
+            reader, writer = await asyncio.open_connection(split.hostname, split.port)
+            try:
+                for n in range(start, len(requests), self.connections):
                     if per_second:
                         await asyncio.sleep(max(0.0, began + n / per_second - time.perf_counter()))
-                    headers = {"Idempotency-Key": f"bench-{n}"} if idempotency else None
-                    async with session.post(path, json=bodies[n], headers=headers) as reply:
-                        answer = await reply.json()
-                        if reply.status != 202:
-                            raise RuntimeError(f"{path}: {reply.status} {answer}")
+                    writer.write(requests[n])
+                    status, answer = await _response(reader)
+                    if status != 202:
+                        raise RuntimeError(f"{path}: {status} {answer!r}")
                     now = time.time()
-                    for item in answer.get("results", [answer]):
+                    for item in _answer.decode(answer).get("results", None) or [_answer.decode(answer)]:
                         self.accepted[item["id"]] = now
+            finally:
+                writer.close()
 
-            await asyncio.gather(*(sender(start) for start in range(self.connections)))
-            return time.perf_counter() - began
+        await asyncio.gather(*(sender(start) for start in range(self.connections)))
+        return time.perf_counter() - began
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of the next response on a keep-alive connection (the service always sends
+    a Content-Length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    at = head.lower().index(b"content-length:") + len(b"content-length:")
+    length = int(head[at : head.index(b"\r\n", at)])
+    return status, await reader.readexactly(length)
 
 
 def _commands(client: redis.Redis) -> int:
@@ -100,6 +139,10 @@ def _submitted(events: Path, wanted: set[str], timeout: float) -> dict[str, floa
     return found
 
 
+def _requests(simulator: SimulatorProcess) -> int:
+    return int(msgspec.json.decode(simulator.call("GET", "/_simulator/stats"))["requests"])
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
@@ -115,28 +158,53 @@ def intake(load: Load, client: redis.Redis, count: int) -> None:
         ("batch of 1000", batches, "/v1/messages/batch", False),
     ):
         client.config_resetstat()
-        seconds = asyncio.run(load.send(bodies, path, idempotency=keyed))
+        seconds = load.send(bodies, path, idempotency=keyed)
         messages = sum(len(body.get("messages", [body])) for body in bodies)
         print(f"intake, {name:<14} {messages / seconds:>10,.0f} accepted/s "
               f"{_commands(client) / messages:>6.2f} Redis commands/message")  # fmt: skip
 
 
-def end_to_end(load: Load, events: Path, count: int) -> None:
+class CpuShares:
+    """CPU seconds spent by each part of the bench (its processes' user + system time): what a message
+    costs each of them, which the machine's load does not change the way it changes rates."""
+
+    def __init__(self, client: redis.Redis, processes: dict[str, int]) -> None:
+        self.client, self.processes = client, processes
+
+    def sample(self) -> dict[str, float]:
+        cpu = self.client.info("cpu")
+        seconds = {name: cpu_seconds(process_tree(pid)) for name, pid in self.processes.items()}
+        seconds["redis"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        seconds["load generator"] = own.ru_utime + own.ru_stime
+        return seconds
+
+
+def end_to_end(load: Load, events: Path, count: int, shares: CpuShares, simulator: SimulatorProcess) -> None:
     load.accepted.clear()
+    requests_before = _requests(simulator)
+    before = shares.sample()
     began = time.time()
-    seconds = asyncio.run(load.send([_message(i) for i in range(count)]))
+    seconds = load.send([_message(i) for i in range(count)])
+    generated = shares.sample()["load generator"]
     submitted = _submitted(events, set(load.accepted), timeout=300)
     took = max(submitted.values()) - began
+    after = shares.sample() | {"load generator": generated}
+    requests = _requests(simulator) - requests_before
     print(
         f"end to end, one a request {count / seconds:>10,.0f} accepted/s {count / took:>10,.0f} submitted/s"
+        f" {count / requests:>6.1f} messages/gateway request"
     )
+    costs = {name: (after[name] - before[name]) / count * 1e6 for name in after}
+    print("  CPU us/message: " + ", ".join(f"{name} {us:,.0f}" for name, us in costs.items())
+          + f"; total {sum(costs.values()):,.0f}")  # fmt: skip
 
 
 def latency(load: Load, events: Path, rate: float, seconds: float) -> None:
     for message_type in ("TXN", "OTP"):
         load.accepted.clear()
         bodies = [_message(i, message_type) for i in range(int(rate * seconds))]
-        asyncio.run(load.send(bodies, per_second=rate))
+        load.send(bodies, per_second=rate)
         submitted = _submitted(events, set(load.accepted), timeout=300)
         took = [(submitted[m] - at) * 1000 for m, at in load.accepted.items()]
         print(f"latency {message_type} at {rate:,.0f}/s: 202 -> sms.submitted "
@@ -191,7 +259,9 @@ def bench(args: argparse.Namespace, directory: Path) -> None:
             workers = start_worker(env, processes=args.processes, threads=8, stdout=log)
         stops.insert(0, lambda: _stop(workers, group=True))
         wait_until(lambda: client.zcard(keys.DRAMATIQ_HEARTBEATS), 30, "the workers")
-        end_to_end(load, events, args.count)
+        shares = CpuShares(client, {"service": service.pid, "workers": workers.pid,
+                                    "simulator": simulator.process.pid})  # fmt: skip
+        end_to_end(load, events, args.count, shares, simulator)
         latency(load, events, args.rate, args.seconds)
     finally:
         for stop in stops:

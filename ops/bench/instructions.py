@@ -11,6 +11,9 @@ simulator started here:
 - worker: every job of a published campaign through `send_job`, eight at once on one uvloop event loop
   (claims, Redis scripts, POSTs, replies, events, settlements; dramatiq's hand-off is left out);
 - producer: `publish_file` of a CSV, its check pass included;
+- messages: single messages of the TXN lane, queued beforehand, through the worker's consumer in
+  batches of `MESSAGES_A_BATCH` (what a lane reads at a few thousand a second), four at once: the
+  hold check, reads, rate-limit booking, marking, POSTs, events, settlements;
 - ceiling: the ceiling's client, 1000-node POSTs encoded beforehand (not counted), their replies decoded.
 """
 
@@ -38,14 +41,22 @@ from ops.services import RedisServer, SimulatorProcess
 from producer.control import campaign_status
 from producer.job_queue import job_broker
 from producer.publish import publish_file
+from redis_model import keys
 from redis_model.jobs import job_count
+from redis_model.message_intake import MessageIntake
+from schemas.campaign import MessageType
+from schemas.message import SingleMessage
 from schemas.settings import Settings
 from worker.context import WorkerContext
 from worker.logging import configure_logging
+from worker.message_batch import BatchSender
+from worker.messages import MessageConsumer
 from worker.sending import send_job
 
-PARTS = ("worker", "producer", "ceiling")
+PARTS = ("worker", "producer", "messages", "ceiling")
 JOBS_AT_ONCE = 8
+MESSAGES_A_BATCH = 20
+BATCHES_AT_ONCE = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ops.bench.instructions", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help="which parts to count, comma-separated (the ceiling always)"
+    )
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # a measured child process
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -63,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if valgrind is None:
         print("valgrind is not installed (Debian: apt install valgrind)", file=sys.stderr)
         return 1
+    parts = [part for part in PARTS if part in {*args.parts.split(","), "ceiling"}]
     with tempfile.TemporaryDirectory(prefix="campaign-instructions-") as scratch:
         directory = Path(scratch)
         csv = write_recipients(directory / "recipients.csv", args.recipients)
@@ -73,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         env = os.environ | {"REDIS_URL": server.url, "KALEYRA_API_KEY": api_key, "KALEYRA_SID": "HXBENCH",
                             "KALEYRA_BASE_URL": simulator.base_url}  # fmt: skip
         try:
-            counts = {part: _count(valgrind, env, directory, part, csv, args.recipients) for part in PARTS}
+            counts = {part: _count(valgrind, env, directory, part, csv, args.recipients) for part in parts}
         finally:
             simulator.stop()
             server.kill()
@@ -126,6 +141,14 @@ def _measure_part(part: str, csv: Path, recipients: int) -> None:
             submitted = campaign_status(client, campaign_id).submitted
             if submitted != recipients:
                 raise RuntimeError(f"the worker part sent {submitted} of {recipients}")
+    elif part == "messages":
+        configure_logging(open(os.devnull, "wb"))  # noqa: SIM115 (the process's life)
+        settings = msgspec.structs.replace(settings, message_linger_ms=0)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the workers' loop
+            runner.run(_send_messages(settings, recipients))
+        left = client.xlen(keys.message_stream(keys.TXN_LANE))
+        if left:
+            raise RuntimeError(f"the messages part left {left} of {recipients}")
     else:
         payloads = encode_chunks(settings, bench_spec(settings), [f"+919{i:09d}" for i in range(recipients)])
         send_all(settings, payloads[:2], in_flight=JOBS_AT_ONCE)  # warm
@@ -151,6 +174,45 @@ async def _send(settings: Settings, warm: tuple[str, int], measured: tuple[str, 
         await send(*warm)
         with _counted():
             await send(*measured)
+    finally:
+        await context.aclose()
+
+
+def _single_message(i: int) -> SingleMessage:
+    """Messages that differ as an event stream's do: their body always, their sender now and then."""
+    return SingleMessage(to=f"+91981{i:07d}", body=f"Your order {i} has shipped", sender=f"KLRHX{i % 3}",
+                         type=MessageType.TXN)  # fmt: skip
+
+
+async def _send_messages(settings: Settings, per_run: int) -> None:
+    """Queue `per_run` messages and send them all, twice: to warm, then counted."""
+    intake = MessageIntake(redis.Redis.from_url(settings.redis_url))
+    context = WorkerContext(settings)
+    consumer = MessageConsumer(context)
+    sender = BatchSender(context, consumer.lanes)
+    await consumer.lanes.ensure_groups()
+
+    async def send(count: int) -> None:
+        sent = 0
+
+        async def lane() -> None:
+            nonlocal sent
+            while sent < count:
+                batch = await consumer.next_batch(keys.TXN_LANE, MESSAGES_A_BATCH)
+                sent += len(batch)
+                await sender.send(batch)
+
+        await asyncio.gather(*(lane() for _ in range(BATCHES_AT_ONCE)))
+
+    def queue() -> None:
+        intake.queue_many([(_single_message(i), keys.TXN_LANE) for i in range(per_run)])
+
+    try:
+        queue()
+        await send(per_run)
+        queue()
+        with _counted():
+            await send(per_run)
     finally:
         await context.aclose()
 
