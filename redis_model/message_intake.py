@@ -101,6 +101,20 @@ def _outcomes(entries: Sequence[BatchEntry], replies: Sequence[Any]) -> list[str
     ]
 
 
+_LANE_STREAMS = [keys.message_stream(lane) for lane in keys.LANES]
+_LANE_POSITIONS = {lane: position for position, lane in enumerate(keys.LANES, start=1)}
+
+
+def _queue_many_call(messages: Iterable[tuple[SingleMessage, Lane]]) -> tuple[list[Lane], list[Any]]:
+    """The messages' lanes, and the `queue_messages` script's arguments for them."""
+    lanes: list[Lane] = []
+    args: list[Any] = [keys.MESSAGE_FIELD]
+    for message, lane in messages:
+        lanes.append(lane)
+        args += (_LANE_POSITIONS[lane], records.encode_message(message))
+    return lanes, args
+
+
 def _message_ids(lanes: Sequence[Lane], entry_ids: Sequence[bytes]) -> list[str]:
     return [keys.message_id(lane, entry_id.decode()) for lane, entry_id in zip(lanes, entry_ids, strict=True)]
 
@@ -140,6 +154,7 @@ class MessageIntake:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._queue_once = client.register_script(source("queue_message"))
+        self._queue_many = client.register_script(source("queue_messages"))
 
     def queue(self, message: SingleMessage, lane: Lane) -> str:
         """Add `message` to its lane's stream (one XADD); return its message id."""
@@ -156,19 +171,18 @@ class MessageIntake:
         return _queued_once(reply)
 
     def queue_many(self, messages: Iterable[tuple[SingleMessage, Lane]]) -> list[str]:
-        """Queue each message on its lane, in one round trip; their message ids, in order."""
-        lanes = []
-        with self.client.pipeline(transaction=False) as pipe:
-            for message, lane in messages:
-                pipe.xadd(keys.message_stream(lane), _entry(message))  # type: ignore[arg-type]
-                lanes.append(lane)
-            entry_ids = pipe.execute()
-        return _message_ids(lanes, entry_ids)
+        """Queue each message on its lane, in one command (`queue_messages`); their message ids, in order."""
+        lanes, args = _queue_many_call(messages)
+        if not lanes:
+            return []
+        return _message_ids(lanes, self._queue_many(keys=_LANE_STREAMS, args=args))  # type: ignore[arg-type]
 
     def queue_batch(self, entries: Sequence[BatchEntry], scope: str) -> list[str | QueuedOnce]:
         """Queue each entry on its lane, those with a `Once` as `queue_once` does (an entry whose key an
         earlier entry used gets what that one stored), in one round trip (two more if Redis lost the
         script); per entry, its message id or what its key holds."""
+        if all(once is None for _, _, once in entries):
+            return list(self.queue_many((message, lane) for message, lane, _ in entries))
         replies = self._run(entries, scope)
         if missing := _without_script(replies):
             self.client.script_load(self._queue_once.script)
@@ -205,10 +219,20 @@ class AsyncMessageIntake:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._queue_once = client.register_script(source("queue_message"))
+        self._queue_many = client.register_script(source("queue_messages"))
         self._queue_in_turn: Coalesced[tuple[SingleMessage, Lane], str] = Coalesced(self.queue_many)
 
     async def queue(self, message: SingleMessage, lane: Lane) -> str:
         return await self._queue_in_turn((message, lane))
+
+    async def load_scripts(self) -> None:
+        """Load the intake's scripts into Redis where it lacks them (at start, and when Redis lost them),
+        so that no message pays a round trip more for it."""
+        scripts = [self._queue_once, self._queue_many]
+        loaded = await self.client.script_exists(*(script.sha for script in scripts))
+        for script, there in zip(scripts, loaded, strict=True):
+            if not there:
+                await self.client.script_load(script.script)
 
     async def queue_once(
         self, message: SingleMessage, lane: Lane, scope: str, key_digest: str, request_digest: str
@@ -218,15 +242,14 @@ class AsyncMessageIntake:
         return _queued_once(reply)
 
     async def queue_many(self, messages: Iterable[tuple[SingleMessage, Lane]]) -> list[str]:
-        lanes = []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for message, lane in messages:
-                pipe.xadd(keys.message_stream(lane), _entry(message))  # type: ignore[arg-type]
-                lanes.append(lane)
-            entry_ids = await pipe.execute()
-        return _message_ids(lanes, entry_ids)
+        lanes, args = _queue_many_call(messages)
+        if not lanes:
+            return []
+        return _message_ids(lanes, await self._queue_many(keys=_LANE_STREAMS, args=args))
 
     async def queue_batch(self, entries: Sequence[BatchEntry], scope: str) -> list[str | QueuedOnce]:
+        if all(once is None for _, _, once in entries):
+            return list(await self.queue_many((message, lane) for message, lane, _ in entries))
         replies = await self._run(entries, scope)
         if missing := _without_script(replies):
             await self.client.script_load(self._queue_once.script)

@@ -4,7 +4,6 @@ opens at start-up and closes at shutdown; `/healthz`, `/readyz` and `/openapi.js
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator, Callable
 
 import redis
@@ -20,12 +19,7 @@ from campaign.service.errors import ApiError, errors_middleware, json_response
 from producer import AsyncCampaigns, Campaigns
 from redis_model.api_keys import AsyncApiKeyStore
 from redis_model.message_intake import AsyncMessageIntake
-from redis_model.scripts import source
 from schemas.settings import Settings
-
-# The intake's script: loaded at start-up, so that the first message costs no extra round trip.
-_INTAKE_SCRIPT = source("queue_message")
-_INTAKE_SHA = hashlib.sha1(_INTAKE_SCRIPT.encode()).hexdigest()
 
 
 def make_app(
@@ -56,7 +50,7 @@ def make_app(
             config=config,
         )
         with contextlib.suppress(redis.RedisError):  # not ready: /readyz says so, a message loads it
-            await native.script_load(_INTAKE_SCRIPT)
+            await intake.load_scripts()
         yield
         if client is None:
             await api.close()
@@ -77,12 +71,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: Redis answers and holds the intake's script (loaded again if Redis lost it)."""
-    native = request.app[SERVICE].intake.client
+    """Ready: Redis answers and holds the intake's scripts (loaded again if Redis lost them)."""
     try:
-        [loaded] = await native.script_exists(_INTAKE_SHA)
-        if not loaded:
-            await native.script_load(_INTAKE_SCRIPT)
+        await request.app[SERVICE].intake.load_scripts()
     except redis.RedisError as e:
         raise ApiError(503, "unavailable", f"Redis cannot be reached: {e}") from e
     return json_response(Health(status="ready"))

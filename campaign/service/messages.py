@@ -1,5 +1,6 @@
 """`POST /v1/messages`, `POST /v1/messages/batch`, `GET /v1/messages/{id}`: single messages, each
-queued on its lane in one Redis command (three with an Idempotency-Key), a batch in one round trip."""
+queued on its lane with one XADD (three commands with an Idempotency-Key), the requests of a loop turn
+and a batch in one round trip."""
 
 from __future__ import annotations
 

@@ -43,6 +43,7 @@ from redis_model import keys
 from redis_model.api_keys import ApiKeyStore
 
 GATEWAY_KEY = "bench-gateway-key"
+BUSIEST_SHOWN = 12  # Redis commands whose time per message end to end is printed
 _event = msgspec.json.Decoder(dict)
 _answer = msgspec.json.Decoder(dict)
 _encode = msgspec.json.Encoder().encode
@@ -183,6 +184,7 @@ class CpuShares:
 def end_to_end(load: Load, events: Path, count: int, shares: CpuShares, simulator: SimulatorProcess) -> None:
     load.accepted.clear()
     requests_before = _requests(simulator)
+    shares.client.config_resetstat()
     before = shares.sample()
     began = time.time()
     seconds = load.send([_message(i) for i in range(count)])
@@ -195,6 +197,12 @@ def end_to_end(load: Load, events: Path, count: int, shares: CpuShares, simulato
         f"end to end, one a request {count / seconds:>10,.0f} accepted/s {count / took:>10,.0f} submitted/s"
         f" {count / requests:>6.1f} messages/gateway request"
     )
+    stats = shares.client.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items() if name != "cmdstat_info"}
+    busiest = sorted(stats.items(), key=lambda item: -item[1]["usec"])[:BUSIEST_SHOWN]
+    shown = ", ".join(f"{name.removeprefix('cmdstat_')} {v['usec'] / count:.1f} us" for name, v in busiest)
+    print(f"  Redis commands/message: {sum(calls.values()) / count:.2f} (scripts' own counted too); "
+          f"Redis's time a message: {shown}")  # fmt: skip
     costs = {name: (after[name] - before[name]) / count * 1e6 for name in after}
     print("  CPU us/message: " + ", ".join(f"{name} {us:,.0f}" for name, us in costs.items())
           + f"; total {sum(costs.values()):,.0f}")  # fmt: skip
