@@ -191,6 +191,8 @@ def retained_keys(campaign_id: str) -> tuple[str, ...]:
         duplicates(campaign_id),
         waiting(campaign_id),
         failures(campaign_id),
+        campaign_traces(campaign_id),
+        campaign_delivery_times(campaign_id),
     )
 
 
@@ -239,3 +241,41 @@ def idempotency(scope: str, key_digest: str) -> str:
     `Idempotency-Key` (its SHA-256, hex: the key itself is never stored). `scope`: the API key's id
     for the HTTP service, "" for the Python API."""
     return f"idempotency:{scope}:{key_digest}"
+
+
+# Delivery reports. Kaleyra's message id is its request's id, ":" and the node's position in the request.
+DELIVERED, UNDELIVERED, DLR_FAILED = "delivered", "undelivered", "dlr_failed"  # a campaign's counters of them
+DELIVERY_PREFIX = "dlr:"
+
+
+def delivery(request_id: str) -> str:
+    """String, from when a worker settles the request: a header (`redis_model.delivery`: a campaign's
+    chunk or single messages, when it was submitted), then a record a node, six bytes, at the node's
+    position: the most final report of it. Expires `CAMPAIGN_RETENTION` after the request settled."""
+    return f"{DELIVERY_PREFIX}{request_id}"
+
+
+def request_of(delivery_key: str) -> str:
+    """The request id of a `delivery` key (as the early reports' index holds them)."""
+    return delivery_key.removeprefix(DELIVERY_PREFIX)
+
+
+def early_reports(request_id: str) -> str:
+    """Hash: node position -> its most final report, for reports that came before their request was
+    settled; recorded, then deleted, once it is (or dropped after `CAMPAIGN_DLR_EARLY_S`)."""
+    return f"dlr:early:{request_id}"
+
+
+# Sorted set: the `delivery` keys of requests with early reports, by their first one's arrival.
+EARLY_REPORTS = "dlr:early"
+
+
+def campaign_traces(campaign_id: str) -> str:
+    """Hash: status trace -> messages of the campaign whose final report gave it."""
+    return f"campaign:{campaign_id}:traces"
+
+
+def campaign_delivery_times(campaign_id: str) -> str:
+    """Hash: upper bound of a bucket of seconds (`redis_model.delivery.DELAY_BUCKETS_S`) -> messages
+    of the campaign delivered within it of their request's submission."""
+    return f"campaign:{campaign_id}:delivery_times"

@@ -20,7 +20,7 @@ import redis
 import redis.asyncio as aioredis
 import tenacity
 
-from redis_model import keys, records
+from redis_model import delivery, keys, records
 from redis_model.scripts import source
 from schemas.campaign import ChunkOutcome, Outcome
 
@@ -109,20 +109,27 @@ class ChunkLedger:
     async def settle(self, campaign_id: str, job: int, owner: str, start: int, outcome: ChunkOutcome) -> bool:
         """Record the outcome of our claimed recipients from `start`; False if the claim was lost.
 
-        The counters move by `outcome.counts()` in the same script that stores the outcome.
+        The counters move by `outcome.counts()` in the same script that stores the outcome, which also
+        writes the header of the request's delivery string when Kaleyra accepted it.
         """
         counts = outcome.counts()
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
         record = records.encode_outcome(outcome)
+        now = time.time()
+        request = delivery.request_ids([outcome.first_message_id()])
+        header = (
+            delivery.encode_header(delivery.Header(delivery.CAMPAIGN, int(now), campaign_id, job, start))
+            if request else b""
+        )  # fmt: skip
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown.
         async for attempt in _riding_out_redis_blips():
             with attempt:
                 applied = await self._settle(
                     keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
                           keys.failures(campaign_id), keys.outcomes(campaign_id),
-                          *keys.retained_keys(campaign_id)],
-                    args=[job, owner, start + outcome.size, time.time(), outcome.code, start, record,
-                          self.retention_s, *pairs],
+                          keys.delivery(request[0] if request else ""), *keys.retained_keys(campaign_id)],
+                    args=[job, owner, start + outcome.size, now, outcome.code, start, record,
+                          self.retention_s, header, *pairs],
                 )  # fmt: skip
         return bool(applied)
 

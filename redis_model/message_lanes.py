@@ -18,7 +18,7 @@ import msgspec
 import redis
 import redis.asyncio as aioredis
 
-from redis_model import keys, records
+from redis_model import delivery, keys, records
 from redis_model.scripts import source
 from schemas.campaign import MessageType
 from schemas.message import MessageStatus, SingleMessage
@@ -123,16 +123,21 @@ class MessageLanes:
 
     async def settle(self, outcomes: Sequence[Settled]) -> None:
         """Record each message's end in its hash (expiring after the retention) and remove its stream
-        entry: a script call per lane (one round trip for a batch, which is of one lane)."""
+        entry; write the delivery header of each request Kaleyra accepted: a script call per lane (one
+        round trip for a batch, which is of one lane)."""
         now = repr(time.time())
         by_lane: dict[keys.Lane, list[Settled]] = {}
         for outcome in outcomes:
             by_lane.setdefault(outcome.taken.lane, []).append(outcome)
+        header = delivery.encode_header(delivery.Header(delivery.MESSAGES, int(float(now))))
         for lane, settled in by_lane.items():
+            requests = delivery.request_ids([outcome.message_id for outcome in settled])
             await self._settle(
-                keys=[keys.message_stream(lane), *(keys.message(outcome.taken.id) for outcome in settled)],
-                args=[keys.MESSAGE_GROUP, now, self.retention_s, *_settled_values(settled)],
-            )
+                keys=[keys.message_stream(lane), *(keys.message(outcome.taken.id) for outcome in settled),
+                      *map(keys.delivery, requests)],
+                args=[keys.MESSAGE_GROUP, now, self.retention_s, len(settled), header,
+                      *_settled_values(settled)],
+            )  # fmt: skip
 
     async def release(self, batch: Sequence[Taken], *, failed_attempt: bool = False) -> list[int]:
         """Nothing of the batch was sent: each reads as queued again; its entry stays pending, for a

@@ -166,6 +166,13 @@ class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
         prefix = self.id_prefix
         return [prefix + end if end else "" for end in self.message_id_ends]
 
+    def first_message_id(self) -> str:
+        """The id of its first node Kaleyra accepted ("" for none): whose request it was."""
+        if not self.id_prefix:
+            return next(filter(None, self.message_ids), "")
+        end = next(filter(None, self.message_id_ends), None)
+        return "" if end is None else self.id_prefix + end
+
     def counts(self) -> dict[str, int]:
         """Recipients per campaign counter."""
         if self.outcome is not Outcome.SUBMITTED:

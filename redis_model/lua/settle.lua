@@ -1,17 +1,20 @@
 --! uses complete_if_done, claims
 -- Record a chunk's outcome, only while the claim is still the caller's: store the outcome record,
--- advance the job's progress and the counters (the failures by code too), in one step.
--- KEYS: campaign, progress, claims, failures, outcomes, then the campaign's keys (`keys.retained_keys`,
--- expiring once it finished). ARGV: job, owner, progress after, now, the failure code (or ''), progress
--- before, the outcome record, retention (seconds), then (counter, amount) pairs.
+-- advance the job's progress and the counters (the failures by code too), and, for a request Kaleyra
+-- accepted, write its delivery string's header (for its delivery reports), in one step.
+-- KEYS: campaign, progress, claims, failures, outcomes, the request's delivery string, then the
+-- campaign's keys (`keys.retained_keys`, expiring once it finished). ARGV: job, owner, progress
+-- after, now, the failure code (or ''), progress before, the outcome record, retention (seconds), the
+-- delivery header ('' for none), then (counter, amount) pairs.
 -- Returns 1, or 0 if the claim was lost.
 local campaign_key, progress_key, claims_key, failures_key, outcomes_key = KEYS[1], KEYS[2], KEYS[3],
                                                                           KEYS[4], KEYS[5]
-local campaign_keys = {unpack(KEYS, 6)}
+local delivery_key = KEYS[6]
+local campaign_keys = {unpack(KEYS, 7)}
 local job, owner, after, now, code, before, record = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
                                                      tonumber(ARGV[6]), ARGV[7]
-local retention = ARGV[8]
-local first_count = 9
+local retention, delivery_header = ARGV[8], ARGV[9]
+local first_count = 10
 
 if not claimed_by(claims_key, job, owner) then return 0 end
 local done = tonumber(redis.call('HGET', progress_key, job) or '0')
@@ -20,6 +23,7 @@ redis.call('HSET', progress_key, job, after)
 redis.call('HDEL', claims_key, job)
 redis.call('HSET', outcomes_key, job .. ':' .. before, record)
 redis.call('HSET', campaign_key, 'seen_at', now)
+if delivery_header ~= '' then redis.call('SET', delivery_key, delivery_header, 'EX', retention) end
 for i = first_count, #ARGV, 2 do
   local counter, amount = ARGV[i], ARGV[i + 1]
   redis.call('HINCRBY', campaign_key, counter, amount)

@@ -1,16 +1,21 @@
 -- Settle single messages of one lane: each one's status hash gets its end (status, time, and Kaleyra's
 -- message id, the code and the producer's reference where it has them), loses its `owner` and expires
 -- after the retention; then their stream entries are acknowledged and deleted. The hash is written
--- before the entry goes, so a reader of the two never misses the message.
--- KEYS: the lane's stream, then each message's hash. ARGV: group, now, retention (seconds), then per
--- message, in the order of the hashes, five values: entry id, status, message id, code, reference
--- (an empty string for what it has not; a reference is "=" then the reference, since one may be empty).
+-- before the entry goes, so a reader of the two never misses the message. The requests Kaleyra
+-- accepted get their delivery string's header (for their delivery reports).
+-- KEYS: the lane's stream, then each message's hash, then each request's delivery string. ARGV: group,
+-- now, retention (seconds), the messages' count, the requests' delivery header, then per message, in
+-- the order of the hashes, five values: entry id, status, message id, code, reference (an empty
+-- string for what it has not; a reference is "=" then the reference, since one may be empty).
 local stream_key, group, now, retention = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local first_value, per_message = 4, 5
+local messages, delivery_header = tonumber(ARGV[4]), ARGV[5]
+local first_hash, first_value, per_message = 2, 6, 5
 
+local first_request = first_hash + messages
+for i = first_request, #KEYS do redis.call('SET', KEYS[i], delivery_header, 'EX', retention) end
 local entries = {}
-for i = 2, #KEYS do
-  local at = first_value + (i - 2) * per_message
+for i = first_hash, first_request - 1 do
+  local at = first_value + (i - first_hash) * per_message
   local entry, status, message_id, code, reference = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
                                                      ARGV[at + 4]
   local fields = {'status', status, 'at', now}

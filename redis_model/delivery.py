@@ -1,0 +1,240 @@
+"""Delivery reports in Redis: a record a node of each request Kaleyra accepted (the most final report of
+it, six bytes), a campaign's counts of its final reports, traces and times to delivery, and the reports
+that came before their request was settled.
+
+Each request's delivery string (`keys.delivery`) starts with a header its worker writes when it settles
+the request: whose messages they are (a campaign's chunk, or single messages) and when they were
+submitted. A report names Kaleyra's message id, `<request id>:<position>`: its record is at a fixed
+offset, so a report costs Redis a few bytes and no look-up table.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import redis.asyncio as aioredis
+
+from redis_model import keys
+from redis_model.coalescing import Coalesced
+from redis_model.scripts import source
+from schemas.delivery import DeliveryReport, DeliveryStatus, trace_code, trace_of
+
+HEADER_BYTES = 64
+RECORD_BYTES = 6
+# Kaleyra takes at most 1000 nodes a request; a position past this is no node of ours.
+MAX_POSITION = 1000
+CAMPAIGN, MESSAGES = "c", "m"  # a header's kind
+_HEADER = struct.Struct(">cIIIB")  # kind, submitted at (s), job, offset, length of the campaign id
+_RECORD = struct.Struct(">BBI")  # status, trace, time (s)
+# Times to delivery are counted in buckets of seconds, by their upper bound ("inf" past the last).
+DELAY_BUCKETS_S = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+# How long reports wait for their request to be settled before they are dropped.
+EARLY_LIFETIME_S = 3600
+# Requests whose header a receiver process remembers (they never change).
+_HEADERS_REMEMBERED = 100_000
+
+
+class Header(NamedTuple):
+    """Whose a request's messages are: a campaign's chunk (`job`, `offset`), or single messages."""
+
+    kind: str
+    submitted_at: int
+    campaign_id: str = ""
+    job: int = 0
+    offset: int = 0
+
+
+def encode_header(header: Header) -> bytes:
+    campaign_id = header.campaign_id.encode()
+    fixed = _HEADER.pack(
+        header.kind.encode(), header.submitted_at, header.job, header.offset, len(campaign_id)
+    )
+    return (fixed + campaign_id).ljust(HEADER_BYTES, b"\0")
+
+
+def decode_header(raw: bytes) -> Header | None:
+    """The header of a delivery string (None for one not written yet)."""
+    if len(raw) < _HEADER.size:
+        return None
+    kind, submitted_at, job, offset, length = _HEADER.unpack_from(raw)
+    campaign_id = raw[_HEADER.size : _HEADER.size + length].decode()
+    return Header(kind.decode(), submitted_at, campaign_id, job, offset)
+
+
+class Delivery(NamedTuple):
+    """A node's most final report."""
+
+    status: DeliveryStatus
+    trace: str
+    at: int  # Unix seconds
+
+
+def decode_record(raw: bytes) -> Delivery | None:
+    """A node's record (None when no report of it came)."""
+    if len(raw) < RECORD_BYTES or raw[0] == 0:
+        return None
+    status, trace, at = _RECORD.unpack_from(raw)
+    return Delivery(DeliveryStatus(status), trace_of(trace), at)
+
+
+def split_message_id(message_id: str) -> tuple[str, int] | None:
+    """Kaleyra's message id as its request's id and the node's position; None if it is not one."""
+    request_id, _, position = message_id.rpartition(":")
+    if not request_id or not position.isdigit() or int(position) > MAX_POSITION:
+        return None
+    return request_id, int(position)
+
+
+def request_ids(message_ids: Sequence[str]) -> list[str]:
+    """The distinct requests of these message ids, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for message_id in message_ids:
+        if split := split_message_id(message_id):
+            seen.setdefault(split[0])
+    return list(seen)
+
+
+def delay_bucket(seconds: float) -> str:
+    """The bucket a time to delivery is counted in: its upper bound in seconds, or "inf"."""
+    at = bisect.bisect_left(DELAY_BUCKETS_S, seconds)
+    return str(DELAY_BUCKETS_S[at]) if at < len(DELAY_BUCKETS_S) else "inf"
+
+
+class Recorded(NamedTuple):
+    """What a call to `record` did with its reports."""
+
+    recorded: int = 0  # moved a node's record on
+    unchanged: int = 0  # already as final (a duplicate, or one that came after a more final one)
+    early: int = 0  # kept until their request is settled
+    unmatched: int = 0  # a message id that is no node of a request (never recorded)
+
+
+class AsyncDeliveryReports:
+    """The receiver's store (on a `redis.asyncio.Redis` returning bytes). The reports of one turn of the
+    event loop go to Redis in one script call (two when one of their requests is new to this process)."""
+
+    def __init__(self, client: aioredis.Redis, *, early_lifetime_s: int = EARLY_LIFETIME_S) -> None:
+        self.client = client
+        self.early_lifetime_s = early_lifetime_s
+        self._record = client.register_script(source("record_reports"))
+        self._headers: dict[str, Header] = {}
+        self._in_turn: Coalesced[Sequence[DeliveryReport], Recorded] = Coalesced(self._record_turn)
+
+    async def record(self, reports: Sequence[DeliveryReport]) -> Recorded:
+        """Store the reports durably (the call returns once Redis has them); idempotent: a report that
+        comes again, or after a more final one of its message, changes nothing."""
+        return await self._in_turn(reports)
+
+    async def _record_turn(self, calls: list[Sequence[DeliveryReport]]) -> list[Recorded]:
+        outcome = await self._store([report for reports in calls for report in reports])
+        # The turn's counts are told to its first caller only: a sum is what a receiver counts.
+        return [outcome] + [Recorded()] * (len(calls) - 1)
+
+    async def _store(self, reports: Sequence[DeliveryReport]) -> Recorded:
+        placed = [(report, split_message_id(report.message_id)) for report in reports]
+        matched = [(report, where) for report, where in placed if where is not None]
+        unmatched = len(placed) - len(matched)
+        if not matched:
+            return Recorded(unmatched=unmatched)
+        await self._learn_headers({request_id for _, (request_id, _) in matched})
+        verdicts = await self._run(matched)
+        if any(verdict == _CAMPAIGN_UNKNOWN for verdict in verdicts):
+            # A request settled since this process looked: read its header and ask again.
+            again = [m for m, verdict in zip(matched, verdicts, strict=True) if verdict == _CAMPAIGN_UNKNOWN]
+            await self._learn_headers({request_id for _, (request_id, _) in again}, again=True)
+            retried = iter(await self._run(again))
+            verdicts = [next(retried) if v == _CAMPAIGN_UNKNOWN else v for v in verdicts]
+        return Recorded(
+            recorded=verdicts.count(_RECORDED), unchanged=verdicts.count(_UNCHANGED),
+            early=verdicts.count(_EARLY), unmatched=unmatched,
+        )  # fmt: skip
+
+    async def _learn_headers(self, request_ids: set[str], *, again: bool = False) -> None:
+        """Read the headers of requests this process does not know yet (or, `again`, those given)."""
+        wanted = [request_id for request_id in request_ids if again or request_id not in self._headers]
+        if not wanted:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for request_id in wanted:
+                pipe.getrange(keys.delivery(request_id), 0, HEADER_BYTES - 1)
+            raw_headers = await pipe.execute()
+        if len(self._headers) > _HEADERS_REMEMBERED:
+            self._headers.clear()
+        for request_id, raw in zip(wanted, raw_headers, strict=True):
+            if header := decode_header(raw):
+                self._headers[request_id] = header
+
+    async def _run(self, matched: Sequence[tuple[DeliveryReport, tuple[str, int]]]) -> list[int]:
+        request_slots: dict[str, int] = {}
+        campaign_slots: dict[str, int] = {}
+        values: list[Any] = []
+        for report, (request_id, position) in matched:
+            request_slot = request_slots.setdefault(request_id, len(request_slots) + 1)
+            header = self._headers.get(request_id)
+            campaign_slot, bucket = 0, ""
+            if header is not None and header.kind == CAMPAIGN:
+                campaign_slot = campaign_slots.setdefault(header.campaign_id, len(campaign_slots) + 1)
+                if report.status is DeliveryStatus.DELIVERED:
+                    bucket = delay_bucket(report.at - header.submitted_at)
+            code = trace_code(report.trace)
+            values += [request_slot, campaign_slot, position, int(report.status), code, trace_of(code),
+                       int(report.at), bucket]  # fmt: skip
+        script_keys = [keys.EARLY_REPORTS]
+        for request_id in request_slots:
+            script_keys += [keys.delivery(request_id), keys.early_reports(request_id)]
+        for campaign_id in campaign_slots:
+            script_keys += [keys.campaign(campaign_id), keys.campaign_traces(campaign_id),
+                            keys.campaign_delivery_times(campaign_id)]  # fmt: skip
+        args = [time.time(), self.early_lifetime_s, HEADER_BYTES, RECORD_BYTES, *values]
+        return [int(verdict) for verdict in await self._record(keys=script_keys, args=args)]
+
+    async def match_early(self, *, now: float | None = None, count: int = 100) -> Recorded:
+        """Record the early reports of requests settled since (up to `count` requests a call); drop
+        those that waited past the early lifetime. Any number of processes may run it at once."""
+        now = time.time() if now is None else now
+        waiting: Any = await self.client.zrange(keys.EARLY_REPORTS, 0, count - 1, withscores=True)
+        recorded, dropped = Recorded(), 0
+        for member, since in waiting:
+            request_id = keys.request_of(member.decode())
+            header = await self.client.getrange(keys.delivery(request_id), 0, HEADER_BYTES - 1)
+            if not header and now - since < self.early_lifetime_s:
+                continue
+            # Whoever removes it from the index records (or drops) it: no two processes do.
+            if not await self.client.zrem(keys.EARLY_REPORTS, member):
+                continue
+            held: Any = await self.client.hgetall(keys.early_reports(request_id))
+            await self.client.delete(keys.early_reports(request_id))
+            if not header:
+                dropped += len(held)
+                continue
+            done = await self._store(_early_reports(request_id, held))
+            recorded = Recorded(recorded.recorded + done.recorded, recorded.unchanged + done.unchanged,
+                                recorded.early + done.early, recorded.unmatched)  # fmt: skip
+        return recorded._replace(unmatched=recorded.unmatched + dropped)
+
+    async def delivery_of(self, message_id: str) -> Delivery | None:
+        """The most final report of a message (by Kaleyra's id); None if none came."""
+        where = split_message_id(message_id)
+        if where is None:
+            return None
+        request_id, position = where
+        offset = HEADER_BYTES + position * RECORD_BYTES
+        raw: Any = await self.client.getrange(keys.delivery(request_id), offset, offset + RECORD_BYTES - 1)
+        return decode_record(raw)
+
+
+_UNCHANGED, _RECORDED, _EARLY, _CAMPAIGN_UNKNOWN = 0, 1, 2, 3
+
+
+def _early_reports(request_id: str, held: dict[bytes, bytes]) -> list[DeliveryReport]:
+    """The reports kept in a request's early hash (position -> record)."""
+    reports = []
+    for position, raw in held.items():
+        status, trace, at = _RECORD.unpack_from(raw)
+        message_id = f"{request_id}:{position.decode()}"
+        reports.append(DeliveryReport(message_id, DeliveryStatus(status), trace_of(trace), float(at)))
+    return reports
