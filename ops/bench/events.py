@@ -140,6 +140,11 @@ def _submitted(events: Path, wanted: set[str], timeout: float) -> dict[str, floa
     return found
 
 
+def _all_settled(client: redis.Redis) -> bool:
+    """No message left in a lane's stream: each is settled, its entry deleted."""
+    return all(client.xlen(keys.message_stream(lane)) == 0 for lane in keys.LANES)
+
+
 def _requests(simulator: SimulatorProcess) -> int:
     return int(msgspec.json.decode(simulator.call("GET", "/_simulator/stats"))["requests"])
 
@@ -185,6 +190,7 @@ def end_to_end(load: Load, events: Path, count: int, shares: CpuShares, simulato
     load.accepted.clear()
     requests_before = _requests(simulator)
     shares.client.config_resetstat()
+    memory_before = shares.client.info("memory")["used_memory"]
     before = shares.sample()
     began = time.time()
     seconds = load.send([_message(i) for i in range(count)])
@@ -203,6 +209,9 @@ def end_to_end(load: Load, events: Path, count: int, shares: CpuShares, simulato
     shown = ", ".join(f"{name.removeprefix('cmdstat_')} {v['usec'] / count:.1f} us" for name, v in busiest)
     print(f"  Redis commands/message: {sum(calls.values()) / count:.2f} (scripts' own counted too); "
           f"Redis's time a message: {shown}")  # fmt: skip
+    wait_until(lambda: _all_settled(shares.client), 30, "the messages' settlements")
+    held = (shares.client.info("memory")["used_memory"] - memory_before) / count
+    print(f"  Redis memory a settled message (its status hash, until it expires): {held:.0f} bytes")
     costs = {name: (after[name] - before[name]) / count * 1e6 for name in after}
     print("  CPU us/message: " + ", ".join(f"{name} {us:,.0f}" for name, us in costs.items())
           + f"; total {sum(costs.values()):,.0f}")  # fmt: skip
