@@ -9,7 +9,7 @@ import msgspec
 
 from campaign import connect
 from campaign.plural import plural
-from schemas.errors import SettingsError
+from schemas.errors import InputError, SettingsError
 
 
 def add_parsers(commands: Any) -> None:
@@ -26,7 +26,14 @@ def add_parsers(commands: Any) -> None:
         "purge",
         help="remove a completed, failed or cancelled campaign from Redis now (not at CAMPAIGN_RETENTION)",
     )
-    purge.add_argument("campaign_id")
+    which = purge.add_mutually_exclusive_group(required=True)
+    which.add_argument("campaign_id", nargs="?")
+    which.add_argument(
+        "--apply-retention",
+        action="store_true",
+        help="rather than one campaign: let every finished campaign that has no expiry (finished before "
+        "retention existed) expire CAMPAIGN_RETENTION after it finished, removing those past it",
+    )
     purge.add_argument(
         "--force",
         action="store_true",
@@ -64,8 +71,24 @@ def _steer(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
+    if args.apply_retention:
+        return _apply_retention(args)
     state = connect.campaigns().purge(args.campaign_id, force=args.force)
     print(f"campaign {args.campaign_id}: purged ({state})")
+    return 0
+
+
+def _apply_retention(args: argparse.Namespace) -> int:
+    from producer.control import apply_retention
+
+    if args.force:
+        raise InputError("--force purges one campaign now: give its ID rather than --apply-retention")
+    settings, client = connect.settings_and_client()
+    done = apply_retention(client, retention_s=settings.retention_s)
+    print(
+        f"retention applied to {plural(done.applied + done.removed, 'finished campaign')} without an expiry "
+        f"({done.removed} past it: removed now)"
+    )
     return 0
 
 

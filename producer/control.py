@@ -10,7 +10,8 @@ import redis
 
 from redis_model import account_limit, skipped_rows
 from redis_model.status import StoredStatus, read_status
-from redis_model.steering import CampaignSteering, purge_campaign
+from redis_model.steering import CampaignSteering, RetentionApplied, purge_campaign
+from redis_model.steering import apply_retention as _apply_retention
 from schemas.campaign import FINISHED_STATES, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
 
@@ -150,6 +151,13 @@ def purge(client: redis.Redis, campaign_id: str, *, force: bool = False) -> str:
             "to count cancelled; wait for them, or purge with --force"
         )
     return found.state
+
+
+def apply_retention(client: redis.Redis, *, retention_s: float) -> RetentionApplied:
+    """`campaign purge --apply-retention`: every finished campaign left without an expiry (finished
+    before retention existed) expires `retention_s` after it finished; one already past that goes now.
+    Never a campaign queued, scheduled, running, paused or held, nor a cancelled one still settling."""
+    return _apply_retention(client, retention_s=retention_s)
 
 
 def _transition(

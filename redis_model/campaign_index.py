@@ -31,6 +31,11 @@ def newest_campaign_ids(client: redis.Redis, limit: int, *, state: str | None = 
     return found[:limit]
 
 
+def oldest_campaign_ids(client: redis.Redis, start: int, count: int) -> list[str]:
+    """`count` ids of the index from rank `start`, oldest first: a page of a walk over every campaign."""
+    return _decoded(client.zrange(keys.CAMPAIGNS_BY_CREATION, start, start + count - 1))  # type: ignore[arg-type]
+
+
 def forget_expired(client: redis.Redis, created_before: float) -> int:
     """Remove the ids created before `created_before` whose campaign expired (or was removed); those
     still there (a campaign long paused, or finished since) stay listed. Returns how many went."""

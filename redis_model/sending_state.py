@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.typing import EncodableT, FieldT
 
 from redis_model import keys, records
 from redis_model.scripts import source
@@ -45,6 +43,8 @@ class CampaignStore:
         self._expire = client.register_script(source("expire"))
         self._hold = client.register_script(source("hold_account"))
         self._held = client.register_script(source("account_hold"))
+        self._note_error = client.register_script(source("note_error"))
+        self._mark_waiting = client.register_script(source("mark_waiting"))
 
     async def begin_job(self, campaign_id: str, job_index: int) -> JobStart | None:
         """Mark the campaign running (or held, while the account is) and load what the job needs;
@@ -95,11 +95,9 @@ class CampaignStore:
         await self.client.delete(self._hold_key)
 
     async def note_error(self, campaign_id: str, error: GatewayError) -> None:
-        """Shown by `campaign status`: the last gateway error one of the campaign's chunks met."""
-        await self.client.hset(
-            keys.campaign(campaign_id),
-            mapping=_last_error(error),
-        )
+        """Shown by `campaign status`: the last gateway error one of the campaign's chunks met (nothing
+        for a campaign gone: expired, or purged while its workers drained it)."""
+        await self._note(campaign_id, error, retried=0)
 
     async def expire(self, campaign_id: str) -> bool:
         """Cancel the campaign: its expiry passed (its keys expire after the retention). False if it had
@@ -107,27 +105,21 @@ class CampaignStore:
         return bool(await self._expire(keys=keys.retained_keys(campaign_id), args=[self._retention_s]))
 
     async def mark_waiting(self, campaign_id: str, job_index: int, opens_at: float, recipients: int) -> None:
-        """Shown by `campaign status`: the job waits for its sending window."""
+        """Shown by `campaign status`: the job waits for its sending window (nothing for a campaign gone)."""
         entry = records.encode_waiting(opens_at, recipients)
-        await self.client.hset(keys.waiting(campaign_id), str(job_index), entry)
+        await self._mark_waiting(
+            keys=[keys.campaign(campaign_id), keys.waiting(campaign_id)], args=[job_index, entry]
+        )
 
     async def clear_waiting(self, campaign_id: str, job_index: int) -> None:
         await self.client.hdel(keys.waiting(campaign_id), str(job_index))
 
     async def count_retry(self, campaign_id: str, error: GatewayError) -> None:
         """A request retried after `error`: counted, and shown as the campaign's last error."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hincrby(keys.campaign(campaign_id), keys.RETRIED, 1)
-            pipe.hset(
-                keys.campaign(campaign_id),
-                mapping=_last_error(error),
-            )
-            await pipe.execute()
+        await self._note(campaign_id, error, retried=1)
 
-
-def _last_error(error: GatewayError) -> Mapping[FieldT, EncodableT]:
-    """The campaign's fields for its last gateway error, as status shows them."""
-    return {keys.LAST_ERROR: _shown(error), keys.LAST_ERROR_AT: time.time()}
+    async def _note(self, campaign_id: str, error: GatewayError, *, retried: int) -> None:
+        await self._note_error(keys=[keys.campaign(campaign_id)], args=[_shown(error), time.time(), retried])
 
 
 def _shown(error: GatewayError) -> str:

@@ -1,4 +1,5 @@
-"""Steer a campaign: move it between states (`transition`), end a cancelled one's publishing, purge one."""
+"""Steer a campaign: move it between states (`transition`), end a cancelled one's publishing, purge one;
+apply the retention to finished campaigns left without an expiry."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import NamedTuple
 
 import redis
 
-from redis_model import keys
+from redis_model import campaign_index, keys
 from redis_model.scripts import source
 from schemas.campaign import CampaignState
 
@@ -17,6 +18,14 @@ class Purge(NamedTuple):
     verdict: str
     state: str
     pending: int  # recipients not settled yet (a cancelled campaign's, until workers count them)
+
+
+class RetentionApplied(NamedTuple):
+    """What `apply_retention` did: finished campaigns whose keys expire from now on (`applied`), and
+    those already past their retention, removed now (`removed`)."""
+
+    applied: int
+    removed: int
 
 
 class CampaignSteering:
@@ -59,3 +68,25 @@ def purge_campaign(client: redis.Redis, campaign_id: str, *, force: bool = False
         args=[campaign_id, "1" if force else "0"],
     )
     return Purge(verdict.decode(), state.decode(), int(pending))
+
+
+def apply_retention(client: redis.Redis, *, retention_s: float, page: int = 200) -> RetentionApplied:
+    """Walk the index by creation, oldest first, and give every finished campaign's keys left without
+    an expiry (a campaign finished before retention existed) the one it would have had: `retention_s`
+    after it finished (from now when that is not recorded); past that, they go now. Campaigns not
+    finished, and cancelled ones with recipients still pending, are left alone. Idempotent."""
+    script = client.register_script(source("apply_retention"))
+    applied = removed = start = 0
+    while ids := campaign_index.oldest_campaign_ids(client, start, page):
+        with client.pipeline(transaction=False) as pipe:
+            for campaign_id in ids:
+                script(
+                    keys=[*keys.retained_keys(campaign_id), keys.CAMPAIGNS_BY_CREATION],
+                    args=[campaign_id, int(retention_s)],
+                    client=pipe,
+                )
+            verdicts = [verdict.decode() for verdict in pipe.execute()]
+        applied += verdicts.count("applied")
+        removed += verdicts.count("removed")
+        start += len(ids) - verdicts.count("removed")  # the removed left the index: the rest moved up
+    return RetentionApplied(applied, removed)

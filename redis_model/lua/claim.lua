@@ -2,7 +2,8 @@
 -- Claim a job's next chunk before its POST: a lease the settlement must still hold.
 -- KEYS: campaign, progress, claims. ARGV: job, owner, now ms, lease ms, offset, size, policy
 -- (`hold` or `resend`), "1" to claim only while the campaign is neither paused nor cancelled.
--- Returns {verdict, progress}: `claimed`; `settled` (the progress is elsewhere: resync from it);
+-- Returns {verdict, progress}: `claimed`; `settled` (the progress is elsewhere: resync from it; the
+-- caller's own offset when the campaign is gone, expired or purged, so that its run stops there);
 -- `paused` or `cancelled` (nothing claimed); `busy` (a live claim of another run); or
 -- {'stale', progress, reach, claim}: a claim that outlived its worker covers recipients up to
 -- `reach`, whose outcome is unknown under `hold` (the caller settles them with `settle_lost`).
@@ -12,7 +13,7 @@ local offset, size, policy, while_running = tonumber(ARGV[5]), ARGV[6], ARGV[7],
 
 local campaign = redis.call('HMGET', campaign_key, 'total', 'state')
 local total, state = campaign[1], campaign[2]
-if not total then return {'settled', 0} end
+if not total then return {'settled', offset} end
 local settled = tonumber(redis.call('HGET', progress_key, job) or '0')
 -- Claims follow the job's progress exactly: a worker elsewhere resyncs from it.
 if settled ~= offset then return {'settled', settled} end
