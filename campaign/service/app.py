@@ -10,14 +10,15 @@ import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from campaign.service import campaigns, messages, openapi
+from campaign.service import campaigns, dlr, messages, openapi
 from campaign.service.auth import KeyCache, RateLimiter, auth_middleware
 from campaign.service.bodies import Health
 from campaign.service.config import ServiceConfig
-from campaign.service.context import SERVICE, Service
+from campaign.service.context import SERVICE, DeliveryStore, Service
 from campaign.service.errors import ApiError, errors_middleware, json_response
 from producer import AsyncCampaigns, Campaigns
 from redis_model.api_keys import AsyncApiKeyStore
+from redis_model.delivery import AsyncDeliveryReports
 from redis_model.message_intake import AsyncMessageIntake
 from schemas.settings import Settings
 
@@ -28,9 +29,11 @@ def make_app(
     *,
     client: redis.Redis | None = None,
     async_client: Callable[[], aioredis.Redis] | None = None,
+    deliveries: Callable[[aioredis.Redis], DeliveryStore] | None = None,
 ) -> web.Application:
     """The app on the Redis `settings` names, or on `client` (sync, for campaigns) and the clients
-    `async_client` makes (for single messages and keys), as tests give fakeredis."""
+    `async_client` makes (for single messages, delivery reports and keys), as tests give fakeredis;
+    `deliveries` makes the delivery reports' store on the async client (tests give a fake)."""
     app = web.Application(
         middlewares=[errors_middleware, auth_middleware(lambda request: request.app[SERVICE].keys)],
         client_max_size=config.max_json_bytes,
@@ -44,6 +47,7 @@ def make_app(
         app[SERVICE] = Service(
             campaigns=api,
             intake=intake,
+            deliveries=(deliveries or AsyncDeliveryReports)(native),
             keys=KeyCache(AsyncApiKeyStore(native), config.key_cache_s),
             limiter=RateLimiter(),
             settings=settings,
@@ -60,6 +64,7 @@ def make_app(
     app.cleanup_ctx.append(service)
     messages.add_routes(app)
     campaigns.add_routes(app)
+    dlr.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi_json)

@@ -11,12 +11,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from campaign.service.dlr_config import DLR_PATH
 from campaign.service.errors import ApiError, Handler
 from redis_model.api_keys import ApiKey, AsyncApiKeyStore, digest
 
 # aiohttp 3.12+ warns on a request's storage keyed by a string.
 _API_KEY: Any = web.RequestKey("api_key", ApiKey) if hasattr(web, "RequestKey") else "campaign.api_key"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+# Open to all; the delivery-report receiver checks its own shared secret (Kaleyra holds no API key).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", DLR_PATH})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="campaign"'}
 
 
@@ -79,7 +81,7 @@ def api_key_of(request: web.Request) -> ApiKey:
 
 def auth_middleware(keys_of: Callable[[web.Request], KeyCache]) -> Middleware:
     """The middleware that refuses a request without a known API key (401) and names the key for the
-    handlers (`api_key_of`); health and the API's description are open."""
+    handlers (`api_key_of`); health, the API's description and the delivery-report receiver are open."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:

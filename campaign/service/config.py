@@ -1,9 +1,12 @@
-"""What one `campaign serve` process is told: where it listens and its limits."""
+"""What one `campaign serve` process is told: where it listens, its limits, and the delivery-report
+receiver's token and field map."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from campaign.service.dlr_config import DlrConfig
 
 MIB = 1 << 20
 
@@ -21,3 +24,5 @@ class ServiceConfig:
     key_cache_s: float = 5.0
     # How long SIGTERM waits for requests in flight before the process exits.
     shutdown_timeout_s: float = 30.0
+    # `/v1/dlr/kaleyra`: off until CAMPAIGN_DLR_TOKEN is set (`DlrConfig.from_environ`).
+    dlr: DlrConfig = field(default_factory=DlrConfig)

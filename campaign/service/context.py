@@ -1,9 +1,11 @@
-"""What every handler of one process works with: the Python API, the message intake, the keys' cache,
-the rate limiter, the settings and the service's limits."""
+"""What every handler of one process works with: the Python API, the message intake, the delivery
+reports' store, the keys' cache, the rate limiter, the settings and the service's limits."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
@@ -11,13 +13,23 @@ from campaign.service.auth import KeyCache, RateLimiter
 from campaign.service.config import ServiceConfig
 from producer import AsyncCampaigns
 from redis_model.message_intake import AsyncMessageIntake
+from schemas.delivery import DeliveryReport
 from schemas.settings import Settings
+
+
+class DeliveryStore(Protocol):
+    """Where the receiver hands delivery reports (`redis_model.delivery.AsyncDeliveryReports`): stored,
+    durably, once `record` returns (what it returns is the store's own account); the same report again
+    changes nothing."""
+
+    async def record(self, reports: Sequence[DeliveryReport]) -> object: ...
 
 
 @dataclass(frozen=True)
 class Service:
     campaigns: AsyncCampaigns
     intake: AsyncMessageIntake  # single messages; the API key's id is their idempotency scope
+    deliveries: DeliveryStore  # the reports `/v1/dlr/kaleyra` receives
     keys: KeyCache
     limiter: RateLimiter
     settings: Settings

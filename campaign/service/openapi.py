@@ -18,6 +18,8 @@ from campaign.service.bodies import (
     Steered,
 )
 from campaign.service.campaigns import MAX_LIST, CampaignQuery
+from campaign.service.dlr import MAX_REPORTS, Received
+from campaign.service.dlr_config import DEFAULT_FIELDS, DLR_PATH, TOKEN_HEADER, TOKEN_QUERY
 from campaign.service.errors import ErrorBody
 from campaign.service.messages import IDEMPOTENCY_HEADER
 from campaign.service.upload import SUFFIXES
@@ -28,7 +30,7 @@ from schemas.message import MessageState
 _REF = "#/components/schemas/{name}"
 _TYPES = (
     MessageRequest, BatchRequestSchema, Receipt, MessageState, BatchResult, CampaignList,
-    CampaignStatus, PublishResult, Steered, Health, ErrorBody, CampaignQuery,
+    CampaignStatus, PublishResult, Steered, Health, ErrorBody, CampaignQuery, Received,
 )  # fmt: skip
 _ERRORS = {
     400: "refused: bad JSON, an unknown field, a wrong type or value (`field` names it)",
@@ -131,6 +133,56 @@ def _campaign_paths(query: list[dict[str, Any]]) -> dict[str, Any]:
     return paths
 
 
+def _dlr_paths() -> dict[str, Any]:
+    """The delivery-report receiver: Kaleyra's callback profile, with the shared secret, not an API key."""
+    value = {"type": ["string", "number", "null"]}
+    described = {
+        "id": "Kaleyra's message id (`<request id>:<position>`), at most 100 characters",
+        "status": "Sent, Delivered, Undelivered, Failed, or an SMPP word (DELIVRD, UNDELIV, EXPIRED, ...)",
+        "status_trace": "the finer reason (ABSENT-SUB, OPT-OUT, ...); at most 40 characters are kept",
+        "description": "read for the trace when status_trace is absent or empty",
+        "timestamp": "`2025-04-17 18:35:20` (UTC), ISO 8601 (an offset, else UTC) or Unix seconds; "
+        "absent: the time of receipt",
+    }
+    report = {
+        "type": "object", "required": ["id", "status"],
+        "properties": {name: value | {"description": text} for name, text in described.items()},
+        "description": "the default field names; CAMPAIGN_DLR_FIELDS renames them (docs/http-api.md)",
+    }  # fmt: skip
+    form = {"type": "object", "properties": {name: {"type": "string"} for name in DEFAULT_FIELDS}}
+    query = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+        for name, text in described.items()
+    ]
+    errors = {
+        "400": _json("ErrorBody", "a report without its id or status, a field of the wrong type, bad JSON"),
+        "401": _json("ErrorBody", f"no {TOKEN_HEADER} header (or `{TOKEN_QUERY}` query), or a wrong one"),
+        "404": _json("ErrorBody", "the receiver is off: CAMPAIGN_DLR_TOKEN is not set"),
+        "413": _json("ErrorBody", _ERRORS[413]),
+        "415": _json("ErrorBody", "a body neither JSON nor a form"),
+        "503": _json("ErrorBody", "the reports could not be stored: send them again"),
+    }
+    security: list[dict[str, list[str]]] = [{"dlrToken": []}, {"dlrTokenQuery": []}]
+    ok = {"200": _json("Received", "the store has taken every report")}
+    return {DLR_PATH: {
+        "get": {
+            "summary": "a delivery report, its fields in the query", "security": security,
+            "parameters": query, "responses": ok | errors,
+        },
+        "post": {
+            "summary": "delivery reports: a JSON report or a list of them, a form, or the query",
+            "security": security,
+            "requestBody": {"required": False, "content": {
+                "application/json": {"schema": {"oneOf": [
+                    report, {"type": "array", "items": report, "maxItems": MAX_REPORTS},
+                ]}},
+                "application/x-www-form-urlencoded": {"schema": form},
+            }},
+            "responses": ok | errors,
+        },
+    }}  # fmt: skip
+
+
 def _health_paths() -> dict[str, Any]:
     def probe(summary: str) -> dict[str, Any]:
         return {"get": {"summary": summary, "security": [], "responses": {
@@ -152,12 +204,16 @@ def document() -> bytes:
     query = _campaign_query(components)
     return msgspec.json.encode({
         "openapi": "3.1.0",
-        "info": {"title": "campaign serve", "version": "1", "description": "Kaleyra SMS: single messages "
-                 "and campaigns (docs/http-api.md)"},
+        "info": {"title": "campaign serve", "version": "1", "description": "Kaleyra SMS: single messages, "
+                 "campaigns and delivery reports (docs/http-api.md)"},
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "dlrToken": {"type": "apiKey", "in": "header", "name": TOKEN_HEADER},
+                "dlrTokenQuery": {"type": "apiKey", "in": "query", "name": TOKEN_QUERY},
+            },
         },
         "security": [{"bearer": []}],
-        "paths": _message_paths() | _campaign_paths(query) | _health_paths(),
+        "paths": _message_paths() | _campaign_paths(query) | _dlr_paths() | _health_paths(),
     })  # fmt: skip

@@ -16,6 +16,7 @@ from aiohttp import web
 from campaign.arguments import positive
 from campaign.plural import plural
 from campaign.service.config import ServiceConfig
+from campaign.service.dlr_config import DlrConfig
 from schemas.settings import Settings
 
 
@@ -42,10 +43,14 @@ def add_parser(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    config = ServiceConfig(
-        host=args.host, port=args.port, processes=args.processes, max_upload_bytes=args.max_upload_mb << 20
-    )
     Settings.from_environ()  # refuse a bad environment here, once, not in each process
+    config = ServiceConfig(
+        host=args.host,
+        port=args.port,
+        processes=args.processes,
+        max_upload_bytes=args.max_upload_mb << 20,
+        dlr=DlrConfig.from_environ(),  # read once, here; each process is given it
+    )
     where = f"http://{config.host}:{config.port}"
     print(f"campaign serve: {where} ({plural(config.processes, 'process', 'processes')})", file=sys.stderr)
     if config.processes == 1:
