@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 _WAITING_FOR_RELEASE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING)
 
 
+TRACES_SHOWN = 5  # the most frequent status traces of a campaign's delivery reports
+
+
 def add_parsers(commands: Any) -> None:
     status = commands.add_parser("status", help="show a campaign's state and exact counts")
     status.add_argument("campaign_id")
@@ -89,6 +92,21 @@ def _print_counts(status: CampaignStatus) -> None:
     if status.last_error and status.last_error_at:
         when = datetime.fromtimestamp(status.last_error_at, UTC).isoformat(timespec="seconds")
         print(f"  last gateway error: {status.last_error} ({when})")
+    _print_delivery(status)
+
+
+def _print_delivery(status: CampaignStatus) -> None:
+    """Delivery reports, once any final one came."""
+    if not (status.delivered or status.undelivered or status.dlr_failed):
+        return
+    print(f"  delivered {status.delivered}, undelivered {status.undelivered}, failed after submission "
+          f"{status.dlr_failed}, no final report yet {status.delivery_pending}")  # fmt: skip
+    if status.traces:
+        top = list(status.traces.items())[:TRACES_SHOWN]
+        print("  status traces: " + ", ".join(f"{trace} x{n}" for trace, n in top))
+    if status.delivery_p50_s is not None:
+        p90 = f"{status.delivery_p90_s:g}s" if status.delivery_p90_s is not None else "over a day"
+        print(f"  time to delivery: half within {status.delivery_p50_s:g}s, nine in ten within {p90}")
 
 
 def _duration(seconds: float) -> str:

@@ -272,10 +272,10 @@ EARLY_REPORTS = "dlr:early"
 
 def campaign_traces(campaign_id: str) -> str:
     """Hash: status trace -> messages of the campaign whose final report gave it."""
-    return f"campaign:{campaign_id}:traces"
+    return f"campaign:{{{campaign_id}}}:traces"
 
 
 def campaign_delivery_times(campaign_id: str) -> str:
     """Hash: upper bound of a bucket of seconds (`redis_model.delivery.DELAY_BUCKETS_S`) -> messages
     of the campaign delivered within it of their request's submission."""
-    return f"campaign:{campaign_id}:delivery_times"
+    return f"campaign:{{{campaign_id}}}:delivery_times"

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from redis_model import keys, records
+from redis_model import delivery, keys, records
 from redis_model.coalescing import Coalesced
 from redis_model.keys import Lane
 from redis_model.scripts import source
+from schemas.delivery import DeliveryStatus
 from schemas.message import MessageState, MessageStatus, SingleMessage
 
 _SEPARATOR = "|"  # of the idempotency key's `message id|request digest`
@@ -139,6 +141,29 @@ def _state(
     return None
 
 
+def _delivery_record(state: MessageState) -> tuple[str, int, int] | None:
+    """Where a submitted message's delivery record is (key, first and last byte); None for another."""
+    if state.status is not MessageStatus.SUBMITTED or not state.message_id:
+        return None
+    where = delivery.split_message_id(state.message_id)
+    if where is None:
+        return None
+    request_id, position = where
+    first = delivery.HEADER_BYTES + position * delivery.RECORD_BYTES
+    return keys.delivery(request_id), first, first + delivery.RECORD_BYTES - 1
+
+
+def _delivered(state: MessageState, raw: bytes) -> MessageState:
+    """A submitted message's state, delivered or undelivered once a final report of it came."""
+    record = delivery.decode_record(raw)
+    if record is None or not record.status.final:
+        return state
+    status = (
+        MessageStatus.DELIVERED if record.status is DeliveryStatus.DELIVERED else MessageStatus.UNDELIVERED
+    )
+    return msgspec.structs.replace(state, status=status, trace=record.trace or None, reported_at=record.at)
+
+
 def _lookup(message_id: str) -> tuple[str, str, str] | None:
     """The stream, entry id and status hash to read for `message_id`; None for no such id."""
     found = keys.message_entry(message_id)
@@ -208,7 +233,11 @@ class MessageIntake:
             pipe.xrange(stream, entry_id, entry_id)
             pipe.hgetall(status_key)
             entries, status = pipe.execute()
-        return _state(message_id, entries, status)
+        state = _state(message_id, entries, status)
+        if state is None or (record_at := _delivery_record(state)) is None:
+            return state
+        raw: Any = self.client.getrange(*record_at)
+        return _delivered(state, raw)
 
 
 class AsyncMessageIntake:
@@ -274,4 +303,8 @@ class AsyncMessageIntake:
             pipe.xrange(stream, entry_id, entry_id)
             pipe.hgetall(status_key)
             entries, status = await pipe.execute()
-        return _state(message_id, entries, status)
+        state = _state(message_id, entries, status)
+        if state is None or (record_at := _delivery_record(state)) is None:
+            return state
+        raw: Any = await self.client.getrange(*record_at)
+        return _delivered(state, raw)

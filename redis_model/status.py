@@ -1,4 +1,5 @@
-"""A campaign's status as stored: its hash, failures by code and waiting jobs, read in one round trip."""
+"""A campaign's status as stored: its hash, failures by code, waiting jobs and delivery reports' traces and
+times, read in one round trip."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class Counters(msgspec.Struct, frozen=True, kw_only=True):
     resent: int
     republished: int
     jobs: int
+    delivered: int  # messages whose final delivery report said delivered
+    undelivered: int
+    dlr_failed: int  # a final report of `failed`: Kaleyra did not send the message on
 
 
 class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +38,8 @@ class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     counters: Counters
     failures: dict[str, int]  # error code -> recipients failed with it
+    traces: dict[str, int]  # status trace -> messages whose final delivery report gave it
+    delivery_times: dict[str, int]  # bucket (upper bound, seconds, or "inf") -> messages delivered within it
     waiting: list[tuple[float, int]]  # (opens at, recipients left) of each job waiting for its window
     created_at: float | None
     started_at: float | None
@@ -50,6 +56,7 @@ class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
 _COUNTERS = (
     keys.TOTAL, keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED, keys.INVALID, keys.DUPLICATES,
     keys.SUPPRESSED, keys.SEGMENTS, keys.RETRIED, keys.RESENT, keys.REPUBLISHED, keys.JOBS,
+    keys.DELIVERED, keys.UNDELIVERED, keys.DLR_FAILED,
 )  # fmt: skip
 _FIELDS = (
     keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,
@@ -63,8 +70,10 @@ def read_status(client: redis.Redis, campaign_id: str) -> StoredStatus | None:
         pipe.hmget(keys.campaign(campaign_id), _FIELDS)
         pipe.hgetall(keys.failures(campaign_id))
         pipe.hvals(keys.waiting(campaign_id))
+        pipe.hgetall(keys.campaign_traces(campaign_id))
+        pipe.hgetall(keys.campaign_delivery_times(campaign_id))
         pipe.time()
-        values, failures, waiting, (seconds, micros) = pipe.execute()
+        values, failures, waiting, traces, times, (seconds, micros) = pipe.execute()
     row = dict(zip(_FIELDS, values, strict=True))
     if row[keys.SPEC] is None:
         return None
@@ -74,6 +83,8 @@ def read_status(client: redis.Redis, campaign_id: str) -> StoredStatus | None:
         counters=Counters(**{name: int(row[name] or 0) for name in _COUNTERS}),
         failures={code.decode(): int(n) for code, n in failures.items()},
         waiting=list(map(records.decode_waiting, waiting)),
+        traces={trace.decode(): int(n) for trace, n in traces.items()},
+        delivery_times={bucket.decode(): int(n) for bucket, n in times.items()},
         created_at=_float(row[keys.CREATED_AT]),
         started_at=_float(row[keys.STARTED_AT]),
         finished_at=_float(row[keys.FINISHED_AT]),

@@ -27,13 +27,17 @@ class SingleMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 
 
 class MessageStatus(enum.StrEnum):
-    """Where a single message stands; the last three are where it ends, as a campaign's recipients do."""
+    """Where a single message stands: submitted, failed and unknown are where its sending ends, as a
+    campaign's recipients' does; a submitted one is then delivered or undelivered once its final
+    delivery report comes (shown, never stored in its hash)."""
 
     QUEUED = "queued"
     SENDING = "sending"  # a worker claimed it and may have POSTed it: if that worker dies, unknown
     SUBMITTED = "submitted"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"  # the operator could not deliver it, or Kaleyra did not send it on
 
 
 class MessageReceipt(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -52,3 +56,5 @@ class MessageState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     message_id: str | None = None
     code: str | None = None
     reference: str | None = None
+    trace: str | None = None  # the final delivery report's status trace (DELIVRD, ABSENT-SUB ...)
+    reported_at: float | None = None  # when the final delivery report says it happened (Unix seconds)

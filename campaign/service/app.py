@@ -3,6 +3,7 @@ opens at start-up and closes at shutdown; `/healthz`, `/readyz` and `/openapi.js
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
@@ -55,7 +56,12 @@ def make_app(
         )
         with contextlib.suppress(redis.RedisError):  # not ready: /readyz says so, a message loads it
             await intake.load_scripts()
+        matching = asyncio.ensure_future(dlr.match_early_reports(app[SERVICE])) if config.dlr.on else None
         yield
+        if matching is not None:
+            matching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await matching
         if client is None:
             await api.close()
         else:  # the caller's client stays open

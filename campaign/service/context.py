@@ -24,6 +24,9 @@ class DeliveryStore(Protocol):
 
     async def record(self, reports: Sequence[DeliveryReport]) -> object: ...
 
+    async def match_early(self) -> object:
+        """Record the reports that came before their request was settled, once it is."""
+
 
 @dataclass(frozen=True)
 class Service:

@@ -5,6 +5,7 @@ each is read through the field map into a `DeliveryReport` and handed to the sto
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import time
@@ -19,7 +20,7 @@ import structlog
 from aiohttp import web
 
 from campaign.service.bodies import decode_json, read_body
-from campaign.service.context import service_of
+from campaign.service.context import Service, service_of
 from campaign.service.dlr_config import DLR_PATH, TOKEN_HEADER, TOKEN_QUERY, DlrConfig
 from campaign.service.errors import ApiError, json_response
 from schemas.delivery import DeliveryReport, delivery_status
@@ -197,3 +198,18 @@ class _Reader:
             f"{value!r} is not a time from 2000 to 2099: send 2025-04-17 18:35:20 (UTC), ISO 8601 or "
             "Unix seconds"
         )
+
+
+# How often a receiving process looks for reports that came before their request was settled.
+MATCH_EARLY_EVERY_S = 1.0
+
+
+async def match_early_reports(service: Service) -> None:
+    """Until cancelled: record the early reports of requests settled since (every process of the
+    service does it; each request's are taken by one)."""
+    while True:
+        await asyncio.sleep(MATCH_EARLY_EVERY_S)
+        try:
+            await service.deliveries.match_early()
+        except redis.RedisError as e:
+            structlog.get_logger("campaign.service").warning("dlr.match_failed", reason=f"Redis: {e}")

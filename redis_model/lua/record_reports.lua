@@ -60,8 +60,10 @@ for at = first_report, #ARGV, per_report do
     if old_status < final and status > old_status then
       redis.call('SETRANGE', delivery_key, offset, delivery_record(status, trace, reported_at))
       verdict = 1
-      if header == 'c' and status >= final then
-        local campaign_key, traces_key, times_key = campaign_keys(campaign_slot)
+      local campaign_key, traces_key, times_key
+      if header == 'c' then campaign_key, traces_key, times_key = campaign_keys(campaign_slot) end
+      -- A campaign purged or expired since is not brought back (without an expiry) by a late report.
+      if header == 'c' and status >= final and redis.call('EXISTS', campaign_key) == 1 then
         redis.call('HINCRBY', campaign_key, counters[status], 1)
         if trace_name ~= '' then redis.call('HINCRBY', traces_key, trace_name, 1) end
         if bucket ~= '' then redis.call('HINCRBY', times_key, bucket, 1) end

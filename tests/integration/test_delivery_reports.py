@@ -123,6 +123,7 @@ def test_reports_before_their_request_was_settled_wait_and_then_count(backend):
     (kept,) = record(backend, early)
     header = Header(delivery.CAMPAIGN, int(now) - 10, "c1", 0, 0)  # what the worker's settlement writes
     backend.client.set(keys.delivery("req-1"), delivery.encode_header(header))
+    backend.client.hset(keys.campaign("c1"), "state", "running")
 
     async def match():
         store = AsyncDeliveryReports(backend.async_factory())
@@ -135,9 +136,24 @@ def test_reports_before_their_request_was_settled_wait_and_then_count(backend):
 
     assert kept.early == 3
     assert matched.recorded == 2 and again == Recorded()
-    assert backend.client.hgetall(keys.campaign("c1")) == {b"delivered": b"1", b"undelivered": b"1"}
+    assert backend.client.hgetall(keys.campaign("c1")) == {
+        b"state": b"running",
+        b"delivered": b"1",
+        b"undelivered": b"1",
+    }
     assert not backend.client.exists(keys.early_reports("req-1"))
     assert backend.client.zcard(keys.EARLY_REPORTS) == 0
+
+
+def test_a_late_report_does_not_bring_a_purged_campaign_back(backend):
+    header = Header(delivery.CAMPAIGN, int(time.time()), "gone", 0, 0)
+    backend.client.set(keys.delivery("req-2"), delivery.encode_header(header))  # its campaign purged since
+
+    (done,) = record(backend, [DeliveryReport("req-2:0", DELIVERED, "DELIVRD", time.time())])
+
+    assert done.recorded == 1  # the message's own record, which expires with its request
+    assert not backend.client.exists(keys.campaign("gone"), keys.campaign_traces("gone"))
+    assert not backend.client.exists(keys.campaign_delivery_times("gone"))
 
 
 def test_early_reports_whose_request_never_comes_are_dropped_after_their_lifetime(backend):
@@ -180,13 +196,21 @@ def test_a_single_messages_report_is_read_by_its_kaleyra_id(backend):
         done = await store.record([DeliveryReport("req-m:1", UNDELIVERED, "DND-NUMB", 1_800_000_000)])
         found = await store.delivery_of("req-m:1"), await store.delivery_of("req-m:0")
         await client.aclose()
-        return done, found
+        return done, found, [one.id for one in taken]
 
-    done, (second, first) = asyncio.run(run())
+    done, (second, first), ours = asyncio.run(run())
 
     assert done.recorded == 1
     assert second == delivery.Delivery(UNDELIVERED, "DND-NUMB", 1_800_000_000) and first is None
     assert 0 < backend.client.ttl(keys.delivery("req-m")) <= 3600
+    # What `message(id)` and GET /v1/messages/{id} show.
+    shown = intake.state(ours[1])
+    assert (shown.status, shown.trace, shown.reported_at) == (
+        MessageStatus.UNDELIVERED,
+        "DND-NUMB",
+        1_800_000_000,
+    )
+    assert intake.state(ours[0]).status is MessageStatus.SUBMITTED
 
 
 def test_the_reports_of_one_turn_go_to_redis_in_one_script_call(backend):

@@ -56,6 +56,9 @@ class FakeStore:
             raise self.fail
         self.calls.append(list(reports))
 
+    async def match_early(self) -> None:
+        return None
+
     @property
     def reports(self) -> list[DeliveryReport]:
         return [report for call in self.calls for report in call]
@@ -72,6 +75,9 @@ class Spy:
         outcome = await self.store.record(reports)
         self.calls.append(list(reports))
         return outcome
+
+    async def match_early(self) -> object:
+        return await self.store.match_early()
 
 
 Serve = Callable[..., Served]
