@@ -17,7 +17,9 @@ def add_parsers(commands: Any) -> None:
     invalid.set_defaults(run=_invalid)
 
     report = commands.add_parser(
-        "report", help="one CSV row per recipient: line, number, outcome, code, message_id (streamed)"
+        "report",
+        help="one CSV row per recipient: line, number, outcome, code, message_id, delivery, status_trace, "
+        "reported_at (streamed)",
     )
     report.add_argument("campaign_id")
     report.add_argument("--csv", action="store_true", help="CSV on stdout (the default and only format)")
@@ -48,7 +50,8 @@ def _report(args: argparse.Namespace) -> int:
     out.write(",".join(COLUMNS) + "\n")
     for row in report_rows(client, args.campaign_id, full_numbers=args.full_numbers):
         out.write(
-            f"{row.line},{_csv_field(row.number)},{row.outcome},{_csv_field(row.code)},{row.message_id}\n"
+            f"{row.line},{_csv_field(row.number)},{row.outcome},{_csv_field(row.code)},{row.message_id},"
+            f"{row.delivery},{row.status_trace},{row.reported_at}\n"
         )
     return 0
 

@@ -6,28 +6,35 @@ Invalid, suppressed and duplicate rows follow, from the lists the producer kept.
 code is the line of the row it repeats (`line 12`), found as the rows go by: the producer
 de-duplicates with a set of numbers alone, smaller than a map from number to line. Memory is one
 job and the numbers that have duplicates.
+
+A submitted recipient's delivery (its most final report, its trace and time) is read from its request's
+delivery string: each string once, a page of requests in one pipelined round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 
 import msgspec
 import redis
 
+from redis_model.delivery import split_message_id
 from redis_model.jobs import job_count, read_job
-from redis_model.outcomes import chunk_outcome
+from redis_model.outcomes import Deliveries, campaign_deliveries, chunk_outcome
 from redis_model.skipped_rows import duplicate_recipients, invalid_rows, suppressed_recipients
 from schemas.campaign import ChunkOutcome, Job, Outcome, Recipient
 from schemas.masking import mask_number
 
-COLUMNS = ("line", "number", "outcome", "code", "message_id")
+COLUMNS = ("line", "number", "outcome", "code", "message_id", "delivery", "status_trace", "reported_at")
 PENDING = "pending"
 INVALID = "invalid"
 SUPPRESSED = "suppressed"
 DUPLICATE = "duplicate"
 # A reply whose numbers could not be matched to the chunk's: which recipient got which id is not known.
 UNATTRIBUTED = "UNATTRIBUTED"
+# Requests whose delivery strings are read in one round trip (each at most 6 KB).
+DELIVERY_PAGE = 100
 
 
 class ReportRow(msgspec.Struct, frozen=True, array_like=True):
@@ -36,6 +43,9 @@ class ReportRow(msgspec.Struct, frozen=True, array_like=True):
     outcome: str
     code: str = ""
     message_id: str = ""
+    delivery: str = ""  # the most final report's status: delivered, undelivered, failed, sent; "" for none
+    status_trace: str = ""
+    reported_at: str = ""  # the report's time, ISO 8601 UTC
 
 
 def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = False) -> Iterator[ReportRow]:
@@ -47,10 +57,10 @@ def report_rows(client: redis.Redis, campaign_id: str, *, full_numbers: bool = F
         job = read_job(client, campaign_id, index)
         if job is None:
             continue
-        for row in _job_rows(client, campaign_id, job):
+        for row in _with_deliveries(client, campaign_id, _job_rows(client, campaign_id, job)):
             if repeated and row.number in repeated:
                 first_lines[row.number] = row.line
-            yield ReportRow(row.line, show(row.number), row.outcome, row.code, row.message_id)
+            yield msgspec.structs.replace(row, number=show(row.number))
     for invalid in invalid_rows(client, campaign_id):
         yield ReportRow(invalid.line, show(invalid.value), INVALID, invalid.reason)
     for recipient in suppressed_recipients(client, campaign_id):
@@ -86,3 +96,39 @@ def _chunk_rows(chunk: list[Recipient], outcome: ChunkOutcome) -> Iterator[Repor
             yield ReportRow(r.line, r.to, Outcome.SUBMITTED.value, "", message_id)
         elif not outcome.republished:  # dropped by the gateway
             yield ReportRow(r.line, r.to, Outcome.FAILED.value, outcome.code)
+
+
+def _with_deliveries(client: redis.Redis, campaign_id: str, rows: Iterable[ReportRow]) -> Iterator[ReportRow]:
+    """The rows with their delivery, read a page of requests at a time (a chunk's rows are together,
+    so each request's string is read once)."""
+    page: list[ReportRow] = []
+    requests: set[str] = set()
+    for row in rows:
+        request_id = _request_of(row.message_id)
+        if request_id and request_id not in requests and len(requests) == DELIVERY_PAGE:
+            yield from _delivered(page, campaign_deliveries(client, campaign_id, requests))
+            page, requests = [], set()
+        page.append(row)
+        if request_id:
+            requests.add(request_id)
+    if requests:
+        yield from _delivered(page, campaign_deliveries(client, campaign_id, requests))
+    else:
+        yield from page
+
+
+def _request_of(message_id: str) -> str:
+    where = split_message_id(message_id) if message_id else None
+    return where[0] if where else ""
+
+
+def _delivered(page: list[ReportRow], deliveries: Deliveries) -> Iterator[ReportRow]:
+    for row in page:
+        found = deliveries.of(row.message_id) if row.message_id else None
+        if found is None:
+            yield row
+        else:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(found.at))
+            yield msgspec.structs.replace(
+                row, delivery=found.status.word, status_trace=found.trace, reported_at=at
+            )

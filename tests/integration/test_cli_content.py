@@ -109,10 +109,10 @@ def test_report_streams_a_csv_row_per_recipient(backend, simulator, start_worker
     assert main(["report", campaign_id, "--csv"]) == 0
     [message] = simulator.record.messages
     assert capsys.readouterr().out.splitlines() == [
-        "line,number,outcome,code,message_id",
-        f"2,+91******0001,submitted,,{message.message_id}",
-        "4,**,invalid,has letters,",
-        "3,+91******0002,suppressed,,",
+        "line,number,outcome,code,message_id,delivery,status_trace,reported_at",
+        f"2,+91******0001,submitted,,{message.message_id},,,",
+        "4,**,invalid,has letters,,,,",
+        "3,+91******0002,suppressed,,,,,",
     ]
     assert main(["report", campaign_id, "--full-numbers"]) == 0
-    assert f"2,+919000000001,submitted,,{message.message_id}" in capsys.readouterr().out
+    assert f"2,+919000000001,submitted,,{message.message_id},,," in capsys.readouterr().out

@@ -53,7 +53,7 @@ def test_a_report_piped_into_a_reader_that_stops_early_ends_quietly(cli, tmp_pat
 
     done = first_line_then_close(["report", campaign_id, "--csv"], cli.url)
 
-    assert done.stdout == b"line,number,outcome,code,message_id\n"
+    assert done.stdout == b"line,number,outcome,code,message_id,delivery,status_trace,reported_at\n"
     assert b"Traceback" not in done.stderr and done.stderr == b""
     assert done.returncode == 141  # as a shell shows a command killed by SIGPIPE
 
@@ -118,15 +118,15 @@ def test_the_report_lists_duplicate_rows_with_the_line_they_repeat(cli, tmp_path
 
     assert main(["report", campaign_id]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "line,number,outcome,code,message_id",
-        "2,+91******0001,pending,,",
-        "3,+91******0002,pending,,",
-        "7,+91******0004,pending,,",
-        "4,+91******0003,suppressed,,",
-        "5,+91******0001,duplicate,line 2,",
-        "6,+91******0003,duplicate,line 4,",
-        "8,+91******0004,duplicate,line 7,",
-        "9,+91******0002,duplicate,line 3,",
+        "line,number,outcome,code,message_id,delivery,status_trace,reported_at",
+        "2,+91******0001,pending,,,,,",
+        "3,+91******0002,pending,,,,,",
+        "7,+91******0004,pending,,,,,",
+        "4,+91******0003,suppressed,,,,,",
+        "5,+91******0001,duplicate,line 2,,,,",
+        "6,+91******0003,duplicate,line 4,,,,",
+        "8,+91******0004,duplicate,line 7,,,,",
+        "9,+91******0002,duplicate,line 3,,,,",
     ]
 
 
@@ -135,7 +135,7 @@ def test_a_duplicate_in_the_same_page_as_the_row_it_repeats_is_listed(cli, tmp_p
     campaign_id = publish(tmp_path, capsys, ["9000000001", "9000000002", "9000000001"])
 
     assert main(["report", campaign_id, "--full-numbers"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "4,+919000000001,duplicate,line 2,"
+    assert capsys.readouterr().out.splitlines()[-1] == "4,+919000000001,duplicate,line 2,,,,"
 
 
 @pytest.mark.redis
@@ -145,8 +145,8 @@ def test_a_campaign_published_before_duplicates_were_recorded_still_reports(cli,
 
     assert main(["report", campaign_id, "--full-numbers"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "line,number,outcome,code,message_id",
-        "2,+919000000001,pending,,",
+        "line,number,outcome,code,message_id,delivery,status_trace,reported_at",
+        "2,+919000000001,pending,,,,,",
     ]
 
 
