@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-instructions bench-numbers bench-events clean
+.PHONY: install demo test lint bench bench-instructions bench-numbers bench-events bench-reports clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ bench-numbers: $(STAMP)
 # Single messages over HTTP: `campaign serve`, the workers and the simulator, on a redis-server of its own.
 bench-events: $(STAMP)
 	$(PY) -m ops.bench.events
+
+# Delivery reports a second into one `campaign serve` process, each stored durably (AOF) before its 200.
+bench-reports: $(STAMP)
+	$(PY) -m ops.bench.reports
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -97,3 +97,25 @@ def test_the_table_says_when_a_ceiling_is_far_below_what_its_latency_allows(caps
     # 3 requests of 1000 in all: at most 3 in flight, 60,000 msg/s at 50 ms.
     _print_table([_run(50, 50_000)], 3000, Fleet(2, 10, 8))
     assert "the ceiling at 50 ms" not in capsys.readouterr().err
+
+
+def test_the_delivery_report_benchmark_prints_its_figures_and_the_campaign_counts_every_final_report():
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.bench.reports", "--messages", "2000", "--connections", "4"],
+        capture_output=True, timeout=180, check=True,
+    )  # fmt: skip
+    summary = msgspec.json.decode(done.stdout.splitlines()[-1])
+
+    assert [phase["name"] for phase in summary["phases"]] == [
+        "sent, POST JSON", "final, POST JSON", "final, GET query"
+    ]  # fmt: skip
+    assert summary["reports"] == sum(phase["reports"] for phase in summary["phases"]) > 2000
+    assert summary["nodes_per_request"] == 1000.0
+    for phase in summary["phases"]:
+        assert phase["reports_per_s"] > 0 and phase["script_calls_per_report"] > 0
+        assert set(phase["cpu_us_per_report"]) == {"service", "redis", "load generator"}
+    # 97% of the messages got a final report (some twice): the campaign counts each once.
+    assert summary["counts_match"] and sum(summary["counts"].values()) == 1940
+    assert "keys_bytes_per_message" in summary and "counts match" in done.stderr.decode()
