@@ -29,6 +29,11 @@ RECORD_BYTES = 6
 MAX_POSITION = 1000
 CAMPAIGN, MESSAGES = "c", "m"  # a header's kind
 _HEADER = struct.Struct(">cIIIB")  # kind, submitted at (s), job, offset, length of the campaign id
+# At the header's end: the request's nodes Kaleyra accepted and the last one's position, so that the
+# poller knows which positions to ask for (0 nodes: a header written before they were stored).
+_NODES = struct.Struct(">HH")
+_NODES_AT = HEADER_BYTES - _NODES.size
+MAX_CAMPAIGN_ID_BYTES = _NODES_AT - _HEADER.size
 _RECORD = struct.Struct(">BBI")  # status, trace, time (s)
 # Times to delivery are counted in buckets of seconds, by their upper bound ("inf" past the last).
 DELAY_BUCKETS_S = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
@@ -39,21 +44,27 @@ _HEADERS_REMEMBERED = 100_000
 
 
 class Header(NamedTuple):
-    """Whose a request's messages are: a campaign's chunk (`job`, `offset`), or single messages."""
+    """Whose a request's messages are: a campaign's chunk (`job`, `offset`), or single messages; and
+    which of its positions are nodes Kaleyra accepted: `nodes` of them, up to `last_position` (a node
+    it dropped leaves a gap). `nodes` 0: not known (a header from before they were stored)."""
 
     kind: str
     submitted_at: int
     campaign_id: str = ""
     job: int = 0
     offset: int = 0
+    nodes: int = 0
+    last_position: int = 0
 
 
 def encode_header(header: Header) -> bytes:
     campaign_id = header.campaign_id.encode()
+    if len(campaign_id) > MAX_CAMPAIGN_ID_BYTES:
+        raise ValueError(f"a campaign id of {len(campaign_id)} bytes does not fit a delivery header")
     fixed = _HEADER.pack(
         header.kind.encode(), header.submitted_at, header.job, header.offset, len(campaign_id)
     )
-    return (fixed + campaign_id).ljust(HEADER_BYTES, b"\0")
+    return (fixed + campaign_id).ljust(_NODES_AT, b"\0") + _NODES.pack(header.nodes, header.last_position)
 
 
 def decode_header(raw: bytes) -> Header | None:
@@ -62,7 +73,28 @@ def decode_header(raw: bytes) -> Header | None:
         return None
     kind, submitted_at, job, offset, length = _HEADER.unpack_from(raw)
     campaign_id = raw[_HEADER.size : _HEADER.size + length].decode()
-    return Header(kind.decode(), submitted_at, campaign_id, job, offset)
+    nodes, last_position = _NODES.unpack_from(raw, _NODES_AT) if len(raw) >= HEADER_BYTES else (0, 0)
+    return Header(kind.decode(), submitted_at, campaign_id, job, offset, nodes, last_position)
+
+
+def last_position(message_ids: Sequence[str], *, prefix: str = "") -> int:
+    """The last node's position among a request's message ids (each `prefix` + an id; "" for a node it
+    dropped), in the order of its nodes (Kaleyra answers in request order): only the last id is read,
+    on a settlement's hot path. 0 when there is none."""
+    last = next((message_id for message_id in reversed(message_ids) if message_id), None)
+    split = split_message_id(prefix + last) if last is not None else None
+    return split[1] if split else 0
+
+
+def unreported_positions(raw: bytes, header: Header) -> tuple[list[int], int]:
+    """The positions of a delivery string's nodes without a final record (up to the header's last
+    position, gaps included), and how many nodes have one."""
+    final, pending = int(DeliveryStatus.DELIVERED), []
+    for position in range(header.last_position + 1):
+        at = HEADER_BYTES + position * RECORD_BYTES
+        if at >= len(raw) or raw[at] < final:
+            pending.append(position)
+    return pending, header.last_position + 1 - len(pending)
 
 
 class Delivery(NamedTuple):

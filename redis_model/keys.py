@@ -268,6 +268,10 @@ def early_reports(request_id: str) -> str:
 
 # Sorted set: the `delivery` keys of requests with early reports, by their first one's arrival.
 EARLY_REPORTS = "dlr:early"
+# Sorted set: the ids of settled requests whose nodes may still lack a final report, by when the
+# poller (`worker.reconcile`) asks Kaleyra's status query for them next: `CAMPAIGN_DLR_POLL_AFTER`
+# after their settlement, then later and later; removed once every node is final, or given up.
+UNREPORTED = "dlr:unreported"
 
 
 def campaign_traces(campaign_id: str) -> str:

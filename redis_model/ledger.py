@@ -42,10 +42,14 @@ class Claim(enum.Enum):
 
 
 class ChunkLedger:
-    def __init__(self, client: aioredis.Redis, *, lease_ms: int, retention_s: float) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, lease_ms: int, retention_s: float, poll_after_s: float = 0.0
+    ) -> None:
         self.client = client
         self.lease_ms = lease_ms
         self.retention_s = int(retention_s)  # a campaign that finishes as a chunk settles expires after it
+        # A request Kaleyra accepted is indexed for the status query this long after (0: not indexed).
+        self.poll_after_s = poll_after_s
         self._claim = client.register_script(source("claim"))
         self._settle_lost = client.register_script(source("settle_lost"))
         self._settle = client.register_script(source("settle"))
@@ -110,26 +114,32 @@ class ChunkLedger:
         """Record the outcome of our claimed recipients from `start`; False if the claim was lost.
 
         The counters move by `outcome.counts()` in the same script that stores the outcome, which also
-        writes the header of the request's delivery string when Kaleyra accepted it.
+        writes the header of the request's delivery string when Kaleyra accepted it (with its nodes: the
+        outcome's message ids) and indexes the request for the status query.
         """
         counts = outcome.counts()
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
         record = records.encode_outcome(outcome)
         now = time.time()
         request = delivery.request_ids([outcome.first_message_id()])
-        header = (
-            delivery.encode_header(delivery.Header(delivery.CAMPAIGN, int(now), campaign_id, job, start))
-            if request else b""
-        )  # fmt: skip
+        header = b""
+        if request:
+            ids = outcome.message_id_ends if outcome.id_prefix else outcome.message_ids
+            last = delivery.last_position(ids, prefix=outcome.id_prefix)
+            nodes = counts[Outcome.SUBMITTED.value]  # the ids not dropped, counted once for both
+            header = delivery.encode_header(
+                delivery.Header(delivery.CAMPAIGN, int(now), campaign_id, job, start, nodes, last)
+            )
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown.
         async for attempt in _riding_out_redis_blips():
             with attempt:
                 applied = await self._settle(
                     keys=[keys.campaign(campaign_id), keys.progress(campaign_id), keys.claims(campaign_id),
                           keys.failures(campaign_id), keys.outcomes(campaign_id),
-                          keys.delivery(request[0] if request else ""), *keys.retained_keys(campaign_id)],
+                          keys.delivery(request[0] if request else ""), keys.UNREPORTED,
+                          *keys.retained_keys(campaign_id)],
                     args=[job, owner, start + outcome.size, now, outcome.code, start, record,
-                          self.retention_s, header, *pairs],
+                          self.retention_s, header, request[0] if request else "", self.poll_after_s, *pairs],
                 )  # fmt: skip
         return bool(applied)
 

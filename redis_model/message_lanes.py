@@ -64,11 +64,21 @@ class Reclaimed(NamedTuple):
 class MessageLanes:
     """The lanes' streams as a consumer (`consumer`: a worker process) of `keys.MESSAGE_GROUP` sees them."""
 
-    def __init__(self, client: aioredis.Redis, *, consumer: str, lease_ms: int, retention_s: float) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        consumer: str,
+        lease_ms: int,
+        retention_s: float,
+        poll_after_s: float = 0.0,
+    ) -> None:
         self.client = client
         self.consumer = consumer
         self.lease_ms = lease_ms
         self.retention_s = int(retention_s)
+        # A request Kaleyra accepted is indexed for the status query this long after (0: not indexed).
+        self.poll_after_s = poll_after_s
         self._mark = client.register_script(source("mark_sending"))
         self._settle = client.register_script(source("settle_messages"))
 
@@ -123,20 +133,21 @@ class MessageLanes:
 
     async def settle(self, outcomes: Sequence[Settled]) -> None:
         """Record each message's end in its hash (expiring after the retention) and remove its stream
-        entry; write the delivery header of each request Kaleyra accepted: a script call per lane (one
-        round trip for a batch, which is of one lane)."""
+        entry; write the delivery header of each request Kaleyra accepted (with its nodes: the messages
+        of it) and index it for the status query: a script call per lane (one round trip for a batch,
+        which is of one lane)."""
         now = repr(time.time())
         by_lane: dict[keys.Lane, list[Settled]] = {}
         for outcome in outcomes:
             by_lane.setdefault(outcome.taken.lane, []).append(outcome)
-        header = delivery.encode_header(delivery.Header(delivery.MESSAGES, int(float(now))))
         for lane, settled in by_lane.items():
-            requests = delivery.request_ids([outcome.message_id for outcome in settled])
+            requests = _requests(settled, int(float(now)))
             await self._settle(
-                keys=[keys.message_stream(lane), *(keys.message(outcome.taken.id) for outcome in settled),
+                keys=[keys.message_stream(lane), keys.UNREPORTED,
+                      *(keys.message(outcome.taken.id) for outcome in settled),
                       *map(keys.delivery, requests)],
-                args=[keys.MESSAGE_GROUP, now, self.retention_s, len(settled), header,
-                      *_settled_values(settled)],
+                args=[keys.MESSAGE_GROUP, now, self.retention_s, len(settled), self.poll_after_s,
+                      *(item for request in requests.items() for item in request), *_settled_values(settled)],
             )  # fmt: skip
 
     async def release(self, batch: Sequence[Taken], *, failed_attempt: bool = False) -> list[int]:
@@ -198,6 +209,20 @@ def _taken(lane: keys.Lane, entry: bytes | str, fields: dict[bytes, bytes]) -> T
 
 # Stands for the message of an entry that does not decode, so that it is settled like any other.
 _UNREADABLE = SingleMessage(to="", body="", sender="", type=MessageType.TXN)
+
+
+def _requests(settled: Sequence[Settled], now: int) -> dict[str, bytes]:
+    """The delivery header of each request the settled messages were accepted in, by its id."""
+    positions: dict[str, list[int]] = {}
+    for outcome in settled:
+        if where := delivery.split_message_id(outcome.message_id):
+            positions.setdefault(where[0], []).append(where[1])
+    return {
+        request_id: delivery.encode_header(
+            delivery.Header(delivery.MESSAGES, now, nodes=len(nodes), last_position=max(nodes))
+        )
+        for request_id, nodes in positions.items()
+    }
 
 
 def _settled_values(settled: Sequence[Settled]) -> list[str]:

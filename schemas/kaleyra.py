@@ -132,3 +132,22 @@ class GatewayReply(msgspec.Struct, frozen=True, kw_only=True):
     code: str | None = None
     message: str | None = None
     error: msgspec.Raw = msgspec.Raw()  # empty when absent; `{}` in a flash success
+
+
+class QueriedStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One message in the status query's answer: `{"campaign_id": "<message id>", "status": "Delivered",
+    "status_details": "DELIVERED"}` (Kaleyra names the message id `campaign_id` there)."""
+
+    campaign_id: str
+    status: str = ""
+    status_details: str = ""
+
+
+class StatusReply(msgspec.Struct, frozen=True, kw_only=True):
+    """The status query's answer (`GET /v1/<SID>/sms/status?message_ids=...`), or an error in either
+    shape (`error` raw, as in `GatewayReply`). An id Kaleyra does not know is left out of `data`."""
+
+    data: list[QueriedStatus] | None = None
+    code: str | None = None
+    message: str | None = None
+    error: msgspec.Raw = msgspec.Raw()

@@ -60,6 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retention_s: float = 30 * 86400
     # How long a worker waits for more single messages to send with the first in one request.
     message_linger_ms: int = 5
+    # How long after its submission a message with no final delivery report is asked for with Kaleyra's
+    # status query (worker.reconcile); 0: never (no poller, no index of requests to reconcile).
+    dlr_poll_after_s: float = 600.0
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
@@ -80,6 +83,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def sms_json_url(self) -> str:
         return f"{self.base_url}/v1/{self.sid}/sms/json"
+
+    @property
+    def sms_status_url(self) -> str:
+        """Kaleyra's status query: `?message_ids=ID1,ID2,...`."""
+        return f"{self.base_url}/v1/{self.sid}/sms/status"
 
     @property
     def sms_url(self) -> str:
@@ -132,6 +140,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_invalid=_share(env, "CAMPAIGN_MAX_INVALID", 0.05),
             retention_s=_retention(env),
             message_linger_ms=_int(env, "CAMPAIGN_MESSAGE_LINGER_MS", 5, low=0, high=1000),
+            dlr_poll_after_s=_poll_after(env),
         )
 
     def require_credentials(self) -> None:
@@ -189,6 +198,18 @@ def _retention(env: Mapping[str, str]) -> float:
     seconds = parse_duration(raw)
     if seconds is None:
         raise SettingsError(f"CAMPAIGN_RETENTION={raw!r} is not a duration like 12h or 30d")
+    return seconds
+
+
+def _poll_after(env: Mapping[str, str]) -> float:
+    raw = env.get("CAMPAIGN_DLR_POLL_AFTER", "").strip()
+    if not raw:
+        return 600.0
+    if raw.lower() in ("0", "off"):
+        return 0.0
+    seconds = parse_duration(raw)
+    if seconds is None:
+        raise SettingsError(f"CAMPAIGN_DLR_POLL_AFTER={raw!r} is not a duration like 10m or 1h, nor 0 or off")
     return seconds
 
 

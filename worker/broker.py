@@ -22,6 +22,7 @@ from worker.doorbell import DoorbellConsumer
 from worker.dramatiq_private import start_on_uvloop
 from worker.logging import flush_events
 from worker.messages import MessageConsumer
+from worker.reconcile import DeliveryPoller
 from worker.sending import send_job
 from worker.stops import ComeBackLater
 from worker.urgent import CAME_BACK, UrgentWatch
@@ -137,16 +138,19 @@ def _event_loop():  # type: ignore[no-untyped-def]
 
 class _Lifecycle(Middleware):
     """At boot: bulk jobs watch this worker's work queue for urgent jobs waiting for a thread, and the
-    single-message consumer starts on the event loop. On shutdown: jobs stop after their current
-    chunk, the consumer after its batches in flight; then the HTTP session and Redis client close."""
+    single-message consumer and the delivery poller start on the event loop. On shutdown: jobs stop
+    after their current chunk, the consumer after its batches in flight, the poller after its pass;
+    then the HTTP session and Redis client close."""
 
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
         self.messages = MessageConsumer(context)
+        self.reconcile = DeliveryPoller(context)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.context.urgent = UrgentWatch(worker.work_queue)
         _event_loop().loop.call_soon_threadsafe(self.messages.start)
+        _event_loop().loop.call_soon_threadsafe(self.reconcile.start)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.context.stopping = True
@@ -156,5 +160,6 @@ class _Lifecycle(Middleware):
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(self.messages.stop())
+            loop_thread.run_coroutine(self.reconcile.stop())
             flush_events()
             loop_thread.run_coroutine(self.context.aclose())

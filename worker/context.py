@@ -50,7 +50,10 @@ class WorkerContext:
     def ledger(self) -> ChunkLedger:
         if self._ledger is None:
             self._ledger = ChunkLedger(
-                self.store.client, lease_ms=self.settings.lease_ms, retention_s=self.settings.retention_s
+                self.store.client,
+                lease_ms=self.settings.lease_ms,
+                retention_s=self.settings.retention_s,
+                poll_after_s=self.settings.dlr_poll_after_s,
             )
         return self._ledger
 

@@ -57,6 +57,7 @@ class MessageConsumer:
                 consumer=self.ctx.identity,
                 lease_ms=self.lease_ms,
                 retention_s=self.ctx.settings.retention_s,
+                poll_after_s=self.ctx.settings.dlr_poll_after_s,
             )
         return self._lanes
 

@@ -9,7 +9,7 @@ from schemas.errors import (
     PermanentGatewayError,
     TransientGatewayError,
 )
-from worker.gateway.replies import parse_reply
+from worker.gateway.replies import parse_reply, parse_status_reply
 
 SUCCESS = {
     "body": "Hello",
@@ -124,3 +124,27 @@ def test_a_flash_success_reads_its_data_and_its_empty_error_object_is_no_error()
              "dlrurl": None, "error": {}}  # fmt: skip
     [accepted] = parse_reply(200, body(reply))
     assert (accepted.message_id, accepted.number) == ("648-1:1", "919000000001")
+
+
+def test_the_status_querys_answer_lists_the_messages_kaleyra_knows():
+    answer = {"data": [{"campaign_id": "be4-1:0", "status": "Delivered", "status_details": "DELIVERED"}],
+              "error": {}}  # fmt: skip
+
+    (known,) = parse_status_reply(200, body(answer))
+
+    assert (known.campaign_id, known.status, known.status_details) == ("be4-1:0", "Delivered", "DELIVERED")
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "error"),
+    [
+        (401, b"", AccountFault),
+        (404, b"not found", AccountFault),
+        (503, b"unavailable", GatewayUnreachable),
+        (400, b'{"data": [], "error": {"message_ids": "missing or empty"}}', PermanentGatewayError),
+        (200, b"<html>", AmbiguousGatewayError),
+    ],
+)
+def test_a_status_query_error_is_classified_as_a_sends_is(status, reply, error):
+    with pytest.raises(error):
+        parse_status_reply(status, reply)

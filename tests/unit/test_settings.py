@@ -87,3 +87,15 @@ def test_retention_is_a_duration(raw, seconds):
 def test_a_retention_that_is_no_duration_is_refused_naming_it(raw):
     with pytest.raises(SettingsError, match=f"CAMPAIGN_RETENTION={raw!r} is not a duration"):
         Settings.from_environ({"CAMPAIGN_RETENTION": raw})
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("", 600.0), ("90", 90.0), ("30m", 1800.0), ("0", 0.0), ("off", 0.0)]
+)
+def test_the_delivery_poll_is_a_duration_or_off(raw, seconds):
+    assert Settings.from_environ({"CAMPAIGN_DLR_POLL_AFTER": raw}).dlr_poll_after_s == seconds
+
+
+def test_a_delivery_poll_that_is_no_duration_is_refused_naming_it():
+    with pytest.raises(SettingsError, match="CAMPAIGN_DLR_POLL_AFTER='soon'"):
+        Settings.from_environ({"CAMPAIGN_DLR_POLL_AFTER": "soon"})

@@ -12,7 +12,8 @@ OTP and TXN requests (one message each) never wait for a place.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aiohttp
 import tenacity
@@ -24,10 +25,10 @@ from schemas.errors import (
     GatewayUnreachable,
     TransientGatewayError,
 )
-from schemas.kaleyra import SubmittedSms
+from schemas.kaleyra import QueriedStatus, SubmittedSms
 from schemas.masking import redact_url
 from schemas.settings import Settings
-from worker.gateway.replies import parse_reply
+from worker.gateway.replies import parse_reply, parse_status_reply
 
 # A request Kaleyra refuses after checking the key ("sms" must not be empty, E703): nothing is sent.
 PROBE_PAYLOAD = b'{"sms":[]}'
@@ -42,6 +43,7 @@ class KaleyraClient:
         # As messages (stored in Redis, shown by status) name the gateway: a proxy's password hidden.
         self._shown = redact_url(settings.base_url)
         self._flash_url = settings.sms_url
+        self._status_url = settings.sms_status_url
         self._headers = {"api-key": settings.api_key, "content-type": "application/json"}
         # A separate connect timeout: failing to connect sent nothing and is safe to retry.
         self._timeout = aiohttp.ClientTimeout(
@@ -100,11 +102,14 @@ class KaleyraClient:
             return await self._exchange(payload, url)
 
     async def _exchange(self, payload: bytes, url: str) -> list[SubmittedSms]:
+        return parse_reply(*await self._round_trip("POST", url, data=payload))
+
+    async def _round_trip(self, method: str, url: str, **options: Any) -> tuple[int, bytes]:
+        """One request's HTTP status and body; a connection's failure classified."""
         session = self._session_for_loop()
         try:
-            async with session.post(url, data=payload, headers=self._headers) as response:
-                body = await response.read()
-                status = response.status
+            async with session.request(method, url, headers=self._headers, **options) as response:
+                return response.status, await response.read()
         except aiohttp.ClientConnectorError as e:
             # Refused or unreachable before a byte was sent: nothing can have been delivered.
             raise GatewayUnreachable("CONNECT", f"cannot connect to {self._shown}: {e.os_error}") from e
@@ -115,7 +120,13 @@ class KaleyraClient:
         except aiohttp.ClientError as e:
             # The connection broke after the request went out: Kaleyra may have processed it.
             raise AmbiguousGatewayError("DISCONNECTED", type(e).__name__) from e
-        return parse_reply(status, body)
+
+    async def statuses(self, message_ids: Sequence[str]) -> list[QueriedStatus]:
+        """Ask Kaleyra's status query for these messages (one attempt: a GET changes nothing, and the
+        caller asks again later); an id Kaleyra does not know is left out of the answer. Errors are
+        classified as a send's are."""
+        params = {"message_ids": ",".join(message_ids)}
+        return parse_status_reply(*await self._round_trip("GET", self._status_url, params=params))
 
     async def probe(self) -> GatewayError | None:
         """Ask the gateway, without sending anything, whether the account can send: the fault that

@@ -17,9 +17,10 @@ from schemas.errors import (
     PermanentGatewayError,
     TransientGatewayError,
 )
-from schemas.kaleyra import ErrorDetail, GatewayReply, SubmittedSms
+from schemas.kaleyra import ErrorDetail, GatewayReply, QueriedStatus, StatusReply, SubmittedSms
 
 _reply_decoder = msgspec.json.Decoder(GatewayReply)
+_status_decoder = msgspec.json.Decoder(StatusReply)
 _detail_decoder = msgspec.json.Decoder(ErrorDetail)
 _ERROR_BY_KIND: dict[CodeKind, type[GatewayError]] = {
     CodeKind.TRANSIENT: TransientGatewayError,
@@ -41,6 +42,32 @@ def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
         reply = _reply_decoder.decode(body)
     except msgspec.DecodeError:
         reply = None
+    code, message = _raise_documented(status, reply)
+    if reply is not None and 200 <= status < 300:
+        accepted = reply.sms if reply.sms is not None else reply.data
+        if accepted is not None:
+            return accepted
+    # Never echo an unreadable reply: it may hold recipients' numbers.
+    raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
+
+
+def parse_status_reply(status: int, body: bytes) -> list[QueriedStatus]:
+    """The messages of the status query's answer (those Kaleyra knows); raise the classified error
+    otherwise, as for a send."""
+    if status in ACCOUNT_REFUSED_STATUSES:
+        raise AccountFault("UNAUTHORIZED", f"the gateway refused the API key (HTTP {status})", status=status)
+    try:
+        reply = _status_decoder.decode(body)
+    except msgspec.DecodeError:
+        reply = None
+    code, message = _raise_documented(status, reply)
+    if reply is not None and 200 <= status < 300 and reply.data is not None:
+        return reply.data
+    raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
+
+
+def _raise_documented(status: int, reply: GatewayReply | StatusReply | None) -> tuple[str | None, str | None]:
+    """Raise the error a documented code (or a 404 without one) means; else the reply's code and message."""
     code, message = _error_code(reply)
     if code is not None:
         kind = kind_of(code)
@@ -53,15 +80,10 @@ def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
             "KALEYRA_REGION and KALEYRA_SID",
             status=status,
         )
-    if reply is not None and 200 <= status < 300:
-        accepted = reply.sms if reply.sms is not None else reply.data
-        if accepted is not None:
-            return accepted
-    # Never echo an unreadable reply: it may hold recipients' numbers.
-    raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
+    return code, message
 
 
-def _error_code(reply: GatewayReply | None) -> tuple[str | None, str | None]:
+def _error_code(reply: GatewayReply | StatusReply | None) -> tuple[str | None, str | None]:
     """The code of either error shape: flat `{"code": ...}` or nested `{"error": {"code": ...}}`."""
     if reply is None:
         return None, None
