@@ -35,6 +35,8 @@ _NODES = struct.Struct(">HH")
 _NODES_AT = HEADER_BYTES - _NODES.size
 MAX_CAMPAIGN_ID_BYTES = _NODES_AT - _HEADER.size
 _RECORD = struct.Struct(">BBI")  # status, trace, time (s)
+# A report as `record_reports` takes it: request slot, campaign slot, position, status, trace, time, bucket.
+_PACKED_REPORT = struct.Struct(">HHHBBIB")
 # Times to delivery are counted in buckets of seconds, by their upper bound ("inf" past the last).
 DELAY_BUCKETS_S = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 # How long reports wait for their request to be settled before they are dropped.
@@ -130,10 +132,15 @@ def request_ids(message_ids: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def delay_bucket(seconds: float) -> str:
-    """The bucket a time to delivery is counted in: its upper bound in seconds, or "inf"."""
-    at = bisect.bisect_left(DELAY_BUCKETS_S, seconds)
-    return str(DELAY_BUCKETS_S[at]) if at < len(DELAY_BUCKETS_S) else "inf"
+def delay_bucket_code(seconds: float) -> int:
+    """The bucket a time to delivery is counted in, as the campaign's times hash stores it: from 1, the
+    position of its upper bound in DELAY_BUCKETS_S; one past them for longer."""
+    return bisect.bisect_left(DELAY_BUCKETS_S, seconds) + 1
+
+
+def delay_bucket(code: int) -> str:
+    """A stored bucket's upper bound in seconds, or "inf"."""
+    return str(DELAY_BUCKETS_S[code - 1]) if 1 <= code <= len(DELAY_BUCKETS_S) else "inf"
 
 
 class Recorded(NamedTuple):
@@ -203,25 +210,24 @@ class AsyncDeliveryReports:
     async def _run(self, matched: Sequence[tuple[DeliveryReport, tuple[str, int]]]) -> list[int]:
         request_slots: dict[str, int] = {}
         campaign_slots: dict[str, int] = {}
-        values: list[Any] = []
+        packed = bytearray()
         for report, (request_id, position) in matched:
             request_slot = request_slots.setdefault(request_id, len(request_slots) + 1)
             header = self._headers.get(request_id)
-            campaign_slot, bucket = 0, ""
+            campaign_slot, bucket = 0, 0
             if header is not None and header.kind == CAMPAIGN:
                 campaign_slot = campaign_slots.setdefault(header.campaign_id, len(campaign_slots) + 1)
                 if report.status is DeliveryStatus.DELIVERED:
-                    bucket = delay_bucket(report.at - header.submitted_at)
-            code = trace_code(report.trace)
-            values += [request_slot, campaign_slot, position, int(report.status), code, trace_of(code),
-                       int(report.at), bucket]  # fmt: skip
+                    bucket = delay_bucket_code(report.at - header.submitted_at)
+            packed += _PACKED_REPORT.pack(request_slot, campaign_slot, position, report.status,
+                                          trace_code(report.trace), int(report.at), bucket)  # fmt: skip
         script_keys = [keys.EARLY_REPORTS]
         for request_id in request_slots:
             script_keys += [keys.delivery(request_id), keys.early_reports(request_id)]
         for campaign_id in campaign_slots:
             script_keys += [keys.campaign(campaign_id), keys.campaign_traces(campaign_id),
                             keys.campaign_delivery_times(campaign_id)]  # fmt: skip
-        args = [time.time(), self.early_lifetime_s, HEADER_BYTES, RECORD_BYTES, *values]
+        args: list[Any] = [time.time(), self.early_lifetime_s, HEADER_BYTES, RECORD_BYTES, bytes(packed)]
         return [int(verdict) for verdict in await self._record(keys=script_keys, args=args)]
 
     async def match_early(self, *, now: float | None = None, count: int = 100) -> Recorded:
@@ -235,17 +241,20 @@ class AsyncDeliveryReports:
             header = await self.client.getrange(keys.delivery(request_id), 0, HEADER_BYTES - 1)
             if not header and now - since < self.early_lifetime_s:
                 continue
-            # Whoever removes it from the index records (or drops) it: no two processes do.
-            if not await self.client.zrem(keys.EARLY_REPORTS, member):
-                continue
             held: Any = await self.client.hgetall(keys.early_reports(request_id))
-            await self.client.delete(keys.early_reports(request_id))
-            if not header:
+            if header:
+                # Recorded before they are deleted: a process that dies between the two leaves them for
+                # the next pass, which records them again, changing nothing. Once the header is there no
+                # report of the request waits early any more, so none comes in between.
+                done = await self._store(_early_reports(request_id, held))
+                recorded = Recorded(recorded.recorded + done.recorded, recorded.unchanged + done.unchanged,
+                                    recorded.early + done.early, recorded.unmatched)  # fmt: skip
+            else:
                 dropped += len(held)
-                continue
-            done = await self._store(_early_reports(request_id, held))
-            recorded = Recorded(recorded.recorded + done.recorded, recorded.unchanged + done.unchanged,
-                                recorded.early + done.early, recorded.unmatched)  # fmt: skip
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.early_reports(request_id))
+                pipe.zrem(keys.EARLY_REPORTS, member)
+                await pipe.execute()
         return recorded._replace(unmatched=recorded.unmatched + dropped)
 
     async def delivery_of(self, message_id: str) -> Delivery | None:

@@ -275,11 +275,13 @@ UNREPORTED = "dlr:unreported"
 
 
 def campaign_traces(campaign_id: str) -> str:
-    """Hash: status trace -> messages of the campaign whose final report gave it."""
+    """Hash: status trace (its code, `schemas.delivery.trace_code`) -> messages of the campaign whose
+    final report gave it."""
     return f"campaign:{{{campaign_id}}}:traces"
 
 
 def campaign_delivery_times(campaign_id: str) -> str:
-    """Hash: upper bound of a bucket of seconds (`redis_model.delivery.DELAY_BUCKETS_S`) -> messages
-    of the campaign delivered within it of their request's submission."""
+    """Hash: a bucket of seconds (`redis_model.delivery.delay_bucket_code`: from 1, the position of its
+    upper bound in DELAY_BUCKETS_S) -> messages of the campaign delivered within it of their request's
+    submission."""
     return f"campaign:{{{campaign_id}}}:delivery_times"

@@ -3,11 +3,14 @@ times, read in one round trip."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 import redis
 
-from redis_model import keys, records
+from redis_model import delivery, keys, records
 from schemas.campaign import CampaignSpec
+from schemas.delivery import trace_of
 
 
 class Counters(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,8 +86,8 @@ def read_status(client: redis.Redis, campaign_id: str) -> StoredStatus | None:
         counters=Counters(**{name: int(row[name] or 0) for name in _COUNTERS}),
         failures={code.decode(): int(n) for code, n in failures.items()},
         waiting=list(map(records.decode_waiting, waiting)),
-        traces={trace.decode(): int(n) for trace, n in traces.items()},
-        delivery_times={bucket.decode(): int(n) for bucket, n in times.items()},
+        traces=_by_name(traces, lambda code: trace_of(int(code))),
+        delivery_times=_by_name(times, lambda code: delivery.delay_bucket(int(code))),
         created_at=_float(row[keys.CREATED_AT]),
         started_at=_float(row[keys.STARTED_AT]),
         finished_at=_float(row[keys.FINISHED_AT]),
@@ -96,6 +99,14 @@ def read_status(client: redis.Redis, campaign_id: str) -> StoredStatus | None:
         seen_at=_float(row[keys.SEEN_AT]),
         now=seconds + micros / 1e6,
     )
+
+
+def _by_name(stored: dict[bytes, bytes], name: Callable[[bytes], str]) -> dict[str, int]:
+    """A hash of counts by stored code, by the name each code stands for (codes of one name added up)."""
+    named: dict[str, int] = {}
+    for code, count in stored.items():
+        named[name(code)] = named.get(name(code), 0) + int(count)
+    return named
 
 
 def _float(raw: bytes | None) -> float | None:

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import pytest
+import redis
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer.control import campaign_status
@@ -82,10 +83,11 @@ def test_a_campaigns_reports_count_once_each_in_their_most_final_status(backend,
     assert int(counts[b"delivered"]) == delivered
     assert int(counts[b"undelivered"]) == per_kind[2]
     assert b"dlr_failed" not in counts
-    assert backend.client.hgetall(keys.campaign_traces(campaign_id)) == {
-        b"DELIVRD": str(delivered).encode(),
-        b"ABSENT-SUB": str(per_kind[2]).encode(),
-    }
+    status = campaign_status(backend.client, campaign_id)
+    assert status.traces == {"DELIVRD": delivered, "ABSENT-SUB": per_kind[2]}
+    assert status.delivery_pending == per_kind[0]
+    # A third each took 3 s, 40 s and 500 s: buckets up to 5, 60 and 600 s
+    assert (status.delivery_p50_s, status.delivery_p90_s) == (60.0, 600.0)
     times = backend.client.hgetall(keys.campaign_delivery_times(campaign_id))
     assert sum(map(int, times.values())) == delivered
     assert done[0].recorded == len(first) and done[0].early == done[0].unmatched == 0
@@ -154,6 +156,33 @@ def test_a_late_report_does_not_bring_a_purged_campaign_back(backend):
     assert done.recorded == 1  # the message's own record, which expires with its request
     assert not backend.client.exists(keys.campaign("gone"), keys.campaign_traces("gone"))
     assert not backend.client.exists(keys.campaign_delivery_times("gone"))
+
+
+def test_early_reports_survive_a_pass_that_fails_before_recording_them(backend):
+    """A process that dies (or loses Redis) mid-pass leaves them for the next pass: the 2xx was sent."""
+    record(backend, [DeliveryReport("req-3:0", DELIVERED, "DELIVRD", time.time())])
+    backend.client.set(
+        keys.delivery("req-3"), delivery.encode_header(Header(delivery.MESSAGES, int(time.time())))
+    )
+
+    class Failing(AsyncDeliveryReports):
+        async def _store(self, reports):
+            raise redis.ConnectionError("gone")
+
+    async def run():
+        client = backend.async_factory()
+        with pytest.raises(redis.ConnectionError):
+            await Failing(client).match_early()
+        store = AsyncDeliveryReports(client)
+        matched = await store.match_early()
+        found = await store.delivery_of("req-3:0")
+        await client.aclose()
+        return matched, found
+
+    matched, found = asyncio.run(run())
+
+    assert matched.recorded == 1 and found is not None and found.status is DELIVERED
+    assert backend.client.zcard(keys.EARLY_REPORTS) == 0
 
 
 def test_early_reports_whose_request_never_comes_are_dropped_after_their_lifetime(backend):
