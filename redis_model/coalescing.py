@@ -51,7 +51,3 @@ class Coalesced(Generic[Item, Result]):
         for (_, result), value in zip(waiting, results, strict=True):
             if not result.done():
                 result.set_result(value)
-
-    async def drain(self) -> None:
-        """Wait for the round trips under way (at shutdown, after the last call)."""
-        await asyncio.gather(*self._running, return_exceptions=True)

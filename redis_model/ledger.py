@@ -125,7 +125,13 @@ class ChunkLedger:
         header = b""
         if request:
             ids = outcome.message_id_ends if outcome.id_prefix else outcome.message_ids
-            last = delivery.last_position(ids, prefix=outcome.id_prefix)
+            # Ids in reply order when the reply could not be matched to the chunk: the last is not the
+            # furthest node then, so all are read (rare); else only the last, on this hot path.
+            last = (
+                delivery.last_position(ids, prefix=outcome.id_prefix)
+                if outcome.attributed
+                else max((delivery.last_position([i], prefix=outcome.id_prefix) for i in ids if i), default=0)
+            )
             nodes = counts[Outcome.SUBMITTED.value]  # the ids not dropped, counted once for both
             header = delivery.encode_header(
                 delivery.Header(delivery.CAMPAIGN, int(now), campaign_id, job, start, nodes, last)

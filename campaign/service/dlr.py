@@ -213,3 +213,5 @@ async def match_early_reports(service: Service) -> None:
             await service.deliveries.match_early()
         except redis.RedisError as e:
             structlog.get_logger("campaign.service").warning("dlr.match_failed", reason=f"Redis: {e}")
+        except Exception:  # a stored record it cannot read: the pass goes on next time, not never
+            structlog.get_logger("campaign.service").exception("dlr.match_failed")

@@ -27,7 +27,7 @@ _EXAMPLE = "id=msgid,status=stat,status_trace=err,timestamp=done_at"
 
 @dataclass(frozen=True, kw_only=True)
 class DlrConfig:
-    token: str | None = None  # None: the receiver is off (404)
+    token: str | None = field(default=None, repr=False)  # None: the receiver is off (404); never shown
     fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
 
     @property

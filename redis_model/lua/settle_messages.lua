@@ -18,7 +18,7 @@ local first_request = first_hash + messages
 local first_value = first_request_value + 2 * (#KEYS - first_request + 1)
 for i = first_request, #KEYS do
   local at = first_request_value + 2 * (i - first_request)
-  redis.call('SET', KEYS[i], ARGV[at + 1], 'EX', retention)
+  redis.call('SET', KEYS[i], ARGV[at + 1], 'NX', 'EX', retention)  -- a settlement run again keeps its reports
   if poll_after > 0 then redis.call('ZADD', unreported_key, tonumber(now) + poll_after, ARGV[at]) end
 end
 local entries = {}

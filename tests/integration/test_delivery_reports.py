@@ -242,6 +242,28 @@ def test_a_single_messages_report_is_read_by_its_kaleyra_id(backend):
     assert intake.state(ours[0]).status is MessageStatus.SUBMITTED
 
 
+def test_a_settlement_run_again_keeps_the_reports_its_request_got(backend):
+    intake = MessageIntake(backend.client)
+    message = SingleMessage(to="+919812300002", body="Code", sender="KLRHXA", type=MessageType.TXN)
+    intake.queue_many([(message, keys.TXN_LANE)])
+
+    async def run():
+        client = backend.async_factory()
+        lanes = MessageLanes(client, consumer="w1", lease_ms=60_000, retention_s=3600)
+        await lanes.ensure_groups()
+        settled = [Settled(one, MessageStatus.SUBMITTED, message_id="req-n:0")
+                   for one in await lanes.read(keys.TXN_LANE, 10)]  # fmt: skip
+        await lanes.settle(settled)
+        store = AsyncDeliveryReports(client)
+        await store.record([DeliveryReport("req-n:0", DELIVERED, "DELIVRD", 1_800_000_000)])
+        await lanes.settle(settled)  # a retry after a timeout that had gone through
+        found = await store.delivery_of("req-n:0")
+        await client.aclose()
+        return found
+
+    assert asyncio.run(run()) == delivery.Delivery(DELIVERED, "DELIVRD", 1_800_000_000)
+
+
 def test_the_reports_of_one_turn_go_to_redis_in_one_script_call(backend):
     class Counting(AsyncDeliveryReports):
         runs = 0

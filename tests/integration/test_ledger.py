@@ -10,7 +10,7 @@ import pytest
 from producer.control import campaign_status, cancel, pause
 from producer.publish import publish_campaign
 from producer.spec import build_spec
-from redis_model import keys
+from redis_model import delivery, keys
 from redis_model.ledger import ChunkLedger, Claim
 from redis_model.outcomes import chunk_outcomes
 from schemas.campaign import ChunkOutcome, Outcome
@@ -257,3 +257,18 @@ def test_a_campaign_still_being_published_completes_only_when_its_producer_or_a_
     status = campaign_status(backend.client, cid)
     assert (status.state, status.publishing, status.publisher_lost) == ("cancelled", False, False)
     assert status.finished_at is not None
+
+
+def test_a_chunk_whose_reply_was_not_matched_keeps_its_furthest_node_for_reconciliation(backend, campaign):
+    """Ids in reply order (not attributed): the delivery header names the furthest node, not the last id's."""
+    cid = campaign()
+    ids = [f"req-u:{position}" for position in (3, 9, 0, 5)]
+    outcome = ChunkOutcome.submitted(4, ids, attributed=False)
+
+    async def steps(ledger):
+        await ledger.claim(cid, 0, "A", 0, 4, "hold", now_ms=T0)
+        return await ledger.settle(cid, 0, "A", 0, outcome)
+
+    assert run(backend, steps) is True
+    header = delivery.decode_header(backend.client.get(keys.delivery("req-u")))
+    assert (header.nodes, header.last_position) == (4, 9)
