@@ -43,13 +43,19 @@ def add_parsers(commands: Any) -> None:
 
     resend = commands.add_parser(
         "resend",
-        help="publish a campaign's failed and/or unknown recipients again; "
-        "says how many may receive the message twice",
+        help="publish a campaign's failed and/or unknown recipients again (says how many may receive "
+        "the message twice), or those undelivered for a temporary reason",
     )
     resend.add_argument("campaign_id")
     resend.add_argument("--failed", action="store_true", help="recipients that failed (with a code)")
     resend.add_argument(
         "--unknown", action="store_true", help="recipients whose outcome is unknown: they may get it twice"
+    )
+    resend.add_argument(
+        "--undelivered",
+        action="store_true",
+        help="recipients whose final delivery report is undelivered for a temporary reason (absent, "
+        "switched off, busy, network error, expired); on its own",
     )
     resend.add_argument("--json", action="store_true", help="print one JSON object")
     resend.set_defaults(run=_resend)
@@ -104,11 +110,19 @@ def _resend(args: argparse.Namespace) -> int:
         args.campaign_id,
         failed=args.failed,
         unknown=args.unknown,
+        undelivered=args.undelivered,
     )
     if args.json:
         print(msgspec.json.encode(result).decode())
     elif not result.republished:
-        print(f"campaign {result.campaign_id}: nothing to resend")
+        left_out = f" ({result.suppressed} on the suppression list)" if result.suppressed else ""
+        print(f"campaign {result.campaign_id}: nothing to resend{left_out}")
+    elif args.undelivered:
+        print(
+            f"campaign {result.campaign_id}: republished "
+            f"{plural(result.republished, 'undelivered recipient')} in {plural(result.jobs, 'job')}, "
+            f"{result.state}; {result.suppressed} left out as suppressed"
+        )
     else:
         print(
             f"campaign {result.campaign_id}: republished {plural(result.republished, 'recipient')} "

@@ -87,6 +87,8 @@ def _print_counts(status: CampaignStatus) -> None:
     print(f"  requests retried: {status.retried}; recipients resent after a lost worker: {status.resent}")
     if status.republished:
         print(f"  republished by `campaign resend`: {status.republished}")
+    if status.resent_undelivered:
+        print(f"  undelivered, resent by `campaign resend --undelivered`: {status.resent_undelivered}")
     if status.failures:
         print("  failures: " + ", ".join(f"{code} x{n}" for code, n in sorted(status.failures.items())))
     if status.last_error and status.last_error_at:

@@ -72,6 +72,9 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     # (seconds, the upper bound of the bucket counted in; None before any, or past a day).
     delivery_p50_s: float | None = None
     delivery_p90_s: float | None = None
+    # Submitted recipients whose final report was undelivered for a temporary reason, published again by
+    # `campaign resend --undelivered` (from then on counted, and reported, by their new message).
+    resent_undelivered: int = 0
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:

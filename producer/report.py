@@ -91,7 +91,10 @@ def _chunk_rows(chunk: list[Recipient], outcome: ChunkOutcome) -> Iterator[Repor
     if not outcome.attributed:
         yield from (ReportRow(r.line, r.to, Outcome.UNKNOWN.value, UNATTRIBUTED) for r in chunk)
         return
-    for r, message_id in zip(chunk, outcome.full_message_ids(), strict=True):
+    resent = set(outcome.resent)  # sent again by `resend --undelivered`: reported from their new job
+    for index, (r, message_id) in enumerate(zip(chunk, outcome.full_message_ids(), strict=True)):
+        if index in resent:
+            continue
         if message_id:
             yield ReportRow(r.line, r.to, Outcome.SUBMITTED.value, "", message_id)
         elif not outcome.republished:  # dropped by the gateway

@@ -4,7 +4,9 @@ The chunks picked are found in the ledger's outcome records. One transaction mar
 republished, moves their recipients from `failed`/`unknown` back to pending and adds the
 new jobs, so the counts still add up to the total and a second resend never picks the same
 chunk; a lock keeps two resends apart. Unknown recipients may already have the message:
-the result says how many may receive it twice.
+the result says how many may receive it twice. `--undelivered` (`resend_undelivered`) publishes
+again, under the same lock, the submitted recipients whose final delivery report was undelivered for
+a temporary reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import msgspec
 import redis
 
 from producer.job_queue import enqueue_jobs
+from producer.resend_jobs import StagedJobs
+from producer.resend_undelivered import republish_undelivered
 from redis_model.jobs import read_job
 from redis_model.outcomes import OutcomeRecord, outcome_records
 from redis_model.resend import ResendStore
@@ -41,6 +45,10 @@ class ResendResult(msgspec.Struct, frozen=True, kw_only=True):
     jobs: int
     may_duplicate: int  # unknown recipients: their first send may have reached them
     state: str
+    # `--undelivered`: recipients whose final report was undelivered for a temporary reason, published
+    # again, and those of them left out as on the account's suppression list (marketing).
+    undelivered: int = 0
+    suppressed: int = 0
 
 
 def resend(
@@ -51,9 +59,12 @@ def resend(
     *,
     failed: bool,
     unknown: bool,
+    undelivered: bool = False,
 ) -> ResendResult:
-    if not (failed or unknown):
-        raise InputError("say what to resend: --failed, --unknown or both")
+    if undelivered and (failed or unknown):
+        raise InputError("--undelivered is a resend of its own: run it apart from --failed and --unknown")
+    if not (failed or unknown or undelivered):
+        raise InputError("say what to resend: --failed, --unknown (or both), or --undelivered")
     wanted = {outcome for outcome, asked in ((Outcome.FAILED, failed), (Outcome.UNKNOWN, unknown)) if asked}
     store = ResendStore(client, campaign_id)
     token = store.lock()
@@ -73,6 +84,8 @@ def resend(
         if expires_at is not None and time.time() > expires_at:
             when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
             raise InputError(f"campaign {campaign_id!r} expired at {when}; nothing of it is sent late")
+        if undelivered:
+            return _republish_undelivered(store, broker, settings, target.spec, target.jobs)
         return _republish(store, broker, settings, target.spec, wanted, target.jobs)
     finally:
         store.unlock(token)
@@ -91,40 +104,51 @@ def _republish(
 ) -> ResendResult:
     campaign_id = spec.campaign_id
     picked = _picked_chunks(store.client, campaign_id, wanted)
-    staged: list[int] = []
-    # New jobs keep the time zones of the jobs they come from (a sending window holds per job).
-    batches: dict[tuple[str, ...], list[Recipient]] = {}
+    staged = StagedJobs(store, first_job, settings.job_size)
     loaded: dict[int, Job] = {}
-    size = settings.job_size
     try:
         for (job, offset), outcome, _ in picked:
             if job not in loaded:  # picked is sorted by job: one job in memory at a time
                 loaded = {job: _job(store, job)}
             source = loaded[job]
-            batch = batches.setdefault(source.zones, [])
-            batch.extend(_recipients_to_resend(source.recipients[offset : offset + outcome.size], outcome))
-            while len(batch) >= size:
-                staged.append(_stage(store, first_job + len(staged), batch[:size], source.zones))
-                batch[:] = batch[size:]
-        for zones, batch in batches.items():
-            if batch:
-                staged.append(_stage(store, first_job + len(staged), batch, zones))
+            staged.add(
+                _recipients_to_resend(source.recipients[offset : offset + outcome.size], outcome),
+                source.zones,
+            )
+        staged.flush()
         tally = _Tally(picked)
-        if staged:
-            _commit(store, picked, tally, len(staged))
+        if staged.staged:
+            _commit(store, picked, tally, len(staged.staged))
     except BaseException:
-        if staged:
-            store.drop_jobs(staged)
+        staged.drop()
         raise
-    enqueue_jobs(broker, campaign_id, spec.type, range(first_job, first_job + len(staged)))
+    enqueue_jobs(broker, campaign_id, spec.type, staged.indexes())
     return ResendResult(
         campaign_id=campaign_id,
         republished=tally.failed + tally.unknown,
         failed=tally.failed,
         unknown=tally.unknown,
-        jobs=len(staged),
+        jobs=len(staged.staged),
         may_duplicate=tally.unknown,
         state=store.state(),
+    )
+
+
+def _republish_undelivered(
+    store: ResendStore, broker: dramatiq.Broker, settings: Settings, spec: CampaignSpec, first_job: int
+) -> ResendResult:
+    done = republish_undelivered(store, settings, spec, first_job)
+    enqueue_jobs(broker, spec.campaign_id, spec.type, range(first_job, first_job + done.jobs))
+    return ResendResult(
+        campaign_id=spec.campaign_id,
+        republished=done.resent,
+        failed=0,
+        unknown=0,
+        jobs=done.jobs,
+        may_duplicate=0,
+        state=store.state(),
+        undelivered=done.resent,
+        suppressed=done.suppressed,
     )
 
 
@@ -173,12 +197,6 @@ class _Tally:
             self.failed += failed
             if outcome.code:
                 self.failed_by_code[outcome.code] = self.failed_by_code.get(outcome.code, 0) + failed
-
-
-def _stage(store: ResendStore, index: int, recipients: list[Recipient], zones: tuple[str, ...]) -> int:
-    """Write a job no message points to yet: invisible to workers until the commit and the enqueue."""
-    store.stage_job(Job(campaign_id=store.campaign_id, index=index, recipients=recipients, zones=zones))
-    return index
 
 
 def _commit(store: ResendStore, picked: Picked, tally: _Tally, jobs: int) -> None:

@@ -20,8 +20,9 @@ import redis.asyncio as aioredis
 
 from redis_model import keys
 from redis_model.coalescing import Coalesced
+from redis_model.opt_outs import OptOut, OptOutSuppression
 from redis_model.scripts import source
-from schemas.delivery import DeliveryReport, DeliveryStatus, trace_code, trace_of
+from schemas.delivery import OPTED_OUT_TRACES, DeliveryReport, DeliveryStatus, trace_code, trace_of
 
 HEADER_BYTES = 64
 RECORD_BYTES = 6
@@ -150,15 +151,28 @@ class Recorded(NamedTuple):
     unchanged: int = 0  # already as final (a duplicate, or one that came after a more final one)
     early: int = 0  # kept until their request is settled
     unmatched: int = 0  # a message id that is no node of a request (never recorded)
+    suppressed: int = 0  # numbers that opted out, new to the account's suppression list
 
 
 class AsyncDeliveryReports:
     """The receiver's store (on a `redis.asyncio.Redis` returning bytes). The reports of one turn of the
-    event loop go to Redis in one script call (two when one of their requests is new to this process)."""
+    event loop go to Redis in one script call (two when one of their requests is new to this process).
 
-    def __init__(self, client: aioredis.Redis, *, early_lifetime_s: int = EARLY_LIFETIME_S) -> None:
+    With `suppress_opt_outs_of` (an account's sid), a campaign's message newly recorded with a final report
+    whose trace is an opt-out has its number added to that account's suppression list (`opt_outs`: two
+    more round trips for a call that has any, none otherwise)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        early_lifetime_s: int = EARLY_LIFETIME_S,
+        suppress_opt_outs_of: str | None = None,
+    ) -> None:
         self.client = client
         self.early_lifetime_s = early_lifetime_s
+        account = suppress_opt_outs_of
+        self._opt_outs = None if account is None else OptOutSuppression(client, account)
         self._record = client.register_script(source("record_reports"))
         self._headers: dict[str, Header] = {}
         self._in_turn: Coalesced[Sequence[DeliveryReport], Recorded] = Coalesced(self._record_turn)
@@ -187,10 +201,29 @@ class AsyncDeliveryReports:
             await self._learn_headers({request_id for _, (request_id, _) in again}, again=True)
             retried = iter(await self._run(again))
             verdicts = [next(retried) if v == _CAMPAIGN_UNKNOWN else v for v in verdicts]
+        suppressed = await self._suppress_opt_outs(matched, verdicts) if self._opt_outs is not None else 0
         return Recorded(
             recorded=verdicts.count(_RECORDED), unchanged=verdicts.count(_UNCHANGED),
-            early=verdicts.count(_EARLY), unmatched=unmatched,
+            early=verdicts.count(_EARLY), unmatched=unmatched, suppressed=suppressed,
         )  # fmt: skip
+
+    async def _suppress_opt_outs(
+        self, matched: Sequence[tuple[DeliveryReport, tuple[str, int]]], verdicts: Sequence[int]
+    ) -> int:
+        """Suppress the numbers of the campaign messages these reports newly made final with an opt-out
+        trace (a report that changed nothing does nothing more)."""
+        opt_outs = []
+        for (report, (request_id, _)), verdict in zip(matched, verdicts, strict=True):
+            if verdict != _RECORDED or not report.status.final:
+                continue
+            trace = trace_of(trace_code(report.trace))
+            header = self._headers.get(request_id)
+            if trace in OPTED_OUT_TRACES and header is not None and header.kind == CAMPAIGN:
+                where = (header.campaign_id, header.job, header.offset)
+                opt_outs.append(OptOut(report.message_id, trace, *where))
+        if not opt_outs or self._opt_outs is None:
+            return 0
+        return await self._opt_outs.suppress(opt_outs)
 
     async def _learn_headers(self, request_ids: set[str], *, again: bool = False) -> None:
         """Read the headers of requests this process does not know yet (or, `again`, those given)."""
@@ -248,7 +281,8 @@ class AsyncDeliveryReports:
                 # report of the request waits early any more, so none comes in between.
                 done = await self._store(_early_reports(request_id, held))
                 recorded = Recorded(recorded.recorded + done.recorded, recorded.unchanged + done.unchanged,
-                                    recorded.early + done.early, recorded.unmatched)  # fmt: skip
+                                    recorded.early + done.early, recorded.unmatched,
+                                    recorded.suppressed + done.suppressed)  # fmt: skip
             else:
                 dropped += len(held)
             async with self.client.pipeline(transaction=True) as pipe:

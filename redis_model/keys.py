@@ -46,6 +46,7 @@ SEGMENTS = "segments"
 RETRIED = "retried"
 RESENT = "resent"
 REPUBLISHED = "republished"
+RESENT_UNDELIVERED = "resent_undelivered"  # recipients published again by `resend --undelivered`
 CREATED_AT = "created_at"
 RELEASE_AT = "release_at"  # a scheduled campaign: when its chunks start going to Kaleyra
 STARTED_AT = "started_at"

@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 import redis
+from redis.typing import EncodableT
 
 from redis_model import keys, records
 from redis_model.outcomes import OutcomeRecord
-from redis_model.scripts import source
-from schemas.campaign import CampaignSpec, Job
+from redis_model.scripts import joined_numbers, source
+from schemas.campaign import CampaignSpec, ChunkOutcome, Job, Recipient
+from schemas.delivery import trace_code
 
 LOCK_TTL_S = 600  # a resend that dies holding the lock frees the campaign after this
 
@@ -33,6 +35,7 @@ class ResendStore:
         self.campaign_id = campaign_id
         self._reopen = client.register_script(source("reopen"))
         self._release_lock = client.register_script(source("release_lock"))
+        self._listed = client.register_script(source("listed"))
 
     def lock(self) -> str | None:
         """Take the campaign's resend lock; its token, or None while another resend holds it."""
@@ -71,6 +74,10 @@ class ResendStore:
         """Remove staged jobs that will not be committed."""
         self.client.hdel(keys.jobs(self.campaign_id), *map(str, indexes))
 
+    def listed(self, sid: str, recipients: Sequence[Recipient]) -> list[int]:
+        """The 1-based positions, ascending, of these numbers on the account's suppression list."""
+        return list(self._listed(keys=[keys.suppression_list(sid)], args=[joined_numbers(recipients)]))
+
     def reopen(
         self,
         picked: Sequence[OutcomeRecord],
@@ -84,21 +91,49 @@ class ResendStore:
         count the new jobs and queue a finished campaign again (its keys no longer expire), in one step.
         False, with nothing changed, when a picked record is no longer the one read (another resend
         marked it)."""
-        codes = [item for code, n in failed_by_code.items() for item in (code, str(-n))]
-        marked = [
-            item
-            for (job, offset), outcome, stored in picked
-            for item in (
-                keys.outcome_field(job, offset),
-                stored,
-                records.encode_outcome(msgspec.structs.replace(outcome, republished=True)),
-            )
-        ]
+        marked = [(record, msgspec.structs.replace(record.outcome, republished=True)) for record in picked]
+        counters = {keys.FAILED: -failed, keys.UNKNOWN: -unknown, keys.REPUBLISHED: failed + unknown,
+                    keys.JOBS: new_jobs}  # fmt: skip
+        by_code = {code: -n for code, n in failed_by_code.items()}
+        return self._reopen_marked(keys.failures(self.campaign_id), counters, by_code, marked)
+
+    def reopen_undelivered(
+        self,
+        marked: Sequence[tuple[OutcomeRecord, ChunkOutcome]],
+        *,
+        by_trace: Mapping[str, int],
+        new_jobs: int,
+    ) -> bool:
+        """`resend --undelivered`: write each chunk's record with its recipients sent again marked
+        `resent`, move them from `submitted` (and their reports from `undelivered` and their traces,
+        `by_trace`) back to pending, so that their new messages count afresh; count them, count the new
+        jobs and queue a finished campaign again, in one step. False, with nothing changed, when a
+        picked record is no longer the one read."""
+        resent = sum(by_trace.values())
+        counters = {keys.SUBMITTED: -resent, keys.UNDELIVERED: -resent, keys.RESENT_UNDELIVERED: resent,
+                    keys.JOBS: new_jobs}  # fmt: skip
+        by_code = {str(trace_code(trace)): -n for trace, n in by_trace.items()}
+        return self._reopen_marked(keys.campaign_traces(self.campaign_id), counters, by_code, marked)
+
+    def _reopen_marked(
+        self,
+        codes_key: str,
+        counters: Mapping[str, int],
+        by_code: Mapping[str, int],
+        marked: Sequence[tuple[OutcomeRecord, ChunkOutcome]],
+    ) -> bool:
         campaign_id = self.campaign_id
+        args: list[EncodableT] = [len(counters)]
+        for counter, amount in counters.items():
+            args += [counter, str(amount)]
+        args.append(len(by_code))
+        for code, amount in by_code.items():
+            args += [code, str(amount)]
+        for ((job, offset), _, stored), outcome in marked:
+            args += [keys.outcome_field(job, offset), stored, records.encode_outcome(outcome)]
         applied = self._reopen(
-            keys=[keys.campaign(campaign_id), keys.failures(campaign_id), keys.outcomes(campaign_id),
+            keys=[keys.campaign(campaign_id), codes_key, keys.outcomes(campaign_id),
                   *keys.retained_keys(campaign_id)],
-            args=[str(-failed), str(-unknown), str(failed + unknown), str(new_jobs),
-                  str(len(failed_by_code)), *codes, *marked],
+            args=args,
         )  # fmt: skip
         return bool(applied)

@@ -32,6 +32,7 @@ class Counters(msgspec.Struct, frozen=True, kw_only=True):
     delivered: int  # messages whose final delivery report said delivered
     undelivered: int
     dlr_failed: int  # a final report of `failed`: Kaleyra did not send the message on
+    resent_undelivered: int = 0  # recipients published again by `campaign resend --undelivered`
 
 
 class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,7 +60,7 @@ class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
 _COUNTERS = (
     keys.TOTAL, keys.SUBMITTED, keys.FAILED, keys.UNKNOWN, keys.CANCELLED, keys.INVALID, keys.DUPLICATES,
     keys.SUPPRESSED, keys.SEGMENTS, keys.RETRIED, keys.RESENT, keys.REPUBLISHED, keys.JOBS,
-    keys.DELIVERED, keys.UNDELIVERED, keys.DLR_FAILED,
+    keys.DELIVERED, keys.UNDELIVERED, keys.DLR_FAILED, keys.RESENT_UNDELIVERED,
 )  # fmt: skip
 _FIELDS = (
     keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,

@@ -145,6 +145,9 @@ class ChunkOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     attributed: bool = True
     # Its failed or unknown recipients were published again by `campaign resend`.
     republished: bool = False
+    # Submitted recipients (their index in the chunk) published again by `campaign resend --undelivered`:
+    # each is sent, counted and reported in its new job from then on.
+    resent: list[int] = []
 
     @classmethod
     def submitted(

@@ -63,6 +63,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long after its submission a message with no final delivery report is asked for with Kaleyra's
     # status query (worker.reconcile); 0: never (no poller, no index of requests to reconcile).
     dlr_poll_after_s: float = 600.0
+    # Numbers whose final delivery report says they opted out or are on a do-not-disturb register join
+    # the account's suppression list (redis_model.opt_outs).
+    dlr_suppress: bool = True
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
@@ -115,6 +118,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         dlt_required = env.get("KALEYRA_DLT_REQUIRED", "0").strip().lower() or "0"
         if dlt_required not in ("0", "1"):
             raise SettingsError(f"KALEYRA_DLT_REQUIRED={dlt_required!r} must be 0 or 1")
+        dlr_suppress = env.get("CAMPAIGN_DLR_SUPPRESS", "1").strip().lower() or "1"
+        if dlr_suppress not in ("0", "1"):
+            raise SettingsError(f"CAMPAIGN_DLR_SUPPRESS={dlr_suppress!r} must be 0 or 1")
         return cls(
             redis_url=_redis_url(env),
             api_key=env.get("KALEYRA_API_KEY", ""),
@@ -141,6 +147,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             retention_s=_retention(env),
             message_linger_ms=_int(env, "CAMPAIGN_MESSAGE_LINGER_MS", 5, low=0, high=1000),
             dlr_poll_after_s=_poll_after(env),
+            dlr_suppress=dlr_suppress == "1",
         )
 
     def require_credentials(self) -> None:

@@ -89,7 +89,9 @@ class DeliveryPoller:
     @property
     def reports(self) -> AsyncDeliveryReports:
         if self._reports is None:
-            self._reports = AsyncDeliveryReports(self.ctx.store.client)
+            settings = self.ctx.settings  # opted-out numbers join the suppression list, as received ones do
+            account = settings.sid if settings.dlr_suppress else None
+            self._reports = AsyncDeliveryReports(self.ctx.store.client, suppress_opt_outs_of=account)
         return self._reports
 
     def start(self) -> None:

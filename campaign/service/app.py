@@ -48,7 +48,7 @@ def make_app(
         app[SERVICE] = Service(
             campaigns=api,
             intake=intake,
-            deliveries=(deliveries or AsyncDeliveryReports)(native),
+            deliveries=(deliveries or _delivery_store(settings))(native),
             keys=KeyCache(AsyncApiKeyStore(native), config.key_cache_s),
             limiter=RateLimiter(),
             settings=settings,
@@ -75,6 +75,13 @@ def make_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi_json)
     return app
+
+
+def _delivery_store(settings: Settings) -> Callable[[aioredis.Redis], DeliveryStore]:
+    """The delivery reports' store: opted-out numbers join the account's suppression list unless
+    CAMPAIGN_DLR_SUPPRESS=0."""
+    account = settings.sid if settings.dlr_suppress else None
+    return lambda native: AsyncDeliveryReports(native, suppress_opt_outs_of=account)
 
 
 async def healthz(request: web.Request) -> web.Response:

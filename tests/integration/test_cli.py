@@ -106,7 +106,7 @@ def test_resend_without_saying_what_is_refused_in_one_line(real_redis, monkeypat
     assert main(["resend", "nope", "--unknown"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "campaign: refused: say what to resend: --failed, --unknown or both",
+        "campaign: refused: say what to resend: --failed, --unknown (or both), or --undelivered",
         "campaign: refused: no campaign 'nope' in Redis",
     ]
 
