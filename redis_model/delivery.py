@@ -40,8 +40,10 @@ _RECORD = struct.Struct(">BBI")  # status, trace, time (s)
 _PACKED_REPORT = struct.Struct(">HHHBBIB")
 # Times to delivery are counted in buckets of seconds, by their upper bound ("inf" past the last).
 DELAY_BUCKETS_S = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
-# How long reports wait for their request to be settled before they are dropped.
+# How long reports wait for their request to be settled before they are dropped, and how often a
+# request with early reports is looked at again while it is not settled.
 EARLY_LIFETIME_S = 3600
+EARLY_RECHECK_S = 1.0
 # Requests whose header a receiver process remembers (they never change).
 _HEADERS_REMEMBERED = 100_000
 
@@ -203,8 +205,11 @@ class AsyncDeliveryReports:
             verdicts = [next(retried) if v == _CAMPAIGN_UNKNOWN else v for v in verdicts]
         suppressed = await self._suppress_opt_outs(matched, verdicts) if self._opt_outs is not None else 0
         return Recorded(
-            recorded=verdicts.count(_RECORDED), unchanged=verdicts.count(_UNCHANGED),
-            early=verdicts.count(_EARLY), unmatched=unmatched, suppressed=suppressed,
+            recorded=verdicts.count(_RECORDED),
+            unchanged=verdicts.count(_UNCHANGED),
+            early=verdicts.count(_EARLY),
+            unmatched=unmatched + verdicts.count(_NO_NODE),
+            suppressed=suppressed,
         )  # fmt: skip
 
     async def _suppress_opt_outs(
@@ -250,7 +255,7 @@ class AsyncDeliveryReports:
             campaign_slot, bucket = 0, 0
             if header is not None and header.kind == CAMPAIGN:
                 campaign_slot = campaign_slots.setdefault(header.campaign_id, len(campaign_slots) + 1)
-                if report.status is DeliveryStatus.DELIVERED:
+                if report.status is DeliveryStatus.DELIVERED and report.timed:
                     bucket = delay_bucket_code(report.at - header.submitted_at)
             packed += _PACKED_REPORT.pack(request_slot, campaign_slot, position, report.status,
                                           trace_code(report.trace), int(report.at), bucket)  # fmt: skip
@@ -264,17 +269,22 @@ class AsyncDeliveryReports:
         return [int(verdict) for verdict in await self._record(keys=script_keys, args=args)]
 
     async def match_early(self, *, now: float | None = None, count: int = 100) -> Recorded:
-        """Record the early reports of requests settled since (up to `count` requests a call); drop
-        those that waited past the early lifetime. Any number of processes may run it at once."""
+        """Record the early reports of requests settled since (up to `count` requests due a call); drop
+        those that waited past the early lifetime. The index holds when to look at each next: one not
+        settled yet is looked at again `EARLY_RECHECK_S` later, so requests that never settle (another
+        sender's ids, a settlement that failed) cannot hold the others back. Any number of processes
+        may run it at once: recording is idempotent."""
         now = time.time() if now is None else now
-        waiting: Any = await self.client.zrange(keys.EARLY_REPORTS, 0, count - 1, withscores=True)
+        due: Any = await self.client.zrangebyscore(keys.EARLY_REPORTS, "-inf", now, start=0, num=count)
         recorded, dropped = Recorded(), 0
-        for member, since in waiting:
+        for member in due:
             request_id = keys.request_of(member.decode())
             header = await self.client.getrange(keys.delivery(request_id), 0, HEADER_BYTES - 1)
-            if not header and now - since < self.early_lifetime_s:
-                continue
             held: Any = await self.client.hgetall(keys.early_reports(request_id))
+            since = float(held.pop(_SINCE, now))
+            if not header and held and now - since < self.early_lifetime_s:
+                await self.client.zadd(keys.EARLY_REPORTS, {member: now + EARLY_RECHECK_S}, xx=True)
+                continue
             if header:
                 # Recorded before they are deleted: a process that dies between the two leaves them for
                 # the next pass, which records them again, changing nothing. Once the header is there no
@@ -283,7 +293,7 @@ class AsyncDeliveryReports:
                 recorded = Recorded(recorded.recorded + done.recorded, recorded.unchanged + done.unchanged,
                                     recorded.early + done.early, recorded.unmatched,
                                     recorded.suppressed + done.suppressed)  # fmt: skip
-            else:
+            else:  # past the lifetime, or its hash expired: never matched
                 dropped += len(held)
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.early_reports(request_id))
@@ -302,7 +312,8 @@ class AsyncDeliveryReports:
         return decode_record(raw)
 
 
-_UNCHANGED, _RECORDED, _EARLY, _CAMPAIGN_UNKNOWN = 0, 1, 2, 3
+_UNCHANGED, _RECORDED, _EARLY, _CAMPAIGN_UNKNOWN, _NO_NODE = 0, 1, 2, 3, 4
+_SINCE = b"since"  # the early hash's field holding its first report's arrival
 
 
 def _early_reports(request_id: str, held: dict[bytes, bytes]) -> list[DeliveryReport]:

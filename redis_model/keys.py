@@ -1,7 +1,8 @@
 """Every Redis key, queue and actor name, in one place.
 
-A campaign's keys share the hash tag `{id}` so that multi-key scripts stay in one
-slot on a Redis Cluster.
+A campaign's keys share the hash tag `{id}`, an account's `{sid}`. That is not enough for a Redis
+Cluster, which is not supported: the settlement scripts also write the request's delivery string and
+the reconciliation index, and the intake's and the delivery reports' scripts span lanes and requests.
 """
 
 from __future__ import annotations
@@ -263,11 +264,12 @@ def request_of(delivery_key: str) -> str:
 
 def early_reports(request_id: str) -> str:
     """Hash: node position -> its most final report, for reports that came before their request was
-    settled; recorded, then deleted, once it is (or dropped after `CAMPAIGN_DLR_EARLY_S`)."""
+    settled (and `since`: the first one's arrival); recorded, then deleted, once it is (or dropped an
+    hour after the first, `redis_model.delivery.EARLY_LIFETIME_S`)."""
     return f"dlr:early:{request_id}"
 
 
-# Sorted set: the `delivery` keys of requests with early reports, by their first one's arrival.
+# Sorted set: the `delivery` keys of requests with early reports, by when to look at each next.
 EARLY_REPORTS = "dlr:early"
 # Sorted set: the ids of settled requests whose nodes may still lack a final report, by when the
 # poller (`worker.reconcile`) asks Kaleyra's status query for them next: `CAMPAIGN_DLR_POLL_AFTER`

@@ -91,3 +91,6 @@ class DeliveryReport(msgspec.Struct, frozen=True, gc=False):
     status: DeliveryStatus
     trace: str = ""
     at: float = 0.0  # Unix seconds: the report's timestamp, else when it was received
+    # False when `at` is when we learnt it (the status query's answer), not when it happened: such a
+    # report is not counted in the campaign's times to delivery.
+    timed: bool = True

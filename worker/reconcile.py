@@ -162,7 +162,7 @@ class DeliveryPoller:
         answers = await self.ctx.gateway.statuses(message_ids)
         reports = [
             DeliveryReport(answer.campaign_id, delivery_status(answer.status),
-                           answer.status_details.strip().upper()[:TRACE_CHARS], now)
+                           answer.status_details.strip().upper()[:TRACE_CHARS], now, timed=False)
             for answer in answers
         ]  # fmt: skip
         recorded = await self.reports.record(reports) if reports else None

@@ -12,7 +12,8 @@
 -- request slot (2, from 1), campaign slot (2, from 1; 0 for none), node position (2), status (1),
 -- trace code (1), time (4, s), delay bucket (1, from 1; 0 for none).
 -- Returns a verdict per report: 1 recorded, 0 nothing new, 2 kept early, 3 its campaign's keys are
--- missing (the caller read no header for it: it reads it and asks again).
+-- missing (the caller read no header for it: it reads it and asks again), 4 no node of its request
+-- (a position past the last the header names).
 local early_index = KEYS[1]
 local now, early_lifetime, header_size, record_size = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local reports = ARGV[5]
@@ -21,7 +22,8 @@ local first_request, per_request, per_campaign, per_report = 2, 2, 3, 13
 local final = 2  -- DeliveryStatus.DELIVERED: it and above are final
 local counters = {[2] = 'delivered', [3] = 'undelivered', [4] = 'dlr_failed'}
 
-local function u16(at) return string.byte(reports, at) * 256 + string.byte(reports, at + 1) end
+local function u16_of(bytes, at) return string.byte(bytes, at) * 256 + string.byte(bytes, at + 1) end
+local function u16(at) return u16_of(reports, at) end
 local function u32(at) return u16(at) * 65536 + u16(at + 2) end
 
 -- The requests' count: the largest request slot a report names; the campaigns' keys come after them.
@@ -48,13 +50,19 @@ for at = 1, #reports, per_report do
   local campaign_slot, position = u16(at + 2), u16(at + 4)
   local status, trace = string.byte(reports, at + 6), string.byte(reports, at + 7)
   local reported_at, bucket = u32(at + 8), string.byte(reports, at + 12)
-  local header = redis.call('GETRANGE', delivery_key, 0, 0)
+  local whole_header = redis.call('GETRANGE', delivery_key, 0, header_size - 1)
+  local header = string.sub(whole_header, 1, 1)
+  -- The header's last four bytes: its nodes and the last one's position (none in an older header).
+  local nodes = #whole_header == header_size and u16_of(whole_header, header_size - 3) or 0
   local verdict = 0
-  if header == '' then
+  if nodes > 0 and position > u16_of(whole_header, header_size - 1) then
+    verdict = 4
+  elseif header == '' then
     local field = tostring(position)
     local held = redis.call('HGET', early_key, field)
     if not held or string.byte(held, 1) < final and status > string.byte(held, 1) then
       redis.call('HSET', early_key, field, delivery_record(status, trace, reported_at))
+      redis.call('HSETNX', early_key, 'since', now)  -- the first one's arrival: the lifetime counts from it
       redis.call('EXPIRE', early_key, early_lifetime)
       redis.call('ZADD', early_index, 'NX', now, delivery_key)
     end

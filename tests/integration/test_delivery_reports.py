@@ -297,3 +297,46 @@ def test_a_delivered_message_costs_redis_at_most_40_bytes(backend, start_worker,
     after = backend.client.info("memory")["used_memory"]
     print(f"Redis bytes a delivered message: {(after - before) / len(ids):.1f}")
     assert (after - before) / len(ids) <= 40
+
+
+def test_requests_that_never_settle_do_not_hold_back_the_early_reports_of_one_that_did(backend):
+    now = time.time()
+    foreign = [DeliveryReport(f"other-{n}:0", DELIVERED, "DELIVRD", now) for n in range(120)]
+    record(backend, foreign, [DeliveryReport("ours:1", DELIVERED, "DELIVRD", now)])
+    backend.client.set(keys.delivery("ours"), delivery.encode_header(Header(delivery.MESSAGES, int(now))))
+
+    async def passes():
+        store = AsyncDeliveryReports(backend.async_factory())
+        try:
+            return [await store.match_early(now=now + 0.5, count=100) for _ in range(3)]
+        finally:
+            await store.client.aclose()
+
+    done = asyncio.run(passes())
+
+    assert sum(one.recorded for one in done) == 1
+    assert backend.client.zcard(keys.EARLY_REPORTS) == 120  # the foreign ones wait for their lifetime
+
+
+def test_a_report_of_a_node_past_the_requests_last_is_unmatched(backend):
+    header = Header(delivery.CAMPAIGN, int(time.time()), "c9", 0, 0, nodes=5, last_position=4)
+    backend.client.set(keys.delivery("req-5"), delivery.encode_header(header))
+    backend.client.hset(keys.campaign("c9"), "state", "running")
+
+    (done,) = record(backend, [DeliveryReport("req-5:4", DELIVERED), DeliveryReport("req-5:999", DELIVERED)])
+
+    assert (done.recorded, done.unmatched) == (1, 1)
+    assert backend.client.hget(keys.campaign("c9"), "delivered") == b"1"
+    assert backend.client.strlen(keys.delivery("req-5")) == delivery.HEADER_BYTES + 5 * delivery.RECORD_BYTES
+
+
+def test_a_report_learnt_from_the_status_query_is_not_counted_in_the_times_to_delivery(backend):
+    header = Header(delivery.CAMPAIGN, int(time.time()) - 600, "c8", 0, 0, nodes=2, last_position=1)
+    backend.client.set(keys.delivery("req-6"), delivery.encode_header(header))
+    backend.client.hset(keys.campaign("c8"), "state", "running")
+
+    record(backend, [DeliveryReport("req-6:0", DELIVERED, "DELIVRD", time.time(), timed=False),
+                     DeliveryReport("req-6:1", DELIVERED, "DELIVRD", time.time())])  # fmt: skip
+
+    assert backend.client.hget(keys.campaign("c8"), "delivered") == b"2"
+    assert sum(map(int, backend.client.hvals(keys.campaign_delivery_times("c8")))) == 1
