@@ -202,6 +202,9 @@ async def _until_refused(port: int, timeout: float = 5.0) -> None:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
         except ConnectionRefusedError:
             return
+        except ConnectionResetError:  # accepted by a listener that died meanwhile: look again
+            await asyncio.sleep(0.01)
+            continue
         writer.close()
         assert time.monotonic() < deadline, f"port {port} still accepts connections after kill -9"
         await asyncio.sleep(0.01)

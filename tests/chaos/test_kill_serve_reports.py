@@ -221,6 +221,8 @@ def _until_refused(port: int, timeout: float = 5.0) -> None:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except ConnectionRefusedError:
             return True
+        except (ConnectionResetError, TimeoutError):  # taken by a listener that died meanwhile: again
+            return False
         return False
 
     wait_for(refused, timeout=timeout, interval=0.01)
