@@ -147,7 +147,7 @@ class StatusReply(msgspec.Struct, frozen=True, kw_only=True):
     """The status query's answer (`GET /v1/<SID>/sms/status?message_ids=...`), or an error in either
     shape (`error` raw, as in `GatewayReply`). An id Kaleyra does not know is left out of `data`."""
 
-    data: list[QueriedStatus] | None = None
+    data: list[msgspec.Raw] | None = None  # each a QueriedStatus, read on its own: one odd item spoils none
     code: str | None = None
     message: str | None = None
     error: msgspec.Raw = msgspec.Raw()

@@ -148,3 +148,10 @@ def test_the_status_querys_answer_lists_the_messages_kaleyra_knows():
 def test_a_status_query_error_is_classified_as_a_sends_is(status, reply, error):
     with pytest.raises(error):
         parse_status_reply(status, reply)
+
+
+def test_an_odd_item_of_the_status_querys_answer_is_left_out_and_the_others_read():
+    answer = {"data": [{"campaign_id": "r:0", "status": None}, {"campaign_id": "r:1", "status": "Delivered",
+              "status_details": "DELIVERED"}, "junk"], "error": {}}  # fmt: skip
+    (known,) = parse_status_reply(200, msgspec.json.encode(answer))
+    assert (known.campaign_id, known.status) == ("r:1", "Delivered")

@@ -21,6 +21,7 @@ from schemas.kaleyra import ErrorDetail, GatewayReply, QueriedStatus, StatusRepl
 
 _reply_decoder = msgspec.json.Decoder(GatewayReply)
 _status_decoder = msgspec.json.Decoder(StatusReply)
+_queried_decoder = msgspec.json.Decoder(QueriedStatus)
 _detail_decoder = msgspec.json.Decoder(ErrorDetail)
 _ERROR_BY_KIND: dict[CodeKind, type[GatewayError]] = {
     CodeKind.TRANSIENT: TransientGatewayError,
@@ -62,8 +63,17 @@ def parse_status_reply(status: int, body: bytes) -> list[QueriedStatus]:
         reply = None
     code, message = _raise_documented(status, reply)
     if reply is not None and 200 <= status < 300 and reply.data is not None:
-        return reply.data
+        return [known for item in reply.data if (known := _queried(item)) is not None]
     raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
+
+
+def _queried(item: msgspec.Raw) -> QueriedStatus | None:
+    """One message of the status query's answer; None for an item that is not one (left out, as an id
+    Kaleyra does not know is: asked again later)."""
+    try:
+        return _queried_decoder.decode(item)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def _raise_documented(status: int, reply: GatewayReply | StatusReply | None) -> tuple[str | None, str | None]:
