@@ -14,12 +14,12 @@ from typing import Any, NamedTuple
 import redis.asyncio as aioredis
 
 from redis_model import keys
-from redis_model.delivery import Header, decode_header, unreported_positions
+from redis_model.delivery import CAMPAIGN, Header, decode_header, unreported_positions
 from redis_model.scripts import source
 
 
 class Unreported(NamedTuple):
-    """A claimed request: its header (None when its delivery string is gone: expired or purged) and
+    """A claimed request: its header (None when its delivery string, or its campaign, is gone) and
     the positions of its nodes without a final record."""
 
     request_id: str
@@ -43,7 +43,23 @@ class UnreportedIndex:
             for request_id in request_ids:
                 pipe.get(keys.delivery(request_id))
             strings = await pipe.execute()
-        return [_unreported(request_id, raw) for request_id, raw in zip(request_ids, strings, strict=True)]
+        found = [_unreported(request_id, raw) for request_id, raw in zip(request_ids, strings, strict=True)]
+        return await self._without_gone_campaigns(found)
+
+    async def _without_gone_campaigns(self, found: list[Unreported]) -> list[Unreported]:
+        """A campaign's requests read as gone (nothing to ask) once the campaign is: purged, or expired."""
+        campaigns = sorted({u.header.campaign_id for u in found if u.header and u.header.kind == CAMPAIGN})
+        if not campaigns:
+            return found
+        async with self.client.pipeline(transaction=False) as pipe:
+            for campaign_id in campaigns:
+                pipe.exists(keys.campaign(campaign_id))
+            gone = {campaign_id for campaign_id, there in zip(campaigns, await pipe.execute(), strict=True)
+                    if not there}  # fmt: skip
+        return [
+            Unreported(u.request_id, None, [], 0) if u.header and u.header.campaign_id in gone else u
+            for u in found
+        ]
 
     async def settle(self, done: Sequence[str], later: dict[str, float]) -> None:
         """Remove the `done` requests from the index; put the others back, each for its time."""

@@ -282,3 +282,19 @@ def test_polling_off_indexes_nothing(backend, start_worker, make_settings):
 
     assert unreported(backend) == {}
     assert campaign_status(backend.client, campaign_id).submitted == 10
+
+
+def test_a_purged_campaigns_requests_are_not_asked_for(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3, reports=SILENT)) as simulator:
+        settings = make_settings(simulator.base_url, dlr_poll_after_s=LATER_S)
+        campaign_id = send_campaign(backend, start_worker(settings), settings, 50)
+        backend.client.delete(*keys.all_keys(campaign_id))  # what `campaign purge` unlinks
+
+        async def body(poller):
+            return await poller.poll_once(now=time.time() + LATER_S + 1)
+
+        done = run_pollers(backend, settings, body)
+        queries = status_queries(simulator)
+
+    assert (done.requests, done.queries) == (1, 0) and queries == 0
+    assert unreported(backend) == {}
