@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from ops.services import RedisServer, free_port
-from tests.chaos.harness import CI
+from tests.chaos.harness import CI, kill9
 
 
 @pytest.fixture
@@ -62,6 +62,31 @@ def workers(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
 
 
 _TRIALS: list[dict[str, object]] = []
+
+
+# `campaign serve`'s processes in the chaos tests: kill -9 must reach the parent and each it spawned.
+SERVE_PROCESSES = 2
+
+
+@pytest.fixture
+def serve(tmp_path) -> Iterator[Callable[[Mapping[str, str], int], subprocess.Popen]]:
+    """Factory: `campaign serve` on `port` in a process group of its own; none outlives the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(env: Mapping[str, str], port: int) -> subprocess.Popen:
+        with open(tmp_path / f"serve{len(started)}.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "campaign", "serve", "--port", str(port),
+                 "--processes", str(SERVE_PROCESSES)],
+                env=dict(env), stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            kill9(process)
 
 
 @pytest.fixture

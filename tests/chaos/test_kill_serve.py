@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -31,7 +29,6 @@ from tests.chaos.harness import API_KEY, kill9, wait_for, worker_env
 pytestmark = pytest.mark.redis
 
 TOTAL, CONNECTIONS, KILL_AFTER = 1500, 32, 400
-SERVE_PROCESSES = 2  # kill -9 must reach the parent and each process it spawned
 DOWN_S = 0.7  # how long the service stays dead before it is started again
 REQUEST_TIMEOUT_S, GIVE_UP_S = 5.0, 30.0
 FINAL = (MessageStatus.SUBMITTED, MessageStatus.FAILED, MessageStatus.UNKNOWN)
@@ -92,27 +89,6 @@ class Load:
                 self.failures[type(e).__name__] += 1
             finally:
                 self.in_flight -= 1
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[Mapping[str, str], int], subprocess.Popen]]:
-    """Factory: `campaign serve` on `port` in a process group of its own; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(env: Mapping[str, str], port: int) -> subprocess.Popen:
-        with open(tmp_path / f"serve{len(started)}.log", "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "campaign", "serve", "--port", str(port),
-                 "--processes", str(SERVE_PROCESSES)],
-                env=dict(env), stdout=log, stderr=log, start_new_session=True,
-            )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            kill9(process)
 
 
 def test_serve_killed_mid_stream_answers_each_key_one_id_and_sends_each_message_once(

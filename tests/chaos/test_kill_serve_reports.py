@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,7 +43,6 @@ from worker.broker import build_broker
 pytestmark = pytest.mark.redis
 
 CAMPAIGN_SIZE, CHUNK, SINGLES = 3000, 100, 300
-SERVE_PROCESSES = 2  # kill -9 must reach the parent and each process it spawned
 KILL_AFTER = 1200  # reports acknowledged before the kill
 DOWN_S = 1.0  # how long the service stays dead before it is started again
 TOKEN = "chaos-dlr-token-0123456789abcdef"
@@ -68,27 +63,6 @@ def reports_config(receiver: str) -> ReportsConfig:
         out_of_order_rate=0.3, duplicate_rate=0.2, drop_rate=0.0, max_attempts=240, retry_ms=50,
         max_retry_ms=250, timeout_ms=2000, concurrency=32, seed=21,
     )  # fmt: skip
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[Mapping[str, str], int], subprocess.Popen]]:
-    """Factory: `campaign serve` on `port` in a process group of its own; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(env: Mapping[str, str], port: int) -> subprocess.Popen:
-        with open(tmp_path / f"serve{len(started)}.log", "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "campaign", "serve", "--port", str(port),
-                 "--processes", str(SERVE_PROCESSES)],
-                env=dict(env), stdout=log, stderr=log, start_new_session=True,
-            )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            kill9(process)
 
 
 def test_serve_killed_while_reports_stream_in_loses_no_acknowledged_report_and_counts_none_twice(

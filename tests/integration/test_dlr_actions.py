@@ -25,6 +25,7 @@ from schemas.masking import mask_number
 from schemas.settings import Settings
 from tests.conftest import API_KEY
 from tests.integration.test_campaign_flow import wait_completed
+from tests.integration.test_delivery_reports import record as record_each
 
 DELIVERED, UNDELIVERED, FAILED, SENT = (DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED,
                                         DeliveryStatus.FAILED, DeliveryStatus.SENT)  # fmt: skip
@@ -34,16 +35,7 @@ NOW = time.time()
 
 def record(backend, *calls: list[DeliveryReport], **options) -> list[Recorded]:
     """Each call's reports through one store (opted-out numbers suppressed in SID's list unless told)."""
-    options.setdefault("suppress_opt_outs_of", SID)
-
-    async def run():
-        store = AsyncDeliveryReports(backend.async_factory(), **options)
-        try:
-            return [await store.record(reports) for reports in calls]
-        finally:
-            await store.client.aclose()
-
-    return asyncio.run(run())
+    return record_each(backend, *calls, **{"suppress_opt_outs_of": SID} | options)
 
 
 def publish(backend, broker, settings, count: int, type: str = "TXN") -> str:

@@ -6,6 +6,8 @@ the error code decides; the status is the fallback when no documented code is fo
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from schemas.error_codes import TRANSIENT_HTTP_STATUSES, UNAVAILABLE_HTTP_STATUSES, CodeKind, kind_of
@@ -36,14 +38,7 @@ HTTP_NOT_FOUND = 404
 
 def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
     """The accepted messages of a success reply; raise the classified error otherwise."""
-    if status in ACCOUNT_REFUSED_STATUSES:
-        # Never echo the body: it may hold recipients' numbers.
-        raise AccountFault("UNAUTHORIZED", f"the gateway refused the API key (HTTP {status})", status=status)
-    try:
-        reply = _reply_decoder.decode(body)
-    except msgspec.DecodeError:
-        reply = None
-    code, message = _raise_documented(status, reply)
+    reply, code, message = _read(status, body, _reply_decoder)
     if reply is not None and 200 <= status < 300:
         accepted = reply.sms if reply.sms is not None else reply.data
         if accepted is not None:
@@ -55,16 +50,29 @@ def parse_reply(status: int, body: bytes) -> list[SubmittedSms]:
 def parse_status_reply(status: int, body: bytes) -> list[QueriedStatus]:
     """The messages of the status query's answer (those Kaleyra knows); raise the classified error
     otherwise, as for a send."""
-    if status in ACCOUNT_REFUSED_STATUSES:
-        raise AccountFault("UNAUTHORIZED", f"the gateway refused the API key (HTTP {status})", status=status)
-    try:
-        reply = _status_decoder.decode(body)
-    except msgspec.DecodeError:
-        reply = None
-    code, message = _raise_documented(status, reply)
+    reply, code, message = _read(status, body, _status_decoder)
     if reply is not None and 200 <= status < 300 and reply.data is not None:
         return [known for item in reply.data if (known := _queried(item)) is not None]
     raise _by_status(status, code, message or f"unreadable reply of {len(body)} bytes")
+
+
+_Reply = TypeVar("_Reply", GatewayReply, StatusReply)
+
+
+def _read(
+    status: int, body: bytes, decoder: msgspec.json.Decoder[_Reply]
+) -> tuple[_Reply | None, str | None, str | None]:
+    """A reply decoded (None when it does not decode) with its error code and message; raise at once
+    for a refused API key or a documented code."""
+    if status in ACCOUNT_REFUSED_STATUSES:
+        # Never echo the body: it may hold recipients' numbers.
+        raise AccountFault("UNAUTHORIZED", f"the gateway refused the API key (HTTP {status})", status=status)
+    try:
+        reply = decoder.decode(body)
+    except msgspec.DecodeError:
+        reply = None
+    code, message = _raise_documented(status, reply)
+    return reply, code, message
 
 
 def _queried(item: msgspec.Raw) -> QueriedStatus | None:
