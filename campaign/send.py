@@ -60,7 +60,13 @@ def _add_message_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unicode", metavar="auto|0|1", help="default: CAMPAIGN_DEFAULT_UNICODE, else auto")
     parser.add_argument("--template-id", help="DLT template ID (India)")
     parser.add_argument("--entity-id", help="DLT entity ID (India)")
-    parser.add_argument("--callback-profile-id", help="callback profile for delivery webhooks")
+    parser.add_argument("--callback-profile-id", help="Kaleyra's callback profile for delivery reports")
+    parser.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="POST the campaign's end and its messages' final delivery reports here, signed with "
+        "CAMPAIGN_CALLBACK_SECRET (docs/callbacks.md)",
+    )
 
 
 def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +121,7 @@ def _send(args: argparse.Namespace) -> int:
         prefix=args.prefix, unicode=args.unicode, template_id=args.template_id, entity_id=args.entity_id,
         callback_profile_id=args.callback_profile_id, at=args.at, name=args.name,
         on_unknown=args.on_unknown, expires_in=args.expires_in, flash=args.flash,
-        send_window=args.send_window,
+        send_window=args.send_window, callback_url=args.callback_url,
     )  # fmt: skip
 
     def tell_sending(cid: str) -> None:  # its id, to watch or cancel it while the file is read

@@ -78,6 +78,7 @@ class Campaigns:
         expires_in: str | None = None,
         flash: bool = False,
         send_window: str | None = None,
+        callback_url: str | None = None,
         max_invalid: str | float | None = None,
         dry_run: bool = False,
         on_visible: Callable[[str], None] | None = None,
@@ -92,6 +93,7 @@ class Campaigns:
             settings=self.settings, sender=sender, type=type, body=body, prefix=prefix, unicode=unicode,
             template_id=template_id, entity_id=entity_id, callback_profile_id=callback_profile_id, at=at,
             name=name, on_unknown=on_unknown, expires_in=expires_in, flash=flash, send_window=send_window,
+            callback_url=callback_url,
         )  # fmt: skip
         share = check_max_invalid(max_invalid if max_invalid is None else str(max_invalid))
         broker = None if dry_run else self._job_broker()
@@ -118,16 +120,18 @@ class Campaigns:
         template_id: str | None = None,
         entity_id: str | None = None,
         callback_profile_id: str | None = None,
+        callback_url: str | None = None,
     ) -> MessageReceipt:
         """Queue one message on its type's lane (no campaign: one Redis command) and return its receipt.
         The options are `send_campaign`'s; the body is sent as written. `reference` (up to 64
-        characters) comes back with its state. With `idempotency_key`, a retry within 24 hours returns
+        characters) comes back with its state. `callback_url`: where its end, then its final delivery
+        report, are POSTed (docs/callbacks.md). With `idempotency_key`, a retry within 24 hours returns
         the first receipt and queues nothing; the same key for another message raises
         `IdempotencyConflict`. Refused input raises `SpecError` naming the value."""
         queued = prepare_message(
             self.settings, to=to, body=body, sender=sender, type=type, reference=reference,
             idempotency_key=idempotency_key, prefix=prefix, unicode=unicode, template_id=template_id,
-            entity_id=entity_id, callback_profile_id=callback_profile_id,
+            entity_id=entity_id, callback_profile_id=callback_profile_id, callback_url=callback_url,
         )  # fmt: skip
         return self._queue(queued)
 

@@ -14,6 +14,7 @@ from redis_model.steering import CampaignSteering, RetentionApplied, purge_campa
 from redis_model.steering import apply_retention as _apply_retention
 from schemas.campaign import FINISHED_STATES, CampaignState, InvalidRow
 from schemas.errors import InputError, UnknownCampaignError
+from schemas.message import Callbacks
 
 _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.HELD)
 # A campaign with recipients to send that no worker has looked at for this long: status says so.
@@ -75,6 +76,8 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     # Submitted recipients whose final report was undelivered for a temporary reason, published again by
     # `campaign resend --undelivered` (from then on counted, and reported, by their new message).
     resent_undelivered: int = 0
+    # With a callback url: the callbacks made, sent, failed and pending, the attempts and the last error.
+    callbacks: Callbacks | None = None
 
 
 def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
@@ -113,6 +116,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         traces=dict(sorted(stored.traces.items(), key=lambda item: (-item[1], item[0]))),
         delivery_p50_s=_delay_percentile(stored.delivery_times, 0.5),
         delivery_p90_s=_delay_percentile(stored.delivery_times, 0.9),
+        callbacks=stored.callbacks,
         **msgspec.structs.asdict(count),
     )
 

@@ -24,6 +24,7 @@ from producer.spec import (
 from redis_model import keys
 from redis_model.keys import Lane
 from redis_model.message_intake import QueuedOnce
+from schemas.callback import check_callback_url
 from schemas.errors import IdempotencyConflict, SpecError, UnknownMessageError
 from schemas.message import MessageReceipt, MessageState, SingleMessage
 from schemas.settings import Settings
@@ -66,6 +67,7 @@ def prepare_message(
     template_id: str | None = None,
     entity_id: str | None = None,
     callback_profile_id: str | None = None,
+    callback_url: str | None = None,
 ) -> MessageToQueue:
     """The message as queued, `to` in E.164 and every option checked as `campaign send` checks it
     (`SpecError` naming the value refused), with its lane and, for an idempotency key, its digests.
@@ -83,6 +85,7 @@ def prepare_message(
         callback_profile_id=check_identifier("callback-profile-id", callback_profile_id),
         reference=_reference(reference),
         queued_at=time.time(),
+        callback_url=check_callback_url(callback_url),
     )
     lane = keys.lane_of(message.type)
     if idempotency_key is None:

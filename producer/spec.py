@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from producer.numbers import is_country_code
+from schemas.callback import check_callback_url
 from schemas.campaign import MARKETING_TYPES, CampaignSpec, MessageType
 from schemas.errors import SpecError
 from schemas.gsm7 import GSM7
@@ -44,6 +45,7 @@ def build_spec(
     expires_in: str | None = None,
     flash: bool = False,
     send_window: str | None = None,
+    callback_url: str | None = None,
     now: datetime | None = None,
 ) -> CampaignSpec:
     """Check every option and return the spec to publish; raise `SpecError` naming the bad value."""
@@ -75,6 +77,7 @@ def build_spec(
         expires_at=expires_at,
         flash=_flash(flash, body),
         send_window=_send_window(send_window, message_type),
+        callback_url=check_callback_url(callback_url),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
-from redis_model import keys
+from redis_model import callbacks, keys
 from redis_model.coalescing import Coalesced
 from redis_model.opt_outs import OptOut, OptOutSuppression
 from redis_model.scripts import source
@@ -34,7 +34,10 @@ _HEADER = struct.Struct(">cIIIB")  # kind, submitted at (s), job, offset, length
 # poller knows which positions to ask for (0 nodes: a header written before they were stored).
 _NODES = struct.Struct(">HH")
 _NODES_AT = HEADER_BYTES - _NODES.size
-MAX_CAMPAIGN_ID_BYTES = _NODES_AT - _HEADER.size
+# Before them, a byte of flags: the request's final reports are told to a producer's callback url.
+_FLAGS_AT = _NODES_AT - 1
+_HAS_CALLBACKS = 1
+MAX_CAMPAIGN_ID_BYTES = _FLAGS_AT - _HEADER.size
 _RECORD = struct.Struct(">BBI")  # status, trace, time (s)
 # A report as `record_reports` takes it: request slot, campaign slot, position, status, trace, time, bucket.
 _PACKED_REPORT = struct.Struct(">HHHBBIB")
@@ -51,7 +54,9 @@ _HEADERS_REMEMBERED = 100_000
 class Header(NamedTuple):
     """Whose a request's messages are: a campaign's chunk (`job`, `offset`), or single messages; and
     which of its positions are nodes Kaleyra accepted: `nodes` of them, up to `last_position` (a node
-    it dropped leaves a gap). `nodes` 0: not known (a header from before they were stored)."""
+    it dropped leaves a gap). `nodes` 0: not known (a header from before they were stored). `callbacks`:
+    its messages' final reports are told to the producer (the campaign's callback url, or the single
+    messages' in the request's `keys.callback_targets`)."""
 
     kind: str
     submitted_at: int
@@ -60,6 +65,7 @@ class Header(NamedTuple):
     offset: int = 0
     nodes: int = 0
     last_position: int = 0
+    callbacks: bool = False
 
 
 def encode_header(header: Header) -> bytes:
@@ -69,7 +75,9 @@ def encode_header(header: Header) -> bytes:
     fixed = _HEADER.pack(
         header.kind.encode(), header.submitted_at, header.job, header.offset, len(campaign_id)
     )
-    return (fixed + campaign_id).ljust(_NODES_AT, b"\0") + _NODES.pack(header.nodes, header.last_position)
+    flags = bytes([_HAS_CALLBACKS if header.callbacks else 0])
+    nodes = _NODES.pack(header.nodes, header.last_position)
+    return (fixed + campaign_id).ljust(_FLAGS_AT, b"\0") + flags + nodes
 
 
 def decode_header(raw: bytes) -> Header | None:
@@ -79,7 +87,8 @@ def decode_header(raw: bytes) -> Header | None:
     kind, submitted_at, job, offset, length = _HEADER.unpack_from(raw)
     campaign_id = raw[_HEADER.size : _HEADER.size + length].decode()
     nodes, last_position = _NODES.unpack_from(raw, _NODES_AT) if len(raw) >= HEADER_BYTES else (0, 0)
-    return Header(kind.decode(), submitted_at, campaign_id, job, offset, nodes, last_position)
+    callbacks = len(raw) >= HEADER_BYTES and bool(raw[_FLAGS_AT] & _HAS_CALLBACKS)
+    return Header(kind.decode(), submitted_at, campaign_id, job, offset, nodes, last_position, callbacks)
 
 
 def last_position(message_ids: Sequence[str], *, prefix: str = "") -> int:
@@ -259,13 +268,15 @@ class AsyncDeliveryReports:
                     bucket = delay_bucket_code(report.at - header.submitted_at)
             packed += _PACKED_REPORT.pack(request_slot, campaign_slot, position, report.status,
                                           trace_code(report.trace), int(report.at), bucket)  # fmt: skip
-        script_keys = [keys.EARLY_REPORTS]
+        script_keys = [keys.EARLY_REPORTS, *callbacks.OUTBOX]
         for request_id in request_slots:
-            script_keys += [keys.delivery(request_id), keys.early_reports(request_id)]
+            script_keys += [keys.delivery(request_id), keys.early_reports(request_id),
+                            keys.callback_targets(request_id)]  # fmt: skip
         for campaign_id in campaign_slots:
             script_keys += [keys.campaign(campaign_id), keys.campaign_traces(campaign_id),
                             keys.campaign_delivery_times(campaign_id)]  # fmt: skip
-        args: list[Any] = [time.time(), self.early_lifetime_s, HEADER_BYTES, RECORD_BYTES, bytes(packed)]
+        args: list[Any] = [time.time(), self.early_lifetime_s, HEADER_BYTES, RECORD_BYTES, bytes(packed),
+                           len(keys.DELIVERY_PREFIX), *campaign_slots]  # fmt: skip
         return [int(verdict) for verdict in await self._record(keys=script_keys, args=args)]
 
     async def match_early(self, *, now: float | None = None, count: int = 100) -> Recorded:

@@ -27,6 +27,29 @@ LANES = (OTP_LANE, TXN_LANE, BULK_LANE)
 DRAMATIQ_HEARTBEATS = "dramatiq:__heartbeats__"
 
 
+# dramatiq's Redis broker keeps a queue in these keys (its `dispatch.lua`); read only, for the metrics.
+def dramatiq_ready(queue: str) -> str:
+    """List: the ids of the queue's messages waiting for a worker."""
+    return f"dramatiq:{queue}"
+
+
+def dramatiq_messages(queue: str) -> str:
+    """Hash: id -> message, of every message of the queue not acknowledged: waiting, or fetched by a
+    worker (its id then in that worker's ack set, no longer in the list)."""
+    return f"dramatiq:{queue}.msgs"
+
+
+def dramatiq_delayed(queue: str) -> str:
+    """Hash: id -> message, of every delayed message of the queue (a retry's back-off, a job that comes
+    back later): in the delay queue's list, or held by a worker until its time."""
+    return f"dramatiq:{queue}.DQ.msgs"
+
+
+def dramatiq_dead(queue: str) -> str:
+    """Sorted set: the ids of the queue's dead-lettered messages (out of retries), by when."""
+    return f"dramatiq:{queue}.XQ"
+
+
 def lane_of(message_type: str) -> Lane:
     return {"OTP": OTP_LANE, "TXN": TXN_LANE}.get(message_type, BULK_LANE)
 
@@ -288,3 +311,27 @@ def campaign_delivery_times(campaign_id: str) -> str:
     upper bound in DELAY_BUCKETS_S) -> messages of the campaign delivered within it of their request's
     submission."""
     return f"campaign:{{{campaign_id}}}:delivery_times"
+
+
+# Callbacks to the producer (`redis_model.callbacks`): an outbox of POSTs to make, each of one owner's
+# events (a campaign's, or a single message's), until its receiver answers 2xx or the attempts run out.
+# Hash: callback id -> the callback as stored (`redis_model.callbacks.StoredCallback`, JSON).
+CALLBACKS = "callbacks"
+# Sorted set: callback ids by when to attempt each next (a claimed one: when its claim ends).
+CALLBACKS_DUE = "callbacks:due"
+# String: the last callback id given out.
+CALLBACK_IDS = "callbacks:ids"
+# Sorted set: ids of campaigns with a callback url whose end is still to be told, by when to look next.
+CALLBACK_CAMPAIGNS = "callbacks:campaigns"
+# The owner's hash (a campaign's, a single message's) counts its callbacks: made, sent (answered 2xx),
+# failed (given up), attempts made; and keeps the last attempt's time and the last failure's reason.
+CALLBACK_URL = "callback_url"  # a campaign's, in its hash: where its events go
+CALLBACKS_MADE, CALLBACKS_SENT, CALLBACKS_FAILED = "callbacks", "callbacks_sent", "callbacks_failed"
+CALLBACK_ATTEMPTS, CALLBACK_ERROR, CALLBACK_AT = "callback_attempts", "callback_error", "callback_at"
+
+
+def callback_targets(request_id: str) -> str:
+    """Hash: node position -> where its delivery report is told (`redis_model.callbacks`: the single
+    message's url, id, reference and hash), for a request of single messages with a callback url.
+    Expires with the request's delivery string."""
+    return f"dlr:callbacks:{request_id}"

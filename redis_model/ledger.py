@@ -110,12 +110,22 @@ class ChunkLedger:
                 released = await self._release(keys=[keys.claims(campaign_id)], args=[job, owner])
         return bool(released)
 
-    async def settle(self, campaign_id: str, job: int, owner: str, start: int, outcome: ChunkOutcome) -> bool:
+    async def settle(
+        self,
+        campaign_id: str,
+        job: int,
+        owner: str,
+        start: int,
+        outcome: ChunkOutcome,
+        *,
+        callbacks: bool = False,
+    ) -> bool:
         """Record the outcome of our claimed recipients from `start`; False if the claim was lost.
 
         The counters move by `outcome.counts()` in the same script that stores the outcome, which also
         writes the header of the request's delivery string when Kaleyra accepted it (with its nodes: the
-        outcome's message ids) and indexes the request for the status query.
+        outcome's message ids; `callbacks`: their final reports are told to the campaign's callback url)
+        and indexes the request for the status query.
         """
         counts = outcome.counts()
         pairs = [item for name, amount in counts.items() if amount for item in (name, amount)]
@@ -134,7 +144,7 @@ class ChunkLedger:
             )
             nodes = counts[Outcome.SUBMITTED.value]  # the ids not dropped, counted once for both
             header = delivery.encode_header(
-                delivery.Header(delivery.CAMPAIGN, int(now), campaign_id, job, start, nodes, last)
+                delivery.Header(delivery.CAMPAIGN, int(now), campaign_id, job, start, nodes, last, callbacks)
             )
         # After a POST, losing the settlement to a Redis blip would leave the outcome unknown.
         async for attempt in _riding_out_redis_blips():

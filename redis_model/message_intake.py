@@ -10,7 +10,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from redis_model import delivery, keys, records
+from redis_model import callbacks, delivery, keys, records
 from redis_model.coalescing import Coalesced
 from redis_model.keys import Lane
 from redis_model.scripts import source
@@ -134,6 +134,7 @@ def _state(
             message_id=text.get(keys.MESSAGE_ID) or None,
             code=text.get(keys.CODE) or None,
             reference=text.get(keys.REFERENCE) or None,
+            callbacks=callbacks.callbacks_of(text),
         )
     if entries:
         queued = records.decode_message(entries[0][1][keys.MESSAGE_FIELD.encode()])

@@ -18,7 +18,7 @@ import msgspec
 import redis
 import redis.asyncio as aioredis
 
-from redis_model import delivery, keys, records
+from redis_model import callbacks, delivery, keys, records
 from redis_model.scripts import source
 from schemas.campaign import MessageType
 from schemas.message import MessageStatus, SingleMessage
@@ -142,12 +142,14 @@ class MessageLanes:
             by_lane.setdefault(outcome.taken.lane, []).append(outcome)
         for lane, settled in by_lane.items():
             requests = _requests(settled, int(float(now)))
+            request_values = [value for request_id, told in requests.items() for value in (request_id, *told)]
             await self._settle(
-                keys=[keys.message_stream(lane), keys.UNREPORTED,
+                keys=[keys.message_stream(lane), keys.UNREPORTED, *callbacks.OUTBOX,
                       *(keys.message(outcome.taken.id) for outcome in settled),
-                      *map(keys.delivery, requests)],
+                      *(key for request_id in requests for key in (keys.delivery(request_id),
+                                                                   keys.callback_targets(request_id)))],
                 args=[keys.MESSAGE_GROUP, now, self.retention_s, len(settled), self.poll_after_s,
-                      *(item for request in requests.items() for item in request), *_settled_values(settled)],
+                      *request_values, *_settled_values(settled, float(now))],
             )  # fmt: skip
 
     async def release(self, batch: Sequence[Taken], *, failed_attempt: bool = False) -> list[int]:
@@ -211,27 +213,46 @@ def _taken(lane: keys.Lane, entry: bytes | str, fields: dict[bytes, bytes]) -> T
 _UNREADABLE = SingleMessage(to="", body="", sender="", type=MessageType.TXN)
 
 
-def _requests(settled: Sequence[Settled], now: int) -> dict[str, bytes]:
-    """The delivery header of each request the settled messages were accepted in, by its id."""
+def _requests(settled: Sequence[Settled], now: int) -> dict[str, tuple[bytes, bytes]]:
+    """By the id of each request the settled messages were accepted in: its delivery header and the
+    callback targets of its messages that have a callback url (JSON, position -> target; b"" for none)."""
     positions: dict[str, list[int]] = {}
+    targets: dict[str, dict[int, bytes]] = {}
     for outcome in settled:
         if where := delivery.split_message_id(outcome.message_id):
             positions.setdefault(where[0], []).append(where[1])
-    return {
-        request_id: delivery.encode_header(
-            delivery.Header(delivery.MESSAGES, now, nodes=len(nodes), last_position=max(nodes))
+            if outcome.taken.message.callback_url is not None:
+                targets.setdefault(where[0], {})[where[1]] = callbacks.message_target(
+                    outcome.taken.id, outcome.taken.message
+                )
+    requests = {}
+    for request_id, nodes in positions.items():
+        header = delivery.Header(delivery.MESSAGES, now, nodes=len(nodes), last_position=max(nodes),
+                                 callbacks=request_id in targets)  # fmt: skip
+        told = targets.get(request_id)
+        requests[request_id] = (
+            delivery.encode_header(header),
+            callbacks.encode_targets(told) if told else b"",
         )
-        for request_id, nodes in positions.items()
-    }
+    return requests
 
 
-def _settled_values(settled: Sequence[Settled]) -> list[str]:
-    """`settle_messages`'s five values a message: entry, status, message id, code, "=" + reference."""
-    values = []
+def _settled_values(settled: Sequence[Settled], now: float) -> list[str | bytes]:
+    """`settle_messages`'s seven values a message: entry, status, message id, code, "=" + reference,
+    callback url and the callback's event (both "" without a url)."""
+    values: list[str | bytes] = []
     for outcome in settled:
-        reference = outcome.taken.message.reference
+        message = outcome.taken.message
+        reference = message.reference
         values += [outcome.taken.entry, outcome.status.value, outcome.message_id, outcome.code,
                    "" if reference is None else "=" + reference]  # fmt: skip
+        if message.callback_url is None:
+            values += ["", ""]
+        else:
+            event = callbacks.message_settled(
+                outcome.taken.id, message, outcome.status, outcome.message_id, outcome.code, now
+            )
+            values += [message.callback_url, event]
     return values
 
 

@@ -135,6 +135,8 @@ class PublishingStore:
         header = _header(announcing)
         tx.hset(self._campaign, mapping=header)
         tx.zadd(keys.CAMPAIGNS_BY_CREATION, {self.campaign_id: header[keys.CREATED_AT]})
+        if announcing.spec.callback_url is not None:  # its end is told: watched until then
+            tx.zadd(keys.CALLBACK_CAMPAIGNS, {self.campaign_id: header[keys.CREATED_AT]})
 
     def _finish_on(self, client: redis.Redis, counted: Counted) -> None:
         pairs: list[EncodableT] = [
@@ -163,4 +165,9 @@ def _header(announcing: Announcement) -> dict[FieldT, EncodableT]:
         **dict.fromkeys((keys.CANCELLED, keys.RETRIED), 0),
         keys.CREATED_AT: time.time(),
         **({keys.RELEASE_AT: announcing.release_at} if announcing.release_at is not None else {}),
+        **(
+            {keys.CALLBACK_URL: announcing.spec.callback_url}
+            if announcing.spec.callback_url is not None
+            else {}
+        ),
     }

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import msgspec
 import redis
 
-from redis_model import delivery, keys, records
+from redis_model import callbacks, delivery, keys, records
 from schemas.campaign import CampaignSpec
 from schemas.delivery import trace_of
+from schemas.message import Callbacks
 
 
 class Counters(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +56,7 @@ class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_error_at: float | None
     seen_at: float | None
     now: float  # Redis's clock, the one the publishing lease is set on
+    callbacks: Callbacks | None = None  # with a callback url, once it made one
 
 
 _COUNTERS = (
@@ -65,6 +67,7 @@ _COUNTERS = (
 _FIELDS = (
     keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,
     keys.PUBLISHING, keys.HELD_REASON, keys.LAST_ERROR, keys.LAST_ERROR_AT, keys.SEEN_AT, *_COUNTERS,
+    *callbacks.CALLBACK_FIELDS,
 )  # fmt: skip
 
 
@@ -99,6 +102,7 @@ def read_status(client: redis.Redis, campaign_id: str) -> StoredStatus | None:
         last_error_at=_float(row[keys.LAST_ERROR_AT]),
         seen_at=_float(row[keys.SEEN_AT]),
         now=seconds + micros / 1e6,
+        callbacks=callbacks.callbacks_of(row),
     )
 
 

@@ -76,6 +76,8 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     # Quiet hours: send only inside this daily window (minutes after midnight, opens and closes) in
     # the recipients' local time. Marketing types only.
     send_window: tuple[int, int] | None = None
+    # Where the campaign's end and its messages' final delivery reports are POSTed (`schemas.callback`).
+    callback_url: str | None = None
 
 
 class Recipient(msgspec.Struct, frozen=True, array_like=True, gc=False):

@@ -24,6 +24,8 @@ class SingleMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     callback_profile_id: str | None = None
     reference: str | None = None  # the producer's own, returned with the message's status
     queued_at: float = 0.0  # Unix seconds
+    # Where its end and then its final delivery report are POSTed (`schemas.callback`).
+    callback_url: str | None = None
 
 
 class MessageStatus(enum.StrEnum):
@@ -58,3 +60,18 @@ class MessageState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     reference: str | None = None
     trace: str | None = None  # the final delivery report's status trace (DELIVRD, ABSENT-SUB ...)
     reported_at: float | None = None  # when the final delivery report says it happened (Unix seconds)
+    callbacks: Callbacks | None = None  # with a callback url: how telling the producer went
+
+
+class Callbacks(msgspec.Struct, frozen=True, kw_only=True):
+    """The callbacks of a campaign or a single message: made (events to tell), sent (the receiver
+    answered 2xx), failed (given up after the last attempt), pending (the rest: to attempt, or being
+    attempted), attempts made in all, and the last attempt's time and the last failure's reason."""
+
+    made: int
+    sent: int
+    failed: int
+    pending: int
+    attempts: int
+    last_attempt_at: float | None = None
+    last_error: str | None = None

@@ -66,12 +66,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Numbers whose final delivery report says they opted out or are on a do-not-disturb register join
     # the account's suppression list (redis_model.opt_outs).
     dlr_suppress: bool = True
+    # A worker group serves /metrics, /healthz and /readyz on this port (0: none), and its processes
+    # write their metrics to `metrics_dir` (PROMETHEUS_MULTIPROC_DIR, set by the group for them).
+    metrics_port: int = 0
+    metrics_dir: str = ""
+    # The key the callbacks to producers are signed with (`schemas.callback`); without one, callbacks
+    # wait in Redis unsent. Never logged or printed.
+    callback_secret: str = ""
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
-        shown = {f: getattr(self, f) for f in self.__struct_fields__ if f != "api_key"}
+        hidden = ("api_key", "callback_secret")
+        shown = {f: getattr(self, f) for f in self.__struct_fields__ if f not in hidden}
         shown["redis_url"] = redact_url(self.redis_url)
-        return f"Settings(api_key={'***' if self.api_key else ''!r}, {shown})"
+        secret = "***" if self.callback_secret else ""
+        return f"Settings(api_key={'***' if self.api_key else ''!r}, callback_secret={secret!r}, {shown})"
 
     __str__ = __repr__
 
@@ -148,6 +157,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             message_linger_ms=_int(env, "CAMPAIGN_MESSAGE_LINGER_MS", 5, low=0, high=1000),
             dlr_poll_after_s=_poll_after(env),
             dlr_suppress=dlr_suppress == "1",
+            metrics_port=_int(env, "CAMPAIGN_METRICS_PORT", 0, low=0, high=65_535),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            callback_secret=env.get("CAMPAIGN_CALLBACK_SECRET", ""),
         )
 
     def require_credentials(self) -> None:

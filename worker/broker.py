@@ -17,6 +17,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 from redis_model import keys
 from redis_model.doorbell import RingDoorbell
 from schemas.settings import Settings
+from worker.callbacks import CallbackSender
 from worker.context import WorkerContext
 from worker.doorbell import DoorbellConsumer
 from worker.dramatiq_private import start_on_uvloop
@@ -138,19 +139,21 @@ def _event_loop():  # type: ignore[no-untyped-def]
 
 class _Lifecycle(Middleware):
     """At boot: bulk jobs watch this worker's work queue for urgent jobs waiting for a thread, and the
-    single-message consumer and the delivery poller start on the event loop. On shutdown: jobs stop
-    after their current chunk, the consumer after its batches in flight, the poller after its pass;
-    then the HTTP session and Redis client close."""
+    single-message consumer, the delivery poller and the callbacks' sender start on the event loop. On
+    shutdown: jobs stop after their current chunk, the consumer after its batches in flight, the poller
+    and the sender after their pass; then the HTTP sessions and Redis client close."""
 
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
         self.messages = MessageConsumer(context)
         self.reconcile = DeliveryPoller(context)
+        self.callbacks = CallbackSender(context)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.context.urgent = UrgentWatch(worker.work_queue)
         _event_loop().loop.call_soon_threadsafe(self.messages.start)
         _event_loop().loop.call_soon_threadsafe(self.reconcile.start)
+        _event_loop().loop.call_soon_threadsafe(self.callbacks.start)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.context.stopping = True
@@ -161,5 +164,6 @@ class _Lifecycle(Middleware):
         if loop_thread is not None:
             loop_thread.run_coroutine(self.messages.stop())
             loop_thread.run_coroutine(self.reconcile.stop())
+            loop_thread.run_coroutine(self.callbacks.stop())
             flush_events()
             loop_thread.run_coroutine(self.context.aclose())

@@ -138,7 +138,10 @@ def _log_accepted(
 async def _settle(run: JobRun, chunk: Sequence[Recipient], outcome: ChunkOutcome, log: Any) -> None:
     """Record the chunk's outcome; a lost claim is only logged (another worker took the chunk over)."""
     try:
-        applied = await run.ctx.ledger.settle(run.campaign_id, run.job_index, run.owner, run.settled, outcome)
+        told = run.spec.callback_url is not None  # its final delivery reports are told to the producer
+        applied = await run.ctx.ledger.settle(
+            run.campaign_id, run.job_index, run.owner, run.settled, outcome, callbacks=told
+        )
     except redis.RedisError as e:
         # The request went out, so failing the chunk now could send it twice on a resend; the claim
         # is left to go stale, and the campaign's policy decides (`hold`: unknown).

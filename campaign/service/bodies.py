@@ -42,6 +42,10 @@ class MessageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     entity_id: Short | None = None
     callback_profile_id: Short | None = None
     reference: Annotated[Short, msgspec.Meta(description="yours, returned with its state")] | None = None
+    callback_url: (
+        Annotated[str, msgspec.Meta(max_length=2000, description="where its end and its delivery are POSTed")]
+        | None
+    ) = None
 
 
 class BatchMessage(MessageRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -37,6 +37,7 @@ class CampaignQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     expires_in: str | None = None
     flash: bool = False
     send_window: str | None = None
+    callback_url: str | None = None
     max_invalid: str | None = None
     dry_run: bool = False
 

@@ -1,0 +1,320 @@
+"""Callbacks to the producer, on fakeredis and a real Redis, to a real HTTP receiver: a single message's
+end and then its final delivery report, a campaign's end and its messages' final reports, each POSTed
+signed; a receiver that fails is retried with back-off until it answers or the attempts run out, and the
+attempts show in the message's and the campaign's status; a report that comes twice is told once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import msgspec
+import pytest
+from aiohttp import web
+
+from ops.simulator import SimulatorConfig, start_in_thread
+from producer import Campaigns
+from producer.control import campaign_status
+from producer.publish import publish_campaign
+from producer.spec import build_spec
+from redis_model import keys, records
+from redis_model.api_keys import ApiKeyStore
+from redis_model.delivery import AsyncDeliveryReports
+from schemas.callback import CALLBACK_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from schemas.delivery import DeliveryReport, DeliveryStatus
+from schemas.errors import SpecError
+from tests.conftest import API_KEY
+from tests.integration.http_served import serving
+from tests.integration.test_campaign_flow import wait_completed, wait_for
+from tests.integration.test_dlr_actions import sent_ids
+from worker.callbacks import CallbackSender
+from worker.context import WorkerContext
+
+SECRET = "callback-test-secret-0123456789"
+ORDER = {"to": "+919812345678", "body": "Your order shipped", "sender": "KLRHXA", "type": "TXN"}
+
+
+@dataclass
+class Posted:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def events(self) -> list[dict]:
+        return msgspec.json.decode(self.body)["events"]
+
+
+@dataclass
+class Receiver:
+    """A producer's endpoint: records every POST; answers `failing` (an HTTP status) to the first
+    `failures` of them, 200 after."""
+
+    url: str
+    posted: list[Posted] = field(default_factory=list)
+    failures: int = 0
+    failing: int = 500
+
+    def wait(self, count: int) -> list[Posted]:
+        wait_for(lambda: len(self.posted) >= count, timeout=30)
+        return self.posted
+
+
+@contextmanager
+def receiving(*, failures: int = 0, failing: int = 500) -> Iterator[Receiver]:
+    started: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event, int]] = Future()
+    receiver = Receiver("", failures=failures, failing=failing)
+
+    async def hook(request: web.Request) -> web.Response:
+        receiver.posted.append(Posted(dict(request.headers), await request.read()))
+        if receiver.failures > 0:
+            receiver.failures -= 1
+            return web.Response(status=receiver.failing)
+        return web.Response(status=200)
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            stopping = asyncio.Event()
+            started.set_result((asyncio.get_running_loop(), stopping, runner.addresses[0][1]))
+            await stopping.wait()
+        finally:
+            await runner.cleanup()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    thread.start()
+    loop, stopping, port = started.result(timeout=10)
+    receiver.url = f"http://127.0.0.1:{port}/hook?token=t0k3n"
+    try:
+        yield receiver
+    finally:
+        loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout=10)
+
+
+def signed(posted: Posted) -> bool:
+    return verify_signature(SECRET, posted.headers[SIGNATURE_HEADER], posted.body)
+
+
+def record(backend, reports: list[DeliveryReport]) -> None:
+    async def run():
+        store = AsyncDeliveryReports(backend.async_factory())
+        try:
+            await store.record(reports)
+        finally:
+            await store.client.aclose()
+
+    asyncio.run(run())
+
+
+def send_passes(backend, settings, *times: float, **options) -> list:
+    """A sender of our own (no worker's), one pass at each of `times`: what each did."""
+
+    async def run():
+        ctx = WorkerContext(settings, backend.async_factory)
+        sender = CallbackSender(ctx, **options)
+        try:
+            return [await sender.send_once(now=at) for at in times]
+        finally:
+            await sender.stop()
+            await ctx.aclose()
+
+    return asyncio.run(run())
+
+
+def test_a_message_s_end_then_its_delivery_are_posted_signed_once_each(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator, receiving() as receiver:
+        settings = make_settings(simulator.base_url, callback_secret=SECRET, dlr_poll_after_s=0)
+        start_worker(settings)
+        campaigns = Campaigns(backend.client, settings)
+        receipt = campaigns.send_message(**ORDER, reference="order-7", callback_url=receiver.url)
+        [ended] = receiver.wait(1)
+        state = campaigns.message(receipt.id)
+        assert signed(ended) and ended.headers["Content-Type"] == "application/json"
+        assert ended.events == [
+            {"event": "message.status", "status": "submitted", "at": ended.events[0]["at"], "id": receipt.id,
+             "reference": "order-7", "message_id": state.message_id}
+        ]  # fmt: skip
+        assert state.message_id is not None
+
+        report = DeliveryReport(state.message_id, DeliveryStatus.DELIVERED, "DELIVRD", 1_765_000_000.0)
+        record(backend, [report])
+        record(backend, [report])  # the same report again: told once
+        _, delivered = receiver.wait(2)
+        assert signed(delivered)
+        assert delivered.events == [
+            {"event": "message.status", "status": "delivered", "at": 1_765_000_000, "id": receipt.id,
+             "reference": "order-7", "message_id": state.message_id, "trace": "DELIVRD"}
+        ]  # fmt: skip
+        assert delivered.headers[CALLBACK_ID_HEADER] != ended.headers[CALLBACK_ID_HEADER]
+        wait_for(lambda: campaigns.message(receipt.id).callbacks.sent == 2)
+        seen = campaigns.message(receipt.id)
+        assert seen.status == "delivered"
+        assert msgspec.structs.asdict(seen.callbacks) | {"last_attempt_at": None} == {
+            "made": 2, "sent": 2, "failed": 0, "pending": 0, "attempts": 2, "last_attempt_at": None,
+            "last_error": None,
+        }  # fmt: skip
+        assert len(receiver.posted) == 2 and backend.client.hlen(keys.CALLBACKS) == 0
+
+
+def test_a_failing_receiver_is_retried_with_doubling_back_off_and_the_attempts_show(
+    backend, start_worker, make_settings
+):
+    with (
+        start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator,
+        receiving(failures=2) as receiver,
+    ):
+        quiet = make_settings(simulator.base_url, dlr_poll_after_s=0)  # no secret: its sender sends nothing
+        start_worker(quiet)
+        campaigns = Campaigns(backend.client, quiet)
+        receipt = campaigns.send_message(**ORDER, callback_url=receiver.url)
+        wait_for(lambda: campaigns.message(receipt.id).status == "submitted")
+        assert campaigns.message(receipt.id).callbacks.pending == 1 and not receiver.posted
+
+        signing = make_settings(simulator.base_url, callback_secret=SECRET)
+        start = time.time()
+        [first] = send_passes(backend, signing, start)
+        due = backend.client.zscore(keys.CALLBACKS_DUE, "1")
+        assert first.retried == 1 and 5 * 0.8 <= due - start <= 5 + 1  # 5 s, less a fifth of jitter at most
+        early, second = send_passes(backend, signing, start + 1, due)
+        assert early.claimed == 0 and second.retried == 1
+        due = backend.client.zscore(keys.CALLBACKS_DUE, "1")
+        assert 10 * 0.8 <= due - time.time() <= 10 + 1  # doubled
+        [third] = send_passes(backend, signing, due)
+        assert third.sent == 1
+
+        assert [p.body for p in receiver.posted] == [receiver.posted[0].body] * 3
+        assert {p.headers[CALLBACK_ID_HEADER] for p in receiver.posted} == {"1"}
+        assert all(signed(p) for p in receiver.posted)
+        shown = campaigns.message(receipt.id).callbacks
+        assert (shown.made, shown.sent, shown.failed, shown.pending, shown.attempts) == (1, 1, 0, 0, 3)
+        assert shown.last_error == "HTTP 500" and shown.last_attempt_at is not None
+        assert backend.client.hlen(keys.CALLBACKS) == 0 and backend.client.zcard(keys.CALLBACKS_DUE) == 0
+
+
+def test_a_callback_is_given_up_after_its_last_attempt_and_counted_failed(
+    backend, start_worker, make_settings
+):
+    with (
+        start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator,
+        receiving(failures=9) as receiver,
+    ):
+        quiet = make_settings(simulator.base_url, dlr_poll_after_s=0)
+        start_worker(quiet)
+        campaigns = Campaigns(backend.client, quiet)
+        refused = campaigns.send_message(**ORDER, callback_url=receiver.url)
+        unreachable = campaigns.send_message(**ORDER, callback_url="http://127.0.0.1:9/closed")
+        wait_for(lambda: all(campaigns.message(r.id).status == "submitted" for r in (refused, unreachable)))
+
+        signing = make_settings(simulator.base_url, callback_secret=SECRET)
+        passes = send_passes(backend, signing, time.time(), time.time() + 3600, max_attempts=2)
+        assert [(p.retried, p.failed) for p in passes] == [(2, 0), (0, 2)]
+        gave_up = campaigns.message(refused.id).callbacks
+        assert (gave_up.made, gave_up.sent, gave_up.failed, gave_up.pending, gave_up.attempts) == (
+            1,
+            0,
+            1,
+            0,
+            2,
+        )
+        assert gave_up.last_error == "HTTP 500"
+        assert "ClientConnectorError" in campaigns.message(unreachable.id).callbacks.last_error
+        assert backend.client.hlen(keys.CALLBACKS) == 0
+
+
+def test_a_campaign_s_end_and_its_messages_final_reports_are_posted(backend, start_worker, make_settings):
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator, receiving() as receiver:
+        settings = make_settings(
+            simulator.base_url, chunk_size=10, callback_secret=SECRET, dlr_poll_after_s=0
+        )
+        broker = start_worker(settings)
+        spec = build_spec(settings=settings, sender="KLRHXA", type="TXN", body="Hi", prefix="+91",
+                          callback_url=receiver.url)  # fmt: skip
+        rows = [(i + 2, f"90000{i:05d}") for i in range(30)]
+        publish_campaign(spec, rows, client=backend.client, broker=broker, settings=settings)
+        status = wait_completed(backend, spec.campaign_id)
+        [ended] = receiver.wait(1)
+        assert signed(ended)
+        assert ended.events == [
+            {"event": "campaign.status", "campaign_id": spec.campaign_id, "state": "completed",
+             "at": ended.events[0]["at"], "total": 30, "submitted": status.submitted, "failed": status.failed,
+             "unknown": 0, "cancelled": 0}
+        ]  # fmt: skip
+        assert (
+            abs(ended.events[0]["at"] - campaign_status(backend.client, spec.campaign_id).finished_at) < 0.01
+        )
+
+        ids = sorted(sent_ids(backend, spec.campaign_id).values())
+        reports = [DeliveryReport(i, DeliveryStatus.DELIVERED, "DELIVRD", 1_765_000_000.0) for i in ids[:20]]
+        reports += [
+            DeliveryReport(i, DeliveryStatus.UNDELIVERED, "ABSENT-SUB", 1_765_000_000.0) for i in ids[20:]
+        ]
+        reports += [DeliveryReport(ids[0], DeliveryStatus.SENT, "", 1_765_000_000.0)]  # not final: not told
+        record(backend, reports)
+        _, told = receiver.wait(2)
+        assert signed(told)
+        assert sorted((e["message_id"], e["status"], e["trace"]) for e in told.events) == sorted(
+            (r.message_id, r.status.word, r.trace) for r in reports[:30]
+        )
+        assert {e["campaign_id"] for e in told.events} == {spec.campaign_id}
+        wait_for(lambda: campaign_status(backend.client, spec.campaign_id).callbacks.sent == 2)
+        shown = campaign_status(backend.client, spec.campaign_id).callbacks
+        assert (shown.made, shown.failed, shown.pending, shown.attempts) == (2, 0, 0, 2)
+        assert backend.client.zcard(keys.CALLBACK_CAMPAIGNS) == 0  # told once, no longer watched
+
+
+def test_no_secret_no_credentials_and_no_stray_urls(backend, make_settings):
+    settings = make_settings("http://127.0.0.1:9", callback_secret=SECRET)
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+    campaigns = Campaigns(backend.client, settings)
+    for url, reason in [
+        ("ftp://example.com/hook", "must be an http:// or https:// URL"),
+        ("https://user:pw@example.com/hook", "must not hold credentials"),
+        ("https:///hook", "must be an http:// or https:// URL"),
+        ("https://example.com:99999/hook", "is not a URL"),
+        ("https://example.com/a b", "no spaces"),
+    ]:
+        with pytest.raises(SpecError, match=reason):
+            campaigns.send_message(**ORDER, callback_url=url)
+        with pytest.raises(SpecError, match=reason):
+            build_spec(settings=settings, sender="KLRHXA", type="TXN", body="Hi", callback_url=url)
+    assert backend.client.dbsize() == 0  # nothing queued
+
+
+def test_the_http_intake_takes_a_callback_url_and_refuses_a_bad_one_naming_it(backend, make_settings):
+    _, key = ApiKeyStore(backend.client).create("orders")
+    with serving(backend, make_settings("http://127.0.0.1:9")) as served:
+        served.key = key
+        bad = served.call("POST", "/v1/messages", json_body=ORDER | {"callback_url": "ftp://example.com/x"})
+        assert bad.status == 400 and "ftp://example.com/x" in bad.body["error"]["message"]
+        good = served.call(
+            "POST", "/v1/messages", json_body=ORDER | {"callback_url": "https://example.com/x"}
+        )
+        assert good.status == 202
+        batch = served.call(
+            "POST",
+            "/v1/messages/batch",
+            json_body={
+                "messages": [
+                    ORDER | {"callback_url": "https://example.com/y"},
+                    ORDER | {"callback_url": "mailto:x@example.com"},
+                ]
+            },
+        )
+        assert batch.status == 202
+        assert [item.get("error", {}).get("code") for item in batch.body["results"]] == [
+            None,
+            "invalid_request",
+        ]
+    queued = [records.decode_message(fields[b"m"]).callback_url
+              for _, fields in backend.client.xrange(keys.message_stream(keys.TXN_LANE))]  # fmt: skip
+    assert queued == ["https://example.com/x", "https://example.com/y"]
