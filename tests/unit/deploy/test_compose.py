@@ -119,11 +119,18 @@ def test_redis_runs_ops_redis_conf_with_aof_on_a_named_volume(compose: dict[str,
     assert option(redis["command"], "--bind") == "0.0.0.0"
 
 
+def seconds(duration: str) -> float:
+    """A compose duration such as `90s`, in seconds."""
+    parsed = parse_duration(duration)
+    assert parsed is not None, duration
+    return parsed
+
+
 def test_workers_scale_and_stop_gracefully(compose: dict[str, Any]) -> None:
     worker = compose["services"]["worker"]
     assert "container_name" not in worker and "ports" not in worker  # `--scale worker=N` needs neither
     assert worker["command"][0] == "worker"
-    assert parse_duration(worker["stop_grace_period"]) > WORKER_SHUTDOWN_TIMEOUT_MS / 1000
+    assert seconds(worker["stop_grace_period"]) > WORKER_SHUTDOWN_TIMEOUT_MS / 1000
     assert worker["init"] is True
 
 
@@ -133,7 +140,7 @@ def test_serve_listens_on_every_interface_on_its_published_port(compose: dict[st
     assert option(serve["command"], "--host") == "0.0.0.0"
     port = option(serve["command"], "--port")
     assert [mapping.rsplit(":", 1)[1] for mapping in serve["ports"]] == [port]
-    assert parse_duration(serve["stop_grace_period"]) > ServiceConfig().shutdown_timeout_s
+    assert seconds(serve["stop_grace_period"]) > ServiceConfig().shutdown_timeout_s
     assert f"127.0.0.1:{port}/readyz" in serve["healthcheck"]["test"][-1]
 
 
