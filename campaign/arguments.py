@@ -1,4 +1,4 @@
-"""argparse value types: a count of at least 1, a share from 0 to 1, a price."""
+"""argparse value types: a count of at least 1, a share from 0 to 1, a price, a number of seconds."""
 
 from __future__ import annotations
 
@@ -36,4 +36,15 @@ def rate(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{raw!r} must be between 0 and 1")
+    return value
+
+
+def seconds(raw: str) -> float:
+    """A time in seconds, more than 0 and at most a day: `--interval 0.5`."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
+    if not 0.0 < value <= 86400.0:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{raw!r} must be more than 0 and at most 86400 seconds")
     return value

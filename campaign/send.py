@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from campaign import connect
+from campaign import connect, watch
 from campaign.arguments import price
 from campaign.plural import plural
+from schemas.campaign import CampaignState
+from schemas.errors import InputError
 from schemas.window import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
+    from producer import Campaigns
     from producer.publish import PublishResult
 
 
@@ -25,6 +29,12 @@ def add_parsers(commands: Any) -> None:
         "--dry-run",
         action="store_true",
         help="read and count everything (recipients, encodings, segments, cost) and publish nothing",
+    )
+    send.add_argument(
+        "--wait",
+        action="store_true",
+        help="then follow it to its end (progress on stderr): exit 0 completed, 1 failed or cancelled; "
+        "with --json, the JSON printed is its final status",
     )
     send.set_defaults(run=_send)
 
@@ -116,7 +126,9 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    dry_run = args.dry_run
+    dry_run, wait = args.dry_run, getattr(args, "wait", False)
+    if wait and dry_run:
+        raise InputError("--wait with --dry-run: nothing is published to wait for")
     options = dict(
         prefix=args.prefix, unicode=args.unicode, template_id=args.template_id, entity_id=args.entity_id,
         callback_profile_id=args.callback_profile_id, at=args.at, name=args.name,
@@ -129,13 +141,19 @@ def _send(args: argparse.Namespace) -> int:
         print(f"campaign {cid}: {doing} while the rest of the file is read (`campaign status {cid}`)",
               file=sys.stderr)  # fmt: skip
 
-    result = connect.campaigns().send_campaign(
+    campaigns = connect.campaigns()
+    result = campaigns.send_campaign(
         args.recipients, sender=args.sender, type=args.type, body=args.body, max_invalid=args.max_invalid,
         dry_run=dry_run, on_visible=tell_sending, **options,
     )  # fmt: skip
     _print_skipped(result, dry_run)
     per_segment = args.price_per_segment
     cost = None if per_segment is None else per_segment * result.segments
+    if wait:
+        if not args.json:
+            _print_published(result, cost)
+            sys.stdout.flush()  # its id reaches a reader now, not when the campaign ends
+        return _wait(campaigns, result.campaign_id, as_json=args.json)
     if args.json:
         shown = msgspec.structs.asdict(result) | ({"cost": str(cost)} if cost is not None else {})
         if dry_run:
@@ -146,6 +164,19 @@ def _send(args: argparse.Namespace) -> int:
     else:
         _print_published(result, cost)
     return 0
+
+
+def _wait(campaigns: Campaigns, campaign_id: str, *, as_json: bool) -> int:
+    """Follow the campaign on stderr until it ends: 0 completed, 1 failed or cancelled."""
+    try:
+        final = watch.follow(functools.partial(campaigns.status, campaign_id), sys.stderr)
+    except KeyboardInterrupt:
+        print(f"campaign {campaign_id}: stopped waiting; it goes on (`campaign status {campaign_id} "
+              f"--watch`, `campaign cancel {campaign_id}`)", file=sys.stderr)  # fmt: skip
+        raise
+    if as_json:
+        print(msgspec.json.encode(final).decode())
+    return 0 if final.state == CampaignState.COMPLETED else 1
 
 
 def _print_skipped(result: PublishResult, dry_run: bool) -> None:

@@ -1,15 +1,18 @@
-"""`campaign status|list`: one campaign's state and counts, or the newest campaigns', as text or JSON."""
+"""`campaign status|list`: one campaign's state and counts (once, or followed live with --watch), or the
+newest campaigns', as text or JSON."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from campaign import connect
-from campaign.arguments import positive
+from campaign import connect, watch
+from campaign.arguments import positive, seconds
 from schemas.campaign import CampaignState
 
 if TYPE_CHECKING:
@@ -25,7 +28,22 @@ TRACES_SHOWN = 5  # the most frequent status traces of a campaign's delivery rep
 def add_parsers(commands: Any) -> None:
     status = commands.add_parser("status", help="show a campaign's state and exact counts")
     status.add_argument("campaign_id")
-    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument(
+        "--json", action="store_true", help="print one JSON object (with --watch: one a line)"
+    )
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow it until it is finished: progress, rate, ETA, outcomes, failures by code, delivery "
+        "(a live view on a terminal, a line per interval elsewhere; Ctrl-C stops watching, exit 130)",
+    )
+    status.add_argument(
+        "--interval",
+        type=seconds,
+        default=watch.DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between readings with --watch (default {watch.DEFAULT_INTERVAL_S:g})",
+    )
     status.set_defaults(run=_status)
 
     listing = commands.add_parser("list", help="the newest campaigns with their state and counts")
@@ -38,7 +56,16 @@ def add_parsers(commands: Any) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    status = connect.campaigns().status(args.campaign_id)
+    campaigns = connect.campaigns()
+    if args.watch:
+        watch.follow(
+            functools.partial(campaigns.status, args.campaign_id),
+            sys.stdout,
+            interval_s=args.interval,
+            as_json=args.json,
+        )
+        return 0
+    status = campaigns.status(args.campaign_id)
     if args.json:
         print(msgspec.json.encode(status).decode())
         return 0
@@ -57,7 +84,8 @@ def _print_progress_notes(status: CampaignStatus) -> None:
         print(" (a fixed key or SID: restart the workers with it)" if "KALEYRA" in status.held_reason
               or "API key" in status.held_reason else "")  # fmt: skip
     if status.idle_for is not None:
-        print(f"  no worker has taken a job of it for {_duration(status.idle_for)}: is `campaign worker` "
+        idle = watch.duration(status.idle_for)
+        print(f"  no worker has taken a job of it for {idle}: is `campaign worker` "
               "running (with this REDIS_URL)? Or its queue is behind other campaigns")  # fmt: skip
     if status.scheduled_for and status.release_at:
         release = datetime.fromtimestamp(status.release_at, UTC).isoformat(timespec="seconds")
@@ -111,16 +139,6 @@ def _print_delivery(status: CampaignStatus) -> None:
         print(f"  time to delivery: half within {status.delivery_p50_s:g}s, nine in ten within {p90}")
 
 
-def _duration(seconds: float) -> str:
-    """`42s`, `3m05s`, `2h10m`: how long, to a reader."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-
-
 def _list(args: argparse.Namespace) -> int:
     listed = connect.campaigns().list_campaigns(limit=args.limit, state=args.state)
     if args.json:
@@ -130,10 +148,13 @@ def _list(args: argparse.Namespace) -> int:
         print(f"no {args.state} campaigns" if args.state else "no campaigns")
     for status in listed:
         created = datetime.fromtimestamp(status.created_at or 0, UTC).isoformat(timespec="seconds")
-        name = f" {status.name!r}" if status.name else ""
+        settled = watch.settled_of(status)
+        progress = (
+            f"{settled}/{status.total} ({100 * settled / status.total:.0f}%)" if status.total else "0/0"
+        )
+        name = f" {status.name!r}" if status.name else ""  # repr: a name is user input, shown escaped
         print(
-            f"{status.campaign_id}  {created}  {status.type:<7} {status.state:<9} "
-            f"{status.submitted}/{status.total} submitted, {status.failed} failed, "
-            f"{status.pending} pending{name}"
+            f"{status.campaign_id}  {created}  {status.type:<7} {status.state:<9} {progress:>16} settled: "
+            f"{status.submitted} submitted, {status.failed} failed, {status.pending} pending{name}"
         )
     return 0
