@@ -17,6 +17,7 @@ The public Python API::
 from producer.api import AsyncCampaigns, Campaigns
 from producer.control import CampaignStatus
 from producer.publish import PublishResult
+from schemas.callback import verify_signature
 from schemas.errors import (
     IdempotencyConflict,
     InputError,
@@ -43,4 +44,5 @@ __all__ = [
     "SpecError",
     "UnknownCampaignError",
     "UnknownMessageError",
+    "verify_signature",
 ]

@@ -6,12 +6,19 @@ attempts show in the message's and the campaign's status; a report that comes tw
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -35,6 +42,7 @@ from tests.integration.test_dlr_actions import sent_ids
 from worker.callbacks import CallbackSender
 from worker.context import WorkerContext
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "callback-test-secret-0123456789"
 ORDER = {"to": "+919812345678", "body": "Your order shipped", "sender": "KLRHXA", "type": "TXN"}
 
@@ -318,3 +326,48 @@ def test_the_http_intake_takes_a_callback_url_and_refuses_a_bad_one_naming_it(ba
     queued = [records.decode_message(fields[b"m"]).callback_url
               for _, fields in backend.client.xrange(keys.message_stream(keys.TXN_LANE))]  # fmt: skip
     assert queued == ["https://example.com/x", "https://example.com/y"]
+
+
+def test_the_example_receiver_takes_signed_callbacks_and_refuses_others(backend, start_worker, make_settings):
+    port = free_port()
+    env = os.environ | {"CAMPAIGN_CALLBACK_SECRET": SECRET}
+    command = [sys.executable, "examples/callback_receiver.py", str(port)]
+    receiver = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: listening(port), timeout=20)
+        forged = http_post(port, b'{"events": []}', {SIGNATURE_HEADER: "t=1,v1=00", CALLBACK_ID_HEADER: "1"})
+        assert forged == 401
+        with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator:
+            settings = make_settings(simulator.base_url, callback_secret=SECRET, dlr_poll_after_s=0)
+            start_worker(settings)
+            campaigns = Campaigns(backend.client, settings)
+            receipt = campaigns.send_message(**ORDER, callback_url=f"http://127.0.0.1:{port}/callbacks")
+            wait_for(lambda: (told := campaigns.message(receipt.id).callbacks) is not None and told.sent == 1)
+    finally:
+        receiver.terminate()
+        out, err = receiver.communicate(timeout=10)
+    assert "Traceback" not in err
+    [printed] = [json.loads(line) for line in out.splitlines()]
+    assert (printed["id"], printed["status"]) == (receipt.id, "submitted")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_post(port: int, body: bytes, headers: dict[str, str]) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", "/callbacks", body=body, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
