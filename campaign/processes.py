@@ -27,6 +27,13 @@ def add_parsers(commands: Any) -> None:
         "as threads); with a few more threads than this, jobs claim, log and settle while others' "
         "requests are out",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="N",
+        help="serve /metrics (all of this worker's processes), /healthz and /readyz on port N of every "
+        "interface (CAMPAIGN_METRICS_PORT; default: none)",
+    )
     worker.set_defaults(run=_worker)
 
     simulate = commands.add_parser(
@@ -66,14 +73,28 @@ def add_parsers(commands: Any) -> None:
     demo.set_defaults(run=_demo)
 
 
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number") from None
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be a port from 0 (none) to 65535")
+    return value
+
+
 def _worker(args: argparse.Namespace) -> int:
     from redis_model.keys import LANES
 
-    Settings.from_environ().require_credentials()  # refuse now, not once per chunk
+    settings = Settings.from_environ()
+    settings.require_credentials()  # refuse now, not once per chunk
+    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    # With a metrics port, dramatiq runs inside `worker.group`, which gives the group its metrics directory.
+    runner = ["worker.group"] if metrics_port else ["dramatiq"]
     command = [
         sys.executable,
         "-m",
-        "dramatiq",
+        *runner,
         "worker.entrypoint",
         "--processes",
         str(args.processes),
@@ -87,6 +108,7 @@ def _worker(args: argparse.Namespace) -> int:
     ]
     if args.in_flight is not None:
         os.environ["CAMPAIGN_MAX_IN_FLIGHT"] = str(args.in_flight)
+    os.environ["CAMPAIGN_METRICS_PORT"] = str(metrics_port)
     os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
     sys.stdout.flush()
     os.execv(sys.executable, command)

@@ -14,6 +14,7 @@ from redis_model.ledger import ChunkLedger
 from redis_model.sending_state import CampaignStore
 from schemas.settings import Settings
 from worker.gateway import KaleyraClient
+from worker.metrics import CountedLedger
 from worker.rate_limit import AccountRateLimit
 from worker.urgent import UrgentWatch
 
@@ -49,7 +50,7 @@ class WorkerContext:
     @property
     def ledger(self) -> ChunkLedger:
         if self._ledger is None:
-            self._ledger = ChunkLedger(
+            self._ledger = CountedLedger(  # counts what it settles (worker.metrics)
                 self.store.client,
                 lease_ms=self.settings.lease_ms,
                 retention_s=self.settings.retention_s,

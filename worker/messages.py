@@ -15,6 +15,7 @@ from redis_model.message_lanes import MessageLanes, Reclaimed, Taken
 from worker.context import WorkerContext
 from worker.gates import account_open
 from worker.message_batch import BatchSender
+from worker.metrics import CountedLanes
 
 # Messages read at once per lane: a request's worth (TXN 100, bulk 1000); OTP goes one to a request,
 # so a read of them becomes that many requests sent together (`message_batch.REQUESTS_AT_ONCE`).
@@ -52,7 +53,7 @@ class MessageConsumer:
     @property
     def lanes(self) -> MessageLanes:
         if self._lanes is None:
-            self._lanes = MessageLanes(
+            self._lanes = CountedLanes(  # counts what it settles (worker.metrics)
                 self.ctx.store.client,
                 consumer=self.ctx.identity,
                 lease_ms=self.lease_ms,

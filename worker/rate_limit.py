@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from redis_model.account_rate import AccountRate
 from schemas.campaign import Recipient
+from worker.metrics import count_rate_cut, observe_rate_wait
 
 # A chunk is at most this share of a second's budget, so that no one-second window can hold
 # much more than the limit; and bulk books at most this far ahead, so that urgent requests
@@ -69,6 +70,7 @@ class AccountRateLimit:
             )
             self.limited = booking.limited
             if booking.wait_s > 0:
+                observe_rate_wait(booking.wait_s, urgent=urgent)
                 await asyncio.sleep(booking.wait_s)
             if booking.granted:
                 return booking.granted, booking.listed
@@ -80,7 +82,10 @@ class AccountRateLimit:
 
     async def back_off(self) -> float:
         """The gateway pushed back (E403, 429): cut the pace; returns the new pace, 0 if not cut."""
-        return await self._line.cut_pace(
+        pace = await self._line.cut_pace(
             decrease=DECREASE, recovery_s=RECOVERY_S, cooldown_s=COOLDOWN_S, floor=FLOOR,
             floor_share=FLOOR_SHARE, burst_share=BURST_SHARE, burst_min_requests=BURST_MIN_REQUESTS,
         )  # fmt: skip
+        if pace:
+            count_rate_cut()
+        return pace

@@ -29,6 +29,7 @@ from schemas.kaleyra import QueriedStatus, SubmittedSms
 from schemas.masking import redact_url
 from schemas.settings import Settings
 from worker.gateway.replies import parse_reply, parse_status_reply
+from worker.metrics import FLASH, PROBE, SEND, STATUS, count_retry, gateway_request
 
 # A request Kaleyra refuses after checking the key ("sms" must not be empty, E703): nothing is sent.
 PROBE_PAYLOAD = b'{"sms":[]}'
@@ -79,8 +80,10 @@ class KaleyraClient:
 
         async def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
-            if on_retry is not None and isinstance(error, TransientGatewayError):
-                await on_retry(error)
+            if isinstance(error, TransientGatewayError):
+                count_retry(error.code)
+                if on_retry is not None:
+                    await on_retry(error)
 
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(TransientGatewayError),
@@ -91,18 +94,20 @@ class KaleyraClient:
             reraise=True,
         )
         places = None if urgent else self._places
-        return await retrying(self._post_once, payload, self._flash_url if flash else self._url, places)
+        url, endpoint = (self._flash_url, FLASH) if flash else (self._url, SEND)
+        return await retrying(self._post_once, payload, url, endpoint, places)
 
     async def _post_once(
-        self, payload: bytes, url: str, places: asyncio.Semaphore | None
+        self, payload: bytes, url: str, endpoint: str, places: asyncio.Semaphore | None
     ) -> list[SubmittedSms]:
         if places is None:
-            return await self._exchange(payload, url)
+            return await self._exchange(payload, url, endpoint)
         async with places:  # one place per attempt: none is held through a back-off
-            return await self._exchange(payload, url)
+            return await self._exchange(payload, url, endpoint)
 
-    async def _exchange(self, payload: bytes, url: str) -> list[SubmittedSms]:
-        return parse_reply(*await self._round_trip("POST", url, data=payload))
+    async def _exchange(self, payload: bytes, url: str, endpoint: str) -> list[SubmittedSms]:
+        with gateway_request(endpoint):
+            return parse_reply(*await self._round_trip("POST", url, data=payload))
 
     async def _round_trip(self, method: str, url: str, **options: Any) -> tuple[int, bytes]:
         """One request's HTTP status and body; a connection's failure classified."""
@@ -126,13 +131,14 @@ class KaleyraClient:
         caller asks again later); an id Kaleyra does not know is left out of the answer. Errors are
         classified as a send's are."""
         params = {"message_ids": ",".join(message_ids)}
-        return parse_status_reply(*await self._round_trip("GET", self._status_url, params=params))
+        with gateway_request(STATUS):
+            return parse_status_reply(*await self._round_trip("GET", self._status_url, params=params))
 
     async def probe(self) -> GatewayError | None:
         """Ask the gateway, without sending anything, whether the account can send: the fault that
         still stands (the key refused, no connection, no answer), or None once it takes the key."""
         try:
-            await self._exchange(PROBE_PAYLOAD, self._url)
+            await self._exchange(PROBE_PAYLOAD, self._url, PROBE)
         except (AccountFault, GatewayUnreachable, AmbiguousGatewayError) as fault:
             return fault
         except GatewayError:
