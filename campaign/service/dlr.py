@@ -23,6 +23,7 @@ from campaign.service.bodies import decode_json, read_body
 from campaign.service.context import Service, service_of
 from campaign.service.dlr_config import DLR_PATH, TOKEN_HEADER, TOKEN_QUERY, DlrConfig
 from campaign.service.errors import ApiError, json_response
+from campaign.service.metrics import count_reports
 from schemas.delivery import DeliveryReport, delivery_status
 
 MAX_REPORTS = 1000  # in one JSON list
@@ -67,7 +68,7 @@ async def receive(request: web.Request) -> web.Response:
     ]
     if reports:
         try:
-            await service.deliveries.record(reports)
+            count_reports(await service.deliveries.record(reports))
         except redis.RedisError as e:
             # A logger of the configuration in force (rare: no need for a cached one).
             structlog.get_logger("campaign.service").warning(
