@@ -185,6 +185,17 @@ def _while_waiting(samples):
     return samples if waiting(samples) > 0 else None
 
 
+def test_single_messages_are_counted_as_they_settle(group):
+    sent = [
+        group.campaigns.send_message(to=f"+9196{n:08d}", sender="KLRHXA", type="TXN", body="Order shipped")
+        for n in range(5)
+    ]
+    wait_for(lambda: all(group.campaigns.message(one.id).status == "submitted" for one in sent))
+    samples = group.scrape()
+    assert total(samples, "campaign_messages_total", kind="single", outcome="submitted") == len(sent)
+    assert total(samples, "campaign_messages_total", kind="single", outcome="failed") == 0
+
+
 def test_readyz_says_redis_answers(group):
     assert group.get("/readyz") == (200, b'{"status":"ready"}')
 
