@@ -412,6 +412,11 @@ def test_suppress_import_refuses_a_file_it_would_misread(cli, tmp_path, capsys):
     [
         (["worker", "--threads", "x"], "argument --threads: 'x' is not a whole number"),
         (["worker", "--processes", "0"], "argument --processes: '0' must be at least 1"),
+        (["worker", "--metrics-port", "x"], "argument --metrics-port: 'x' is not a port number"),
+        (
+            ["worker", "--metrics-port", "70000"],
+            "argument --metrics-port: '70000' must be a port from 0 (none) to 65535",
+        ),
         (["simulate", "--e403-rate", "often"], "argument --e403-rate: 'often' is not a number"),
         (["simulate", "--e403-rate", "nan"], "argument --e403-rate: 'nan' must be between 0 and 1"),
     ],

@@ -44,6 +44,7 @@ def test_base_url_overrides_the_region():
         ({"CAMPAIGN_MAX_IN_FLIGHT": "-1"}, "CAMPAIGN_MAX_IN_FLIGHT=-1 must be between 0 and 10000"),
         ({"KALEYRA_DLT_REQUIRED": "yes"}, "KALEYRA_DLT_REQUIRED='yes' must be 0 or 1"),
         ({"CAMPAIGN_RETRY_ATTEMPTS": "many"}, "CAMPAIGN_RETRY_ATTEMPTS='many' is not a whole number"),
+        ({"CAMPAIGN_METRICS_PORT": "65536"}, "CAMPAIGN_METRICS_PORT=65536 must be between 0 and 65535"),
         ({"REDIS_URL": "http://:pw@host:1/0"}, "REDIS_URL='http://:***@host:1/0' must start with redis://"),
     ],
 )
