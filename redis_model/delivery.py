@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
@@ -39,6 +39,10 @@ _FLAGS_AT = _NODES_AT - 1
 _HAS_CALLBACKS = 1
 MAX_CAMPAIGN_ID_BYTES = _FLAGS_AT - _HEADER.size
 _RECORD = struct.Struct(">BBI")  # status, trace, time (s)
+# A request of single messages keeps each node's number after its records (a settled single message
+# keeps it nowhere else), so that an opt-out report of it can suppress it: the E.164 digits as an
+# integer, 0 for a gap.
+_NUMBER = struct.Struct(">Q")
 # A report as `record_reports` takes it: request slot, campaign slot, position, status, trace, time, bucket.
 _PACKED_REPORT = struct.Struct(">HHHBBIB")
 # Times to delivery are counted in buckets of seconds, by their upper bound ("inf" past the last).
@@ -89,6 +93,31 @@ def decode_header(raw: bytes) -> Header | None:
     nodes, last_position = _NODES.unpack_from(raw, _NODES_AT) if len(raw) >= HEADER_BYTES else (0, 0)
     callbacks = len(raw) >= HEADER_BYTES and bool(raw[_FLAGS_AT] & _HAS_CALLBACKS)
     return Header(kind.decode(), submitted_at, campaign_id, job, offset, nodes, last_position, callbacks)
+
+
+def messages_string(header: Header, numbers: Mapping[int, str]) -> bytes:
+    """A request of single messages' delivery string as its settlement writes it: the header, room for
+    a record a position (up to the header's last), then each position's number (`numbers`: E.164)."""
+    records = bytes(RECORD_BYTES * (header.last_position + 1))
+    packed = b"".join(
+        _NUMBER.pack(int(numbers[position][1:]) if position in numbers else 0)
+        for position in range(header.last_position + 1)
+    )
+    return encode_header(header) + records + packed
+
+
+def number_range(header: Header, position: int) -> tuple[int, int]:
+    """Where a single message's number is in its request's delivery string (first and last byte)."""
+    first = HEADER_BYTES + RECORD_BYTES * (header.last_position + 1) + _NUMBER.size * position
+    return first, first + _NUMBER.size - 1
+
+
+def decode_number(raw: bytes) -> str | None:
+    """A number kept in a delivery string (None for none: a gap, or a string from before they were kept)."""
+    if len(raw) != _NUMBER.size:
+        return None
+    digits = _NUMBER.unpack(raw)[0]
+    return f"+{digits}" if digits else None
 
 
 def last_position(message_ids: Sequence[str], *, prefix: str = "") -> int:
@@ -169,9 +198,10 @@ class AsyncDeliveryReports:
     """The receiver's store (on a `redis.asyncio.Redis` returning bytes). The reports of one turn of the
     event loop go to Redis in one script call (two when one of their requests is new to this process).
 
-    With `suppress_opt_outs_of` (an account's sid), a campaign's message newly recorded with a final report
-    whose trace is an opt-out has its number added to that account's suppression list (`opt_outs`: two
-    more round trips for a call that has any, none otherwise)."""
+    With `suppress_opt_outs_of` (an account's sid), a message newly recorded with a final report whose
+    trace is an opt-out has its number added to that account's suppression list (`opt_outs`: two or three
+    more round trips for a call that has any, none otherwise): a campaign's message's number is read in
+    its ledger, a single message's in its request's delivery string."""
 
     def __init__(
         self,
@@ -224,17 +254,30 @@ class AsyncDeliveryReports:
     async def _suppress_opt_outs(
         self, matched: Sequence[tuple[DeliveryReport, tuple[str, int]]], verdicts: Sequence[int]
     ) -> int:
-        """Suppress the numbers of the campaign messages these reports newly made final with an opt-out
-        trace (a report that changed nothing does nothing more)."""
-        opt_outs = []
-        for (report, (request_id, _)), verdict in zip(matched, verdicts, strict=True):
+        """Suppress the numbers of the messages these reports newly made final with an opt-out trace (a
+        report that changed nothing does nothing more)."""
+        opt_outs: list[OptOut] = []
+        singles: list[tuple[OptOut, str, tuple[int, int]]] = []  # its request and where its number is
+        for (report, (request_id, position)), verdict in zip(matched, verdicts, strict=True):
             if verdict != _RECORDED or not report.status.final:
                 continue
             trace = trace_of(trace_code(report.trace))
             header = self._headers.get(request_id)
-            if trace in OPTED_OUT_TRACES and header is not None and header.kind == CAMPAIGN:
+            if trace not in OPTED_OUT_TRACES or header is None:
+                continue
+            if header.kind == CAMPAIGN:
                 where = (header.campaign_id, header.job, header.offset)
                 opt_outs.append(OptOut(report.message_id, trace, *where))
+            elif header.nodes:
+                singles.append((OptOut(report.message_id, trace), request_id, number_range(header, position)))
+        if singles:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for _, request_id, (first, last) in singles:
+                    pipe.getrange(keys.delivery(request_id), first, last)
+                numbers = await pipe.execute()
+            for (opt_out, _, _), raw in zip(singles, numbers, strict=True):
+                if number := decode_number(raw):
+                    opt_outs.append(opt_out._replace(number=number))
         if not opt_outs or self._opt_outs is None:
             return 0
         return await self._opt_outs.suppress(opt_outs)

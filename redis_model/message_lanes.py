@@ -214,24 +214,25 @@ _UNREADABLE = SingleMessage(to="", body="", sender="", type=MessageType.TXN)
 
 
 def _requests(settled: Sequence[Settled], now: int) -> dict[str, tuple[bytes, bytes]]:
-    """By the id of each request the settled messages were accepted in: its delivery header and the
-    callback targets of its messages that have a callback url (JSON, position -> target; b"" for none)."""
-    positions: dict[str, list[int]] = {}
+    """By the id of each request the settled messages were accepted in: its delivery string (the header,
+    room for the records, its messages' numbers) and the callback targets of its messages that have a
+    callback url (JSON, position -> target; b"" for none)."""
+    positions: dict[str, dict[int, str]] = {}
     targets: dict[str, dict[int, bytes]] = {}
     for outcome in settled:
         if where := delivery.split_message_id(outcome.message_id):
-            positions.setdefault(where[0], []).append(where[1])
+            positions.setdefault(where[0], {})[where[1]] = outcome.taken.message.to
             if outcome.taken.message.callback_url is not None:
                 targets.setdefault(where[0], {})[where[1]] = callbacks.message_target(
                     outcome.taken.id, outcome.taken.message
                 )
     requests = {}
-    for request_id, nodes in positions.items():
-        header = delivery.Header(delivery.MESSAGES, now, nodes=len(nodes), last_position=max(nodes),
+    for request_id, numbers in positions.items():
+        header = delivery.Header(delivery.MESSAGES, now, nodes=len(numbers), last_position=max(numbers),
                                  callbacks=request_id in targets)  # fmt: skip
         told = targets.get(request_id)
         requests[request_id] = (
-            delivery.encode_header(header),
+            delivery.messages_string(header, numbers),
             callbacks.encode_targets(told) if told else b"",
         )
     return requests

@@ -6,8 +6,9 @@ A campaign's message is found in the ledger: its request's delivery header names
 and the chunk's offset; the chunk's outcome holds its recipients' message ids in order, so the message
 id's place among them is the recipient's in the chunk, and the job holds the recipient. Opt-outs are
 rare: this costs two round trips when a call of the receiver has some, none otherwise. A single
-message's number is not kept once it is settled, and a chunk whose reply could not be matched to its
-recipients (`attributed` false) does not say which recipient got which id: neither is suppressed.
+message's number comes with it (its request's delivery string keeps it). A chunk whose reply could not
+be matched to its recipients (`attributed` false) does not say which recipient got which id: it is not
+suppressed.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ class OptOut(NamedTuple):
 
     message_id: str
     trace: str
-    campaign_id: str
-    job: int
-    offset: int
+    campaign_id: str = ""  # a campaign's message: where it is in the ledger
+    job: int = 0
+    offset: int = 0
+    number: str | None = None  # a single message's (E.164)
 
 
 class OptOutSuppression:
@@ -55,14 +57,18 @@ class OptOutSuppression:
             number = raw.decode() if isinstance(raw, bytes) else str(raw)
             opt_out = found[number]
             log.info(
-                "dlr.suppressed", number=mask_number(number), campaign_id=opt_out.campaign_id,
+                "dlr.suppressed", number=mask_number(number), campaign_id=opt_out.campaign_id or None,
                 message_id=opt_out.message_id, trace=opt_out.trace,
             )  # fmt: skip
         return len(added)
 
     async def _numbers(self, opt_outs: Sequence[OptOut]) -> dict[str, OptOut]:
-        """Number -> its opt-out, read from the ledger in one round trip: each chunk's outcome and each
-        job once."""
+        """Number -> its opt-out: a single message's as it came, a campaign's read from the ledger in one
+        round trip (each chunk's outcome and each job once)."""
+        found: dict[str, OptOut] = {o.number: o for o in opt_outs if o.number is not None}
+        opt_outs = [o for o in opt_outs if o.number is None]
+        if not opt_outs:
+            return found
         chunks = sorted({(o.campaign_id, o.job, o.offset) for o in opt_outs})
         jobs = sorted({(campaign_id, job) for campaign_id, job, _ in chunks})
         async with self.client.pipeline(transaction=False) as pipe:
@@ -78,7 +84,6 @@ class OptOutSuppression:
             where: records.decode_job(raw) if raw else None
             for where, raw in zip(jobs, replies[len(chunks) :], strict=True)
         }
-        found: dict[str, OptOut] = {}
         for opt_out in opt_outs:
             ids = ids_of[(opt_out.campaign_id, opt_out.job, opt_out.offset)]
             read = job_of[(opt_out.campaign_id, opt_out.job)]

@@ -12,19 +12,20 @@ from structlog.testing import capture_logs
 
 from campaign.service.app import _delivery_store
 from ops.simulator import SimulatorConfig, start_in_thread
+from producer import Campaigns
 from producer.control import campaign_status
 from producer.publish import publish_campaign
 from producer.report import report_rows
 from producer.resend import resend
 from producer.spec import build_spec
-from redis_model.delivery import AsyncDeliveryReports, Recorded
+from redis_model.delivery import AsyncDeliveryReports, Recorded, request_ids
 from redis_model.suppression_list import SuppressionList
 from schemas.delivery import DeliveryReport, DeliveryStatus
 from schemas.errors import InputError
 from schemas.masking import mask_number
 from schemas.settings import Settings
 from tests.conftest import API_KEY
-from tests.integration.test_campaign_flow import wait_completed
+from tests.integration.test_campaign_flow import wait_completed, wait_for
 from tests.integration.test_delivery_reports import record as record_each
 
 DELIVERED, UNDELIVERED, FAILED, SENT = (DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED,
@@ -240,3 +241,27 @@ def test_resend_undelivered_is_not_combined_with_failed(backend, make_settings):
     settings = make_settings("http://127.0.0.1:9")
     with pytest.raises(InputError, match="--undelivered is a resend of its own"):
         resend(backend.client, None, settings, "0" * 32, failed=True, unknown=False, undelivered=True)  # type: ignore[arg-type]
+
+
+def test_a_single_message_s_opt_out_suppresses_its_number_and_only_its(backend, start_worker, make_settings):
+    """Single messages go many to a request: each node's number is kept with the request's reports."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=2)) as simulator:
+        settings = make_settings(simulator.base_url, dlr_poll_after_s=0, message_linger_ms=200)
+        start_worker(settings)
+        campaigns = Campaigns(backend.client, settings)
+        sent = {f"+9198765000{i:02d}": campaigns.send_message(to=f"+9198765000{i:02d}", body="Your order",
+                                                               sender="KLRHXA", type="TXN").id
+                for i in range(6)}  # fmt: skip
+        wait_for(lambda: all(campaigns.message(i).status == "submitted" for i in sent.values()))
+    kaleyra = {number: campaigns.message(i).message_id for number, i in sent.items()}
+    assert len({request_ids([m])[0] for m in kaleyra.values()}) < len(kaleyra)  # some share a request
+    opted, other = sorted(kaleyra)[1], sorted(kaleyra)[2]
+
+    with capture_logs() as logs:
+        (done,) = record(backend, [DeliveryReport(kaleyra[opted], UNDELIVERED, "OPT-OUT", NOW),
+                                   DeliveryReport(kaleyra[other], DELIVERED, "DELIVRD", NOW)])  # fmt: skip
+
+    assert suppressed(backend) == {opted} and done.suppressed == 1
+    [event] = [log for log in logs if log["event"] == "dlr.suppressed"]
+    assert event["number"] == mask_number(opted) and event["message_id"] == kaleyra[opted]
+    assert campaigns.message(sent[opted]).status == "undelivered"
