@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from typing import Any
 
 from campaign.arguments import positive, rate
+from schemas.errors import SettingsError
 from schemas.settings import Settings
 
 WORKER_SHUTDOWN_TIMEOUT_MS = 60_000
@@ -83,12 +85,24 @@ def _port(raw: str) -> int:
     return value
 
 
+def _refuse_taken(port: int) -> None:
+    """Refuse a metrics port another process listens on now, rather than run a group nobody can probe."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the monitor's server binds
+        try:
+            probe.bind(("", port))
+        except OSError as e:
+            raise SettingsError(f"--metrics-port {port} cannot be used: {e.strerror}") from None
+
+
 def _worker(args: argparse.Namespace) -> int:
     from redis_model.keys import LANES
 
     settings = Settings.from_environ()
     settings.require_credentials()  # refuse now, not once per chunk
     metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    if metrics_port:
+        _refuse_taken(metrics_port)
     # With a metrics port, dramatiq runs inside `worker.group`, which gives the group its metrics directory.
     runner = ["worker.group"] if metrics_port else ["dramatiq"]
     command = [

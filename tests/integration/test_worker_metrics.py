@@ -1,12 +1,14 @@
 """A real `campaign worker --processes 2 --metrics-port N` against the simulator (E403s on) and a real Redis:
 one scrape of /metrics counts both processes, its counters equal the campaign's status, the queue gauge
-follows what waits, and /healthz and /readyz answer as an orchestrator needs."""
+follows what waits, and /healthz and /readyz answer as an orchestrator needs. The tests share one group
+and run in the order written: the health test, last of them, kills one of its processes."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from campaign.cli import main
 from ops.services import free_port
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer import Campaigns, suppression
@@ -220,3 +223,16 @@ def _unhealthy(group: Group) -> bool:
     except OSError:
         return True
     return status == 503 and b"unhealthy" in body
+
+
+def test_a_metrics_port_in_use_is_refused_before_the_group_starts(monkeypatch, capsys):
+    monkeypatch.setenv("KALEYRA_API_KEY", API_KEY)
+    monkeypatch.setenv("KALEYRA_SID", SID)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["worker", "--processes", "1", "--metrics-port", str(port)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"campaign: refused: --metrics-port {port} cannot be used: Address already in use"
+    )
