@@ -11,16 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's, read by each process as it imports it
-_MADE_HERE = "made-by-campaign"  # marks a directory made here: one a reload left behind is removed
+_OWNER = "owner"  # the file naming the pid of the process that made the directory
 
 
 @contextmanager
 def metrics_directory(prefix: str, *also: str) -> Iterator[str]:
     """A new directory, named in PROMETHEUS_MULTIPROC_DIR (and the variables `also`) for this process and
     those it starts; removed on the way out."""
-    _remove_left_behind(os.environ.get(MULTIPROC_DIR, ""))
+    _remove_abandoned(prefix)
     directory = tempfile.mkdtemp(prefix=prefix)
-    (Path(directory) / _MADE_HERE).touch()
+    (Path(directory) / _OWNER).write_text(str(os.getpid()))
     for name in (MULTIPROC_DIR, *also):
         os.environ[name] = directory
     try:
@@ -29,7 +29,23 @@ def metrics_directory(prefix: str, *also: str) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _remove_left_behind(directory: str) -> None:
-    """A process that replaced itself (dramatiq's reload on SIGHUP) did not remove its directory."""
-    if directory and (Path(directory) / _MADE_HERE).exists():
-        shutil.rmtree(directory, ignore_errors=True)
+def _remove_abandoned(prefix: str) -> None:
+    """Directories whose maker was killed (SIGKILL leaves no time to remove one), or replaced itself with a
+    new program (dramatiq's reload on SIGHUP: the same pid, this process now)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((directory / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if owner == os.getpid() or not _running(owner):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,6 +5,7 @@ and run in the order written: the health test, last of them, kills one of its pr
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -220,7 +221,7 @@ def _unhealthy(group: Group) -> bool:
     """503 naming the dead process, or (once dramatiq stopped the group) no answer at all."""
     try:
         status, body = group.get("/healthz")
-    except OSError:
+    except (OSError, http.client.HTTPException):  # refused, or cut off as the monitor stopped
         return True
     return status == 503 and b"unhealthy" in body
 
