@@ -83,6 +83,8 @@ def _print_progress_notes(status: CampaignStatus) -> None:
         print("  the gateway takes the account's requests again", end="")
         print(" (a fixed key or SID: restart the workers with it)" if "KALEYRA" in status.held_reason
               or "API key" in status.held_reason else "")  # fmt: skip
+    if status.paused_reason:
+        print(f"  {status.paused_reason} (`campaign resume {status.campaign_id}`)")
     if status.idle_for is not None:
         idle = watch.duration(status.idle_for)
         print(f"  no worker has taken a job of it for {idle}: is `campaign worker` "
@@ -123,6 +125,10 @@ def _print_counts(status: CampaignStatus) -> None:
         when = datetime.fromtimestamp(status.last_error_at, UTC).isoformat(timespec="seconds")
         print(f"  last gateway error: {status.last_error} ({when})")
     _print_delivery(status)
+    if told := status.callbacks:
+        line = f"  callbacks: sent {told.sent}, pending {told.pending}, given up {told.failed}"
+        line += f" ({told.attempts} attempts)"
+        print(line + (f"; last error: {told.last_error}" if told.last_error else ""))
 
 
 def _print_delivery(status: CampaignStatus) -> None:

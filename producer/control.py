@@ -57,6 +57,8 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     # It stopped mid-file without finishing (killed): what it published is sent; cancel to end it.
     publisher_lost: bool = False
     held_reason: str | None = None  # state `held`: why the account's sending stopped
+    # State `paused` by itself: its failures passed CAMPAIGN_FAILURE_PAUSE of the recipients attempted.
+    paused_reason: str | None = None
     last_error: str | None = None  # the last gateway error a chunk met (`code: message`), and when
     last_error_at: float | None = None
     # Seconds since a worker last took one of its jobs or settled a chunk, when it has recipients to
@@ -109,6 +111,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         publishing=lease is not None and lease > now,
         publisher_lost=lease is not None and lease <= now and not finished,
         held_reason=stored.held_reason if state == CampaignState.HELD else None,
+        paused_reason=stored.paused_reason if state == CampaignState.PAUSED else None,
         last_error=stored.last_error,
         last_error_at=stored.last_error_at,
         idle_for=None if waits or not pending else _idle_for(stored),

@@ -76,6 +76,10 @@ RELEASE_AT = "release_at"  # a scheduled campaign: when its chunks start going t
 STARTED_AT = "started_at"
 FINISHED_AT = "finished_at"
 HELD_REASON = "held_reason"  # while the account is held: why
+PAUSED_REASON = "paused_reason"  # paused by itself (its failures passed CAMPAIGN_FAILURE_PAUSE): why
+# Where the failures' share that pauses a campaign counts from: its attempted and failed recipients when
+# it last paused itself.
+GUARD_FROM_ATTEMPTED, GUARD_FROM_FAILED = "guard_from_attempted", "guard_from_failed"
 LAST_ERROR = "last_error"  # the last gateway error a chunk of the campaign met: `code: message`
 LAST_ERROR_AT = "last_error_at"
 SEEN_AT = "seen_at"  # the last time a worker took a job of the campaign or settled a chunk

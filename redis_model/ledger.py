@@ -18,6 +18,7 @@ from typing import Literal
 
 import redis
 import redis.asyncio as aioredis
+import structlog
 import tenacity
 
 from redis_model import delivery, keys, records
@@ -43,13 +44,21 @@ class Claim(enum.Enum):
 
 class ChunkLedger:
     def __init__(
-        self, client: aioredis.Redis, *, lease_ms: int, retention_s: float, poll_after_s: float = 0.0
+        self,
+        client: aioredis.Redis,
+        *,
+        lease_ms: int,
+        retention_s: float,
+        poll_after_s: float = 0.0,
+        pause_on_failures: tuple[float, int] = (0.0, 0),
     ) -> None:
         self.client = client
         self.lease_ms = lease_ms
         self.retention_s = int(retention_s)  # a campaign that finishes as a chunk settles expires after it
         # A request Kaleyra accepted is indexed for the status query this long after (0: not indexed).
         self.poll_after_s = poll_after_s
+        # A campaign whose failures pass this share of at least this many attempted pauses itself (0: never).
+        self.pause_share, self.pause_least = pause_on_failures
         self._claim = client.register_script(source("claim"))
         self._settle_lost = client.register_script(source("settle_lost"))
         self._settle = client.register_script(source("settle"))
@@ -155,9 +164,18 @@ class ChunkLedger:
                           keys.delivery(request[0] if request else ""), keys.UNREPORTED,
                           *keys.retained_keys(campaign_id)],
                     args=[job, owner, start + outcome.size, now, outcome.code, start, record,
-                          self.retention_s, header, request[0] if request else "", self.poll_after_s, *pairs],
+                          self.retention_s, header, request[0] if request else "", self.poll_after_s,
+                          self.pause_share, self.pause_least, *pairs],
                 )  # fmt: skip
+        if applied == _PAUSED_ITSELF:
+            structlog.get_logger("redis_model.ledger").warning(
+                "campaign.paused_itself", campaign_id=campaign_id, code=outcome.code,
+                reason=f"more than {self.pause_share:.0%} of the recipients attempted failed",
+            )  # fmt: skip
         return bool(applied)
+
+
+_PAUSED_ITSELF = 2  # what `settle` answers when the chunk's failures paused its campaign
 
 
 def _riding_out_redis_blips() -> tenacity.AsyncRetrying:

@@ -52,6 +52,7 @@ class StoredStatus(msgspec.Struct, frozen=True, kw_only=True):
     release_at: float | None
     publishing_lease: float | None  # while a producer reads the file: when its lease ends
     held_reason: str | None
+    paused_reason: str | None  # paused by itself: why
     last_error: str | None
     last_error_at: float | None
     seen_at: float | None
@@ -66,7 +67,8 @@ _COUNTERS = (
 )  # fmt: skip
 _FIELDS = (
     keys.SPEC, keys.STATE, keys.CREATED_AT, keys.STARTED_AT, keys.FINISHED_AT, keys.RELEASE_AT,
-    keys.PUBLISHING, keys.HELD_REASON, keys.LAST_ERROR, keys.LAST_ERROR_AT, keys.SEEN_AT, *_COUNTERS,
+    keys.PUBLISHING, keys.HELD_REASON, keys.PAUSED_REASON, keys.LAST_ERROR, keys.LAST_ERROR_AT, keys.SEEN_AT,
+    *_COUNTERS,
     *callbacks.CALLBACK_FIELDS,
 )  # fmt: skip
 
@@ -98,6 +100,7 @@ def read_status(client: redis.Redis, campaign_id: str) -> StoredStatus | None:
         release_at=_float(row[keys.RELEASE_AT]),
         publishing_lease=_float(row[keys.PUBLISHING]),
         held_reason=_text(row[keys.HELD_REASON]),
+        paused_reason=_text(row[keys.PAUSED_REASON]),
         last_error=_text(row[keys.LAST_ERROR]),
         last_error_at=_float(row[keys.LAST_ERROR_AT]),
         seen_at=_float(row[keys.SEEN_AT]),

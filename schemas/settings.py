@@ -56,6 +56,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     maintenance_chance: int = 50_000  # per million broker commands
     # The largest share of a list's rows that may be invalid numbers: past it, the list is refused.
     max_invalid: float = 0.05
+    # A campaign whose failed recipients pass this share of those attempted, once at least
+    # `failure_pause_least` were, pauses itself with the reason (0: never): a bad list or template
+    # stops costing money and sender reputation at a thousand, not at ten million.
+    failure_pause_share: float = 0.2
+    failure_pause_least: int = 1000
     # How long a finished campaign and a settled single message stay in Redis.
     retention_s: float = 30 * 86400
     # How long a worker waits for more single messages to send with the first in one request.
@@ -153,6 +158,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             hold_probe_ms=_int(env, "CAMPAIGN_HOLD_PROBE_MS", 30_000, low=100, high=3_600_000),
             maintenance_chance=_int(env, "CAMPAIGN_MAINTENANCE_CHANCE", 50_000, low=1, high=1_000_000),
             max_invalid=_share(env, "CAMPAIGN_MAX_INVALID", 0.05),
+            failure_pause_share=_failure_pause(env),
+            failure_pause_least=_int(env, "CAMPAIGN_FAILURE_PAUSE_LEAST", 1000, low=1, high=10**9),
             retention_s=_retention(env),
             message_linger_ms=_int(env, "CAMPAIGN_MESSAGE_LINGER_MS", 5, low=0, high=1000),
             dlr_poll_after_s=_poll_after(env),
@@ -242,6 +249,12 @@ def parse_share(raw: str) -> float | None:
         return None
     value = value / 100 if percent else value
     return value if 0.0 <= value <= 1.0 else None  # also refuses nan and "5" (500%, or a typo for 5%?)
+
+
+def _failure_pause(env: Mapping[str, str]) -> float:
+    """CAMPAIGN_FAILURE_PAUSE: a share, or `off` (0: never pause)."""
+    off = env.get("CAMPAIGN_FAILURE_PAUSE", "").strip().lower() == "off"
+    return 0.0 if off else _share(env, "CAMPAIGN_FAILURE_PAUSE", 0.2)
 
 
 def _share(env: Mapping[str, str], name: str, default: float) -> float:

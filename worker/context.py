@@ -55,6 +55,7 @@ class WorkerContext:
                 lease_ms=self.settings.lease_ms,
                 retention_s=self.settings.retention_s,
                 poll_after_s=self.settings.dlr_poll_after_s,
+                pause_on_failures=(self.settings.failure_pause_share, self.settings.failure_pause_least),
             )
         return self._ledger
 
