@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from campaign import connect
 from campaign.plural import plural
 from schemas.errors import InputError, SettingsError
+
+if TYPE_CHECKING:
+    from producer.control import DailyCap
 
 
 def add_parsers(commands: Any) -> None:
@@ -66,6 +69,12 @@ def add_parsers(commands: Any) -> None:
     )
     limit.add_argument(
         "per_second", nargs="?", metavar="SET", help="messages per second, or off; running campaigns follow"
+    )
+    limit.add_argument(
+        "--daily",
+        metavar="N",
+        help="the most messages the account sends a UTC day, or off; once reached, campaigns and single "
+        "messages wait for the next day (today's use counts against a new cap)",
     )
     limit.set_defaults(run=_limit)
 
@@ -133,14 +142,28 @@ def _resend(args: argparse.Namespace) -> int:
 
 
 def _limit(args: argparse.Namespace) -> int:
-    from producer.control import account_rate_limit, set_account_rate_limit
+    from producer.control import (
+        account_daily_cap,
+        account_rate_limit,
+        set_account_daily_cap,
+        set_account_rate_limit,
+    )
 
     settings, client = connect.settings_and_client()
     if not settings.sid:
         raise SettingsError("KALEYRA_SID must be set: the limit belongs to the account")
     if args.per_second is not None:
         set_account_rate_limit(client, settings.sid, args.per_second)
+    if args.daily is not None:
+        set_account_daily_cap(client, settings.sid, args.daily)
     limit = account_rate_limit(client, settings.sid)
     shown = f"{plural(limit, 'message')} per second" if limit else "no rate limit"
-    print(f"account {settings.sid}: {shown}")
+    daily = account_daily_cap(client, settings.sid)
+    print(f"account {settings.sid}: {shown}" + (f"; {daily_text(daily)}" if daily else ""))
     return 0
+
+
+def daily_text(daily: DailyCap) -> str:
+    """The account's daily cap and today's use of it, in words."""
+    reached = "; reached: sending waits for the next day" if daily.used >= daily.cap else ""
+    return f"daily cap {daily.cap:,}, {daily.used:,} used today (UTC; resets at 00:00){reached}"

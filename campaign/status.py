@@ -83,6 +83,8 @@ def _print_progress_notes(status: CampaignStatus) -> None:
         print("  the gateway takes the account's requests again", end="")
         print(" (a fixed key or SID: restart the workers with it)" if "KALEYRA" in status.held_reason
               or "API key" in status.held_reason else "")  # fmt: skip
+    if (daily := status.daily_cap) is not None and daily.used >= daily.cap and status.pending:
+        print(f"  waiting: the account sent its daily cap ({daily.cap:,}) today; it sends again at 00:00 UTC")
     if status.paused_reason:
         print(f"  {status.paused_reason} (`campaign resume {status.campaign_id}`)")
     if status.idle_for is not None:

@@ -142,7 +142,7 @@ class Campaigns:
 
     def status(self, campaign_id: str) -> CampaignStatus:
         """What `campaign status --json` prints; raises `UnknownCampaignError` for an unknown id."""
-        return control.campaign_status(self.client, campaign_id)
+        return control.campaign_status(self.client, campaign_id, sid=self.settings.sid)
 
     def pause(self, campaign_id: str) -> str:
         """Pause sending at the next chunk of each job; returns the state."""

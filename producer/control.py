@@ -22,6 +22,14 @@ _ACTIVE = (CampaignState.QUEUED, CampaignState.SCHEDULED, CampaignState.RUNNING,
 IDLE_AFTER_S = 120.0
 
 
+class DailyCap(msgspec.Struct, frozen=True, kw_only=True):
+    """The account's daily cap (`campaign limit --daily`) and what today (UTC) used of it."""
+
+    cap: int
+    used: int
+    resets_at: float  # the next UTC midnight (Unix seconds): the cap's use starts again from 0
+
+
 class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     """`campaign status --json`. submitted + failed + unknown + cancelled + pending == total."""
 
@@ -80,9 +88,12 @@ class CampaignStatus(msgspec.Struct, frozen=True, kw_only=True):
     resent_undelivered: int = 0
     # With a callback url: the callbacks made, sent, failed and pending, the attempts and the last error.
     callbacks: Callbacks | None = None
+    # The account's daily cap, when it has one: its sending stops for the day once `used` reaches `cap`.
+    daily_cap: DailyCap | None = None
 
 
-def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
+def campaign_status(client: redis.Redis, campaign_id: str, *, sid: str = "") -> CampaignStatus:
+    """The campaign's status; with the account's `sid`, its daily cap's use too."""
     stored = read_status(client, campaign_id)
     if stored is None:
         raise UnknownCampaignError(f"no campaign {campaign_id!r} in Redis")
@@ -120,6 +131,7 @@ def campaign_status(client: redis.Redis, campaign_id: str) -> CampaignStatus:
         delivery_p50_s=_delay_percentile(stored.delivery_times, 0.5),
         delivery_p90_s=_delay_percentile(stored.delivery_times, 0.9),
         callbacks=stored.callbacks,
+        daily_cap=account_daily_cap(client, sid) if sid else None,
         **msgspec.structs.asdict(count),
     )
 
@@ -223,6 +235,24 @@ def invalid_rows(client: redis.Redis, campaign_id: str, *, page: int = 1000) -> 
 def account_rate_limit(client: redis.Redis, sid: str) -> float | None:
     """The account's limit in messages per second, shared by every worker; None when there is none."""
     return account_limit.read_limit(client, sid)
+
+
+def account_daily_cap(client: redis.Redis, sid: str) -> DailyCap | None:
+    """The account's daily cap and today's use of it; None when it has none."""
+    use = account_limit.daily_use(client, sid)
+    return None if use is None else DailyCap(cap=use.cap, used=use.used, resets_at=use.resets_at)
+
+
+def set_account_daily_cap(client: redis.Redis, sid: str, raw: str) -> int | None:
+    """`campaign limit --daily N`: the most messages the account sends a UTC day, or `off`. Running
+    workers follow at their next request; what today sent counts against a new cap."""
+    if raw.strip().lower() == "off":
+        account_limit.write_daily_cap(client, sid, None)
+        return None
+    if not raw.strip().isdecimal() or not 0 < int(raw) < 10**12:
+        raise InputError(f"daily cap {raw!r} is not a whole number of messages, more than 0 (or off)")
+    account_limit.write_daily_cap(client, sid, int(raw))
+    return int(raw)
 
 
 def set_account_rate_limit(client: redis.Redis, sid: str, raw: str) -> float | None:

@@ -19,6 +19,7 @@ class Booking(NamedTuple):
     granted: int
     limited: bool  # a limit or an unrecovered cut paced it: the turn is a slot in time
     listed: list[int]  # 0-based positions of booked numbers on the suppression list (when looked up)
+    capped: bool = False  # the account's daily cap is reached: nothing booked; `wait_s` is until the next day
 
 
 class AccountRate:
@@ -26,6 +27,7 @@ class AccountRate:
 
     def __init__(self, client: aioredis.Redis, sid: str) -> None:
         self._key = keys.account_rate(sid)
+        self._daily = keys.account_daily(sid)
         self._suppression_list = keys.suppression_list(sid)
         self._reserve = client.register_script(source("reserve_turn"))
         self._cut = client.register_script(source("cut_pace"))
@@ -43,12 +45,13 @@ class AccountRate:
         `max_share` of a second's budget); with `looking_up`, also find which of those recipients'
         numbers are on the account's suppression list now, in the same round trip."""
         args = [messages, "1" if urgent else "0", max_ahead_s, max_share]
-        script_keys = [self._key]
+        script_keys = [self._key, self._daily]
         if looking_up is not None:
             script_keys.append(self._suppression_list)
             args.append(joined_numbers(looking_up))
         wait, granted, limited, *listed = await self._reserve(keys=script_keys, args=args)
-        return Booking(float(wait), int(granted), limited == b"1", [position - 1 for position in listed])
+        listed_at = [position - 1 for position in listed]
+        return Booking(float(wait), int(granted), limited != b"0", listed_at, capped=limited == b"2")
 
     async def cut_pace(
         self,

@@ -168,9 +168,15 @@ def account_rate(sid: str) -> str:
     `tat` and `urgent_tat`, the times (Redis clock, seconds) from which the next bulk and urgent
     request may go; the adaptive pace (`pace`, `pace_at`, `step`, `ceiling`, `cut_at`); and the
     last second or two's traffic (`seen_from`, `seen`, `seen_rate`, `requests`, `pushbacks`,
-    `prev_requests`, `prev_pushbacks`). Written only by `redis_model.account_rate`'s scripts and
-    `campaign limit`."""
+    `prev_requests`, `prev_pushbacks`); `daily`, the most messages it may send a UTC day (none: no
+    cap). Written only by `redis_model.account_rate`'s scripts and `campaign limit`."""
     return f"account:{{{sid}}}:rate"
+
+
+def account_daily(sid: str) -> str:
+    """Hash: UTC day (days since 1970-01-01) -> messages booked on the account's line that day, while it
+    has a daily cap; the last 31 days are kept."""
+    return f"account:{{{sid}}}:daily"
 
 
 def account_hold(sid: str) -> str:

@@ -4,6 +4,7 @@ POST each group, log each accepted message and settle every one (submitted, fail
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import redis
@@ -26,6 +27,7 @@ from worker.chunk import DROPPED_NODE_CODE, slow_down_if_pushed_back
 from worker.context import WorkerContext
 from worker.logging import SubmittedMessage, flush_events, log_messages_submitted
 from worker.payload import encode_messages, max_nodes
+from worker.stops import HELD_RECHECK_MS, DailyCapReached
 
 
 class _TakenOver(Exception):
@@ -49,6 +51,8 @@ class BatchSender:
         self._places = asyncio.Semaphore(REQUESTS_AT_ONCE)
         # Requests that end in the same turn of the event loop are settled in one round trip.
         self._settle_in_turn: Coalesced[Sequence[Settled], None] = Coalesced(self._settle_all)
+        # Until when (monotonic) the account's daily cap holds the lanes: nothing is read meanwhile.
+        self.capped_until = 0.0
 
     async def send(self, batch: Sequence[Taken]) -> None:
         """Send the batch: book the account's turn for as much of it as the rate limit grants, settle
@@ -57,6 +61,17 @@ class BatchSender:
         the account is held (the rest is released then: nothing failed, nothing sent). The batch is
         of one lane, so its booking and its marking are one round trip each, however many requests."""
         rest = list(batch)
+        try:
+            await self._send(rest)
+        except DailyCapReached as capped:
+            # Nothing of what is left was marked (a retry's messages were released before it booked).
+            await self.lanes.release(rest)
+            if time.monotonic() >= self.capped_until:
+                self.log.warning("messages.daily_cap", reason=str(capped), messages=len(rest))
+            self.capped_until = time.monotonic() + min(capped.resumes_in_s, HELD_RECHECK_MS / 1000)
+
+    async def _send(self, rest: list[Taken]) -> None:
+        """`send`, taking the batch's messages off `rest` as their turn is booked."""
         urgent = rest[0].lane.urgent if rest else False
         while rest:
             if any(taken.message.type in MARKETING_TYPES for taken in rest):
@@ -64,7 +79,8 @@ class BatchSender:
                 booked, listed = await self.ctx.rate_limit.wait_turn_looking_up(recipients, urgent=urgent)
             else:
                 booked, listed = await self.ctx.rate_limit.wait_turn(len(rest), urgent=urgent), []
-            part, rest = rest[:booked], rest[booked:]
+            part = rest[:booked]
+            del rest[:booked]
             opted_out = {p for p in listed if p < booked and part[p].message.type in MARKETING_TYPES}
             if opted_out:
                 await self._settle_opted_out([part[position] for position in sorted(opted_out)])

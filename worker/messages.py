@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -92,6 +93,9 @@ class MessageConsumer:
         places = asyncio.Semaphore(BATCHES_IN_FLIGHT)
         await self._ready()
         while not self.stopping:
+            if (capped_for := sender.capped_until - time.monotonic()) > 0:
+                await self._pause(capped_for)  # the account's daily cap: the messages wait queued
+                continue
             await places.acquire()
             try:
                 batch = await self.next_batch(lane)

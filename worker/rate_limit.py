@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis_model.account_rate import AccountRate
 from schemas.campaign import Recipient
 from worker.metrics import count_rate_cut, observe_rate_wait
+from worker.stops import DailyCapReached
 
 # A chunk is at most this share of a second's budget, so that no one-second window can hold
 # much more than the limit; and bulk books at most this far ahead, so that urgent requests
@@ -69,6 +70,8 @@ class AccountRateLimit:
                 looking_up=looking_up,
             )
             self.limited = booking.limited
+            if booking.capped:  # not slept through: until the next day, the thread has better uses
+                raise DailyCapReached(booking.wait_s)
             if booking.wait_s > 0:
                 observe_rate_wait(booking.wait_s, urgent=urgent)
                 await asyncio.sleep(booking.wait_s)

@@ -25,6 +25,7 @@ from schemas.delivery import DeliveryReport, delivery_status
 from schemas.errors import GatewayError
 from worker.context import WorkerContext
 from worker.gates import account_open
+from worker.stops import DailyCapReached
 
 # How often a poller looks for due requests (more often than CAMPAIGN_DLR_POLL_AFTER is no use).
 POLL_EVERY_S = 5.0
@@ -148,6 +149,8 @@ class DeliveryPoller:
                 answered, moved = await self._ask(ids, now)
             except GatewayError as e:
                 fault = e
+                break
+            except DailyCapReached:  # a query books a message's turn: none is left today
                 break
             queries, recorded = queries + 1, recorded + moved
             finals.update(answered)

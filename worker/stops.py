@@ -20,6 +20,16 @@ class Held(ComeBackLater):
         self.delay_ms = max(1, min(int(seconds * 1000), HELD_RECHECK_MS))
 
 
+class DailyCapReached(Held):
+    """The account sent its daily cap (`campaign limit --daily`): nothing more goes until the next UTC
+    day; a job looks again every HELD_RECHECK_MS (a cap raised meanwhile lets it go on)."""
+
+    def __init__(self, seconds: float) -> None:
+        reason = f"the account's daily cap is reached: sending resumes in {seconds / 3600:.1f} h"
+        super().__init__(reason, seconds)
+        self.resumes_in_s = seconds
+
+
 class MakeWay(ComeBackLater):
     """A bulk job hands its thread over (to an OTP, say) and goes to the back of its queue: an urgent
     job waits for a thread, or the bulk job has waited on the rate limit a while."""

@@ -1,15 +1,18 @@
 --! uses redis_now, listed_positions
 -- Book a request's turn on the account's time line (GCRA, on Redis's clock), under the lower of the
--- account's limit and its adaptive pace; optionally look up the booked numbers' opt-outs too.
--- KEYS: the account's rate hash[, a suppression list]. ARGV: messages wanted, "1" for an urgent
+-- account's limit and its adaptive pace, and within its daily cap; optionally look up the booked
+-- numbers' opt-outs too.
+-- KEYS: the account's rate hash, its messages by day[, a suppression list]. ARGV: messages wanted, "1" for an urgent
 -- request (OTP, TXN), how far ahead (s) bulk may book, the largest share of a second's budget one
 -- request may take[, the request's numbers joined by commas].
--- Returns {seconds to wait, messages granted, "1" if a limit or pace applied, then the 1-based
--- positions of booked numbers on the suppression list} as strings. Granted "0": nothing was booked
--- (the bulk line is booked further ahead than allowed); ask again after the wait. An urgent request
+-- Returns {seconds to wait, messages granted, "1" if a limit or pace applied ("2": the daily cap is
+-- reached, the wait is until the next UTC day), then the 1-based positions of booked numbers on the
+-- suppression list} as strings. Granted "0": nothing was booked (the bulk line is booked further
+-- ahead than allowed, or the cap reached); ask again after the wait. An urgent request
 -- books on a line of its own, ahead of the bulk backlog, and pushes the bulk line back by as much;
 -- since bulk books at most a moment ahead, the account's limit holds within that moment.
-local rate_key, suppression_key = KEYS[1], KEYS[2]
+local rate_key, daily_key, suppression_key = KEYS[1], KEYS[2], KEYS[3]
+local day_s, days_kept = 86400, 31
 local wanted, urgent, max_ahead_s, max_share = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3]),
                                                tonumber(ARGV[4])
 local numbers = ARGV[5]
@@ -17,7 +20,22 @@ local now = redis_now()
 
 local function reserve(n)
   local f = redis.call('HMGET', rate_key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from',
-                       'seen', 'urgent_tat')
+                       'seen', 'urgent_tat', 'daily')
+  local daily = tonumber(f[10] or '0')
+  if daily > 0 then  -- what is left of today's cap bounds the request
+    local today = math.floor(now / day_s)
+    local left = daily - tonumber(redis.call('HGET', daily_key, today) or '0')
+    if left <= 0 then return {string.format('%.6f', (today + 1) * day_s - now), '0', '2'} end
+    n = math.min(n, left)
+  end
+  local function booked(granted)  -- counted against today's cap, when there is one
+    if daily > 0 and granted > 0 then
+      local today = math.floor(now / day_s)
+      if redis.call('HINCRBY', daily_key, today, granted) == granted then
+        redis.call('HDEL', daily_key, today - days_kept)
+      end
+    end
+  end
   local limit, pace = tonumber(f[1] or '0'), tonumber(f[2] or '0')
   if pace > 0 then  -- additive increase, by the time since the last reservation
     pace = pace + tonumber(f[4]) * (now - tonumber(f[3]))
@@ -37,6 +55,7 @@ local function reserve(n)
       return {string.format('%.6f', bulk_start - now - max_ahead_s), '0', '1'}
     end
   end
+  booked(n)
   -- A window of about a second: the messages sent (where a cut starts when there is no limit), the
   -- requests, and the pushbacks among them (whether E403s are a burst or the usual few).
   local seen_from = tonumber(f[7] or '0')
