@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Mapping
 from typing import Literal
 
 import redis
@@ -23,7 +24,8 @@ import tenacity
 
 from redis_model import delivery, keys, records
 from redis_model.scripts import source
-from schemas.campaign import ChunkOutcome, Outcome
+from schemas.campaign import SUPPRESSED_CODE, ChunkOutcome, Outcome
+from schemas.error_codes import CodeKind, kind_of
 
 SETTLE_PATIENCE_S = 60
 
@@ -165,7 +167,7 @@ class ChunkLedger:
                           *keys.retained_keys(campaign_id)],
                     args=[job, owner, start + outcome.size, now, outcome.code, start, record,
                           self.retention_s, header, request[0] if request else "", self.poll_after_s,
-                          self.pause_share, self.pause_least, *pairs],
+                          self.pause_share, self.pause_least, _permanent_failures(outcome, counts), *pairs],
                 )  # fmt: skip
         if applied == _PAUSED_ITSELF:
             structlog.get_logger("redis_model.ledger").warning(
@@ -176,6 +178,16 @@ class ChunkLedger:
 
 
 _PAUSED_ITSELF = 2  # what `settle` answers when the chunk's failures paused its campaign
+
+
+def _permanent_failures(outcome: ChunkOutcome, counts: Mapping[str, int]) -> int:
+    """The chunk's recipients refused for a reason a retry would not change (a code Kaleyra's catalogue
+    does not call transient); not those the suppression list took off, nor transient errors that ran
+    out of retries."""
+    code = outcome.code
+    if not code or code == SUPPRESSED_CODE or kind_of(code) is CodeKind.TRANSIENT:
+        return 0
+    return counts.get(Outcome.FAILED.value, 0)
 
 
 def _riding_out_redis_blips() -> tenacity.AsyncRetrying:

@@ -123,7 +123,7 @@ class ResendStore:
         marked: Sequence[tuple[OutcomeRecord, ChunkOutcome]],
     ) -> bool:
         campaign_id = self.campaign_id
-        args: list[EncodableT] = [len(counters)]
+        args: list[EncodableT] = [campaign_id, len(counters)]
         for counter, amount in counters.items():
             args += [counter, str(amount)]
         args.append(len(by_code))
@@ -132,7 +132,7 @@ class ResendStore:
         for ((job, offset), _, stored), outcome in marked:
             args += [keys.outcome_field(job, offset), stored, records.encode_outcome(outcome)]
         applied = self._reopen(
-            keys=[keys.campaign(campaign_id), codes_key, keys.outcomes(campaign_id),
+            keys=[keys.campaign(campaign_id), codes_key, keys.outcomes(campaign_id), keys.CALLBACK_CAMPAIGNS,
                   *keys.retained_keys(campaign_id)],
             args=args,
         )  # fmt: skip

@@ -2,15 +2,18 @@
 -- replaced by the caller's marked ones (each only if it is still the record the caller read: a
 -- recipient is republished once), the campaign's counters and a hash of counts by code (the failures
 -- for `--failed`/`--unknown`, the traces for `--undelivered`) move by the amounts given (a code's count
--- that reaches 0 goes), and a completed or failed campaign is queued again: its keys no longer expire.
--- KEYS: campaign, the counts by code, outcomes, then the campaign's keys (`keys.retained_keys`). ARGV:
+-- that reaches 0 goes), and a completed or failed campaign is queued again: its keys no longer expire,
+-- and, with a callback url, its end is told again (it is watched again).
+-- KEYS: campaign, the counts by code, outcomes, the campaigns watched for their callbacks, then the
+-- campaign's keys (`keys.retained_keys`). ARGV: the campaign's id,
 -- the number of (counter, amount) pairs, those pairs, the number of (code, amount) pairs, those pairs,
 -- then (outcome field, record as read, marked record) triples.
 -- Amounts arrive as strings: HINCRBY takes them as they are. Returns 1, or 0 if a record changed.
-local campaign_key, codes_key, outcomes_key = KEYS[1], KEYS[2], KEYS[3]
-local campaign_keys = {unpack(KEYS, 4)}
-local counter_pairs = tonumber(ARGV[1])
-local first_counter = 2
+local campaign_key, codes_key, outcomes_key, watch_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local campaign_keys = {unpack(KEYS, 5)}
+local campaign_id = ARGV[1]
+local counter_pairs = tonumber(ARGV[2])
+local first_counter = 3
 local code_pairs = tonumber(ARGV[first_counter + 2 * counter_pairs])
 local first_code = first_counter + 2 * counter_pairs + 1
 local first_record = first_code + 2 * code_pairs
@@ -29,5 +32,8 @@ if state == 'completed' or state == 'failed' then
   redis.call('HSET', campaign_key, 'state', 'queued')
   redis.call('HDEL', campaign_key, 'finished_at')
   for _, key in ipairs(campaign_keys) do redis.call('PERSIST', key) end
+  if redis.call('HEXISTS', campaign_key, 'callback_url') == 1 then
+    redis.call('ZADD', watch_key, redis.call('TIME')[1], campaign_id)
+  end
 end
 return 1

@@ -3,13 +3,13 @@
 -- advance the job's progress and the counters (the failures by code too), and, for a request Kaleyra
 -- accepted, write its delivery string's header (for its delivery reports) and put the request in the
 -- index of requests to reconcile (looked at `poll after` seconds from now), in one step. A campaign
--- whose failures pass a share of what was attempted pauses itself (`pause_on_failures`).
+-- whose permanent failures pass a share of what was attempted pauses itself (`pause_on_failures`).
 -- KEYS: campaign, progress, claims, failures, outcomes, the request's delivery string, the index of
 -- unreported requests, then the campaign's keys (`keys.retained_keys`, expiring once it finished).
 -- ARGV: job, owner, progress after, now, the failure code (or ''), progress before, the outcome
 -- record, retention (seconds), the delivery header ('' for none), the request's id, poll after
--- (seconds; 0: not indexed), the failures' share that pauses it (0: never) and the least attempted it
--- takes, then (counter, amount) pairs.
+-- (seconds; 0: not indexed), the failures' share that pauses it (0: never), the least attempted it
+-- takes, the chunk's permanent failures (counted in `permanent_failed`), then (counter, amount) pairs.
 -- Returns 1, 2 when the campaign paused itself, or 0 if the claim was lost.
 local campaign_key, progress_key, claims_key, failures_key, outcomes_key = KEYS[1], KEYS[2], KEYS[3],
                                                                           KEYS[4], KEYS[5]
@@ -18,8 +18,8 @@ local campaign_keys = {unpack(KEYS, 8)}
 local job, owner, after, now, code, before, record = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
                                                      tonumber(ARGV[6]), ARGV[7]
 local retention, delivery_header, request_id, poll_after = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
-local pause_share, pause_least = tonumber(ARGV[12]), tonumber(ARGV[13])
-local first_count = 14
+local pause_share, pause_least, permanent = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local first_count = 15
 
 if not claimed_by(claims_key, job, owner) then return 0 end
 local done = tonumber(redis.call('HGET', progress_key, job) or '0')
@@ -38,5 +38,8 @@ for i = first_count, #ARGV, 2 do
   if counter == 'failed' and code ~= '' then redis.call('HINCRBY', failures_key, code, amount) end
 end
 complete_if_done(campaign_keys, now, retention)
-if code ~= '' and pause_on_failures(campaign_key, failures_key, pause_share, pause_least) then return 2 end
+if permanent > 0 then
+  redis.call('HINCRBY', campaign_key, 'permanent_failed', permanent)
+  if pause_on_failures(campaign_key, failures_key, pause_share, pause_least, code) then return 2 end
+end
 return 1

@@ -28,6 +28,7 @@ from ops.simulator import SimulatorConfig, start_in_thread
 from producer import Campaigns
 from producer.control import campaign_status
 from producer.publish import publish_campaign
+from producer.resend import resend
 from producer.spec import build_spec
 from redis_model import keys, records
 from redis_model.api_keys import ApiKeyStore
@@ -278,6 +279,16 @@ def test_a_campaign_s_end_and_its_messages_final_reports_are_posted(backend, sta
         shown = campaign_status(backend.client, spec.campaign_id).callbacks
         assert (shown.made, shown.failed, shown.pending, shown.attempts) == (2, 0, 0, 2)
         assert backend.client.zcard(keys.CALLBACK_CAMPAIGNS) == 0  # told once, no longer watched
+
+        # Resent, its ten undelivered go again, and its end is told again.
+        resend(
+            backend.client, broker, settings, spec.campaign_id, failed=False, unknown=False, undelivered=True
+        )
+        wait_completed(backend, spec.campaign_id)
+        *_, again = receiver.wait(3)
+        assert [(e["event"], e["state"], e["submitted"]) for e in again.events] == [
+            ("campaign.status", "completed", 30)
+        ]
 
 
 def test_no_secret_no_credentials_and_no_stray_urls(backend, make_settings):
