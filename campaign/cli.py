@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import redis
+from redis.sentinel import MasterNotFoundError
 
 from campaign import control, keys_command, processes, reports, send, status, suppress
 from campaign.service import serve
@@ -42,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as e:
         print(f"campaign: refused: {e}", file=sys.stderr)
         return EXIT_REFUSED
+    except MasterNotFoundError:
+        # redis-py's message repeats every sentinel client's options: a line too long to read.
+        reason = "no sentinel named it (are they up, and is that the name they monitor?)"
+        print(f"campaign: Redis at {_redis_address()} failed: {reason}", file=sys.stderr)
+        return EXIT_FAILED
     except redis.RedisError as e:
         print(f"campaign: Redis at {_redis_address()} failed: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -54,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="campaign",
         description="Bulk SMS campaigns through Kaleyra's /sms/json API, queued on Redis, "
         "sent by dramatiq workers.",
-        epilog="Environment: REDIS_URL, KALEYRA_API_KEY, KALEYRA_SID, KALEYRA_REGION, KALEYRA_BASE_URL, "
+        epilog="Environment: REDIS_URL (REDIS_SENTINELS, REDIS_SENTINEL_MASTER), KALEYRA_API_KEY, "
+        "KALEYRA_SID, KALEYRA_REGION, KALEYRA_BASE_URL, "
         "CAMPAIGN_DEFAULT_PREFIX, CAMPAIGN_DEFAULT_UNICODE (see docs/operations.md).",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -71,8 +78,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _redis_address() -> str:
-    """REDIS_URL as messages show it: without its password."""
+    """REDIS_URL as messages show it, without its password; or the master the sentinels are asked for."""
     try:
-        return redact_url(Settings.from_environ().redis_url)
+        settings = Settings.from_environ()
     except InputError:
         return "REDIS_URL"
+    if settings.redis_sentinels:
+        sentinels = ",".join(f"{host}:{port}" for host, port in settings.redis_sentinels)
+        return f"{settings.redis_sentinel_master!r} (the master of the sentinels {sentinels})"
+    return redact_url(settings.redis_url)

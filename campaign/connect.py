@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from redis_model.connection import sync_client
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def redis_client() -> redis.Redis:
 def settings_and_client() -> tuple[Settings, redis.Redis]:
     """The process's settings and a client of the Redis they name."""
     settings = Settings.from_environ()
-    return settings, redis.Redis.from_url(settings.redis_url)
+    return settings, sync_client(settings)
 
 
 def campaigns() -> Campaigns:

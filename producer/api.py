@@ -22,6 +22,7 @@ from producer.messages import PYTHON_API_SCOPE, MessageToQueue, known, prepare_m
 from producer.publish import PublishResult, publish_campaign, publish_file
 from producer.spec import build_spec, check_max_invalid
 from redis_model.campaign_index import newest_campaign_ids
+from redis_model.connection import async_client, sync_client
 from redis_model.message_intake import AsyncMessageIntake, MessageIntake
 from schemas.campaign import CampaignState
 from schemas.errors import SpecError, UnknownCampaignError
@@ -54,9 +55,12 @@ class Campaigns:
 
     @classmethod
     def from_url(cls, redis_url: str, settings: Settings | None = None) -> Campaigns:
-        """On the Redis at `redis_url`, with `settings` (default: from the environment)."""
-        settings = settings if settings is not None else Settings.from_environ()
-        made = cls(redis.Redis.from_url(redis_url), msgspec.structs.replace(settings, redis_url=redis_url))
+        """On the Redis at `redis_url` (through Sentinel when `settings` name sentinels: the URL then gives
+        the database and credentials), with `settings` (default: from the environment)."""
+        settings = msgspec.structs.replace(
+            settings if settings is not None else Settings.from_environ(), redis_url=redis_url
+        )
+        made = cls(sync_client(settings), settings)
         made.redis_url = redis_url
         return made
 
@@ -295,7 +299,7 @@ class AsyncCampaigns:
                         "AsyncCampaigns on a Campaigns made from a client needs "
                         "client=redis.asyncio.Redis(...) for single messages"
                     )
-                self._client = aioredis.Redis.from_url(self.sync.redis_url)
+                self._client = async_client(self.sync.settings)
             self._intake = AsyncMessageIntake(self._client)
         return self._intake
 

@@ -28,6 +28,12 @@ _SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # With Sentinel (`redis_model.connection`): the sentinels' addresses and the name of the master they
+    # watch; REDIS_URL then gives only the database, the credentials and TLS. The sentinels' own
+    # password (their `requirepass`) is never logged or printed.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = ""
+    redis_sentinel_password: str = ""
     api_key: str = ""
     sid: str = ""
     region: str = "in"
@@ -84,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         hidden = ("api_key", "callback_secret")
         shown = {f: getattr(self, f) for f in self.__struct_fields__ if f not in hidden}
         shown["redis_url"] = redact_url(self.redis_url)
+        shown["redis_sentinel_password"] = "***" if self.redis_sentinel_password else ""
         secret = "***" if self.callback_secret else ""
         return f"Settings(api_key={'***' if self.api_key else ''!r}, callback_secret={secret!r}, {shown})"
 
@@ -135,8 +142,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         dlr_suppress = env.get("CAMPAIGN_DLR_SUPPRESS", "1").strip().lower() or "1"
         if dlr_suppress not in ("0", "1"):
             raise SettingsError(f"CAMPAIGN_DLR_SUPPRESS={dlr_suppress!r} must be 0 or 1")
+        sentinels, sentinel_master = _sentinels(env)
         return cls(
             redis_url=_redis_url(env),
+            redis_sentinels=sentinels,
+            redis_sentinel_master=sentinel_master,
+            redis_sentinel_password=env.get("REDIS_SENTINEL_PASSWORD", "") if sentinels else "",
             api_key=env.get("KALEYRA_API_KEY", ""),
             sid=env.get("KALEYRA_SID", ""),
             region=region,
@@ -209,6 +220,35 @@ def _redis_url(env: Mapping[str, str]) -> str:
             "redis://127.0.0.1:6379/0"
         )
     return url
+
+
+def _sentinels(env: Mapping[str, str]) -> tuple[tuple[tuple[str, int], ...], str]:
+    """REDIS_SENTINELS (`host:port,...`) and REDIS_SENTINEL_MASTER, both or neither."""
+    raw = env.get("REDIS_SENTINELS", "").strip()
+    master = env.get("REDIS_SENTINEL_MASTER", "").strip()
+    if not raw:
+        if master:
+            raise SettingsError(f"REDIS_SENTINEL_MASTER={master!r} needs REDIS_SENTINELS=host:port,...")
+        return (), ""
+    if not master:
+        raise SettingsError(
+            "REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master the sentinels watch"
+        )
+    if env.get("REDIS_URL", "").strip().lower().startswith("unix://"):
+        raise SettingsError("REDIS_SENTINELS needs a redis:// or rediss:// REDIS_URL, not unix://")
+    return tuple(_sentinel_address(raw, item.strip()) for item in raw.split(",")), master
+
+
+def _sentinel_address(raw: str, item: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port)."""
+    host, colon, port = item.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdecimal() or not 0 < int(port) < 65_536:
+        raise SettingsError(
+            f"REDIS_SENTINELS={raw!r}: {item!r} is not host:port (a port from 1 to 65535), "
+            "as in 10.0.0.1:26379,10.0.0.2:26379"
+        )
+    return host, int(port)
 
 
 def parse_duration(raw: str) -> float | None:

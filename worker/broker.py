@@ -15,6 +15,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
 from redis_model import keys
+from redis_model.connection import sync_client
 from redis_model.doorbell import RingDoorbell
 from schemas.settings import Settings
 from worker.callbacks import CallbackSender
@@ -40,7 +41,7 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> Redis
     so the redelivered copy waits for it.
     """
     broker = _RecoveringRedisBroker(
-        client=client or redis.Redis.from_url(settings.redis_url),
+        client=client or sync_client(settings),
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 import structlog
 
+from redis_model.connection import async_client
 from redis_model.ledger import ChunkLedger
 from redis_model.sending_state import CampaignStore
 from schemas.settings import Settings
@@ -26,7 +27,7 @@ class WorkerContext:
 
     def __init__(self, settings: Settings, redis_factory: RedisFactory | None = None) -> None:
         self.settings = settings
-        self._redis_factory = redis_factory or (lambda: aioredis.Redis.from_url(settings.redis_url))
+        self._redis_factory = redis_factory or (lambda: async_client(settings))
         self._store: CampaignStore | None = None
         self._ledger: ChunkLedger | None = None
         self._rate_limit: AccountRateLimit | None = None

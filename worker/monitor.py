@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import msgspec
 import redis
 
+from redis_model.connection import sync_client
 from schemas.settings import Settings
 from worker.exposition import CONTENT_TYPE, scrape
 from worker.liveness import group_health
@@ -22,8 +23,8 @@ _json = msgspec.json.Encoder()
 class _Monitor:
     def __init__(self, settings: Settings, parent: int) -> None:
         self.directory, self.parent = settings.metrics_dir, parent
-        self.client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        self.client = sync_client(
+            settings, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         self.gauges = RedisGauges(self.client, settings.sid)
 

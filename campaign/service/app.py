@@ -19,6 +19,8 @@ from campaign.service.context import SERVICE, DeliveryStore, Service
 from campaign.service.errors import ApiError, errors_middleware, json_response
 from producer import AsyncCampaigns, Campaigns
 from redis_model.api_keys import AsyncApiKeyStore
+from redis_model.connection import async_client as redis_async_client
+from redis_model.connection import sync_client
 from redis_model.delivery import AsyncDeliveryReports
 from redis_model.message_intake import AsyncMessageIntake
 from schemas.settings import Settings
@@ -41,8 +43,8 @@ def make_app(
     )
 
     async def service(app: web.Application) -> AsyncIterator[None]:
-        sync = client if client is not None else redis.Redis.from_url(settings.redis_url)
-        native = async_client() if async_client is not None else aioredis.Redis.from_url(settings.redis_url)
+        sync = client if client is not None else sync_client(settings)
+        native = async_client() if async_client is not None else redis_async_client(settings)
         api = AsyncCampaigns(Campaigns(sync, settings), client=native)
         intake = AsyncMessageIntake(native)
         app[SERVICE] = Service(

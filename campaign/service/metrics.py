@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from campaign.service.errors import Handler
 from redis_model import keys
+from redis_model.connection import sync_client
 from redis_model.message_intake import AsyncMessageIntake, BatchEntry, QueuedOnce
 from schemas.message import SingleMessage
 from schemas.settings import Settings
@@ -61,8 +62,8 @@ def add_metrics(app: web.Application, settings: Settings, client: redis.Redis | 
     gauges_key = web.AppKey("metrics_gauges", RedisGauges)
 
     async def gauges(app: web.Application) -> AsyncIterator[None]:
-        sync = client or redis.Redis.from_url(
-            settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        sync = client or sync_client(
+            settings, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         app[gauges_key] = RedisGauges(sync, settings.sid)
         yield

@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
-import redis
 import uvloop
 
 from ops.bench.ceiling import encode_chunks, send_all
@@ -42,6 +41,7 @@ from producer.control import campaign_status
 from producer.job_queue import job_broker
 from producer.publish import publish_file
 from redis_model import keys
+from redis_model.connection import sync_client
 from redis_model.jobs import job_count
 from redis_model.message_intake import MessageIntake
 from schemas.campaign import MessageType
@@ -120,7 +120,7 @@ def _count(valgrind: str, env: dict[str, str], directory: Path, part: str, csv: 
 
 def _measure_part(part: str, csv: Path, recipients: int) -> None:
     settings = Settings.from_environ()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)
     client.flushall()
 
     def publish() -> tuple[str, int]:
@@ -186,7 +186,7 @@ def _single_message(i: int) -> SingleMessage:
 
 async def _send_messages(settings: Settings, per_run: int) -> None:
     """Queue `per_run` messages and send them all, twice: to warm, then counted."""
-    intake = MessageIntake(redis.Redis.from_url(settings.redis_url))
+    intake = MessageIntake(sync_client(settings))
     context = WorkerContext(settings)
     consumer = MessageConsumer(context)
     sender = BatchSender(context, consumer.lanes)

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import msgspec
-import redis
 
 from ops.services import peak_rss_mb
 from producer.job_queue import job_broker
 from producer.publish import publish_file
 from producer.spec import build_spec
+from redis_model.connection import sync_client
 from schemas.campaign import CampaignSpec
 from schemas.settings import Settings
 
@@ -41,7 +41,7 @@ def write_recipients(path: Path, total: int) -> Path:
 def main(path: str) -> None:
     settings = Settings.from_environ()
     spec = bench_spec(settings)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)
     started_at = time.time()
     started = time.perf_counter()
     result = publish_file(spec, path, client=client, broker=job_broker(client), settings=settings)
