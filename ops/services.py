@@ -41,20 +41,23 @@ def wait_until(ready: Callable[[], object], timeout: float, what: str) -> None:
 
 
 class RedisServer:
-    """`redis-server ops/redis.conf` (AOF everysec, noeviction) on its own port and directory."""
+    """`redis-server ops/redis.conf` (AOF everysec, noeviction) on its own port and directory, listening on
+    127.0.0.1 and `host` (another address of this machine that other network namespaces reach)."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
-        self.directory, self.port = directory, port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+    def __init__(self, directory: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.directory, self.port, self.host = directory, port or free_port(), host
+        self.url = f"redis://{host}:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (Debian: apt install redis-server)")
+        # Another address is a private network of a test's own: protected mode would refuse it (no password).
+        unprotected = ["--protected-mode", "no"] if self.host != "127.0.0.1" else []
         self.process = subprocess.Popen(
-            [binary, str(REDIS_CONF), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory)],
+            [binary, str(REDIS_CONF), "--port", str(self.port),
+             "--bind", *dict.fromkeys(("127.0.0.1", self.host)), *unprotected, "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         client = redis.Redis(port=self.port)

@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
 import redis
@@ -43,12 +43,16 @@ def workers(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Factory: start a `campaign worker` process group; whatever happens, none outlives the test."""
     started: list[subprocess.Popen] = []
 
-    def start(env: Mapping[str, str], *, threads: int = 2, name: str | None = None) -> subprocess.Popen:
+    def start(
+        env: Mapping[str, str], *, threads: int = 2, name: str | None = None, within: Sequence[str] = ()
+    ) -> subprocess.Popen:
+        """`within`: a command that execs the worker, such as `ip netns exec NS` (a host of its own)."""
         name = name or f"worker{len(started)}"
         # Events to NAME.jsonl, dramatiq's own log to NAME.log: both in the test's tmp_path.
         with open(tmp_path / f"{name}.jsonl", "ab") as events, open(tmp_path / f"{name}.log", "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "campaign", "worker", "--processes", "1", "--threads", str(threads)],
+                [*within, sys.executable, "-m", "campaign", "worker", "--processes", "1",
+                 "--threads", str(threads)],
                 env=dict(env), stdout=events, stderr=log, start_new_session=True,
             )  # fmt: skip
         started.append(process)
