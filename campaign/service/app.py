@@ -11,18 +11,18 @@ import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from campaign.service import campaigns, dlr, messages, openapi
+from campaign.service import campaigns, dlr, messages, openapi, pages
 from campaign.service.auth import KeyCache, RateLimiter, auth_middleware
 from campaign.service.bodies import Health
 from campaign.service.config import ServiceConfig
 from campaign.service.context import SERVICE, DeliveryStore, Service
 from campaign.service.errors import ApiError, errors_middleware, json_response
+from campaign.service.metrics import CountedIntake, add_metrics, metrics_middleware
 from producer import AsyncCampaigns, Campaigns
 from redis_model.api_keys import AsyncApiKeyStore
 from redis_model.connection import async_client as redis_async_client
 from redis_model.connection import sync_client
 from redis_model.delivery import AsyncDeliveryReports
-from redis_model.message_intake import AsyncMessageIntake
 from schemas.settings import Settings
 
 
@@ -38,7 +38,11 @@ def make_app(
     `async_client` makes (for single messages, delivery reports and keys), as tests give fakeredis;
     `deliveries` makes the delivery reports' store on the async client (tests give a fake)."""
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware(lambda request: request.app[SERVICE].keys)],
+        middlewares=[
+            metrics_middleware,
+            errors_middleware,
+            auth_middleware(lambda request: request.app[SERVICE].keys),
+        ],
         client_max_size=config.max_json_bytes,
     )
 
@@ -46,7 +50,7 @@ def make_app(
         sync = client if client is not None else sync_client(settings)
         native = async_client() if async_client is not None else redis_async_client(settings)
         api = AsyncCampaigns(Campaigns(sync, settings), client=native)
-        intake = AsyncMessageIntake(native)
+        intake = CountedIntake(native)  # counts what it queues, for /metrics
         app[SERVICE] = Service(
             campaigns=api,
             intake=intake,
@@ -73,6 +77,8 @@ def make_app(
     messages.add_routes(app)
     campaigns.add_routes(app)
     dlr.add_routes(app)
+    pages.add_routes(app)
+    add_metrics(app, settings, client)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi_json)

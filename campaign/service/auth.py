@@ -18,7 +18,9 @@ from redis_model.api_keys import ApiKey, AsyncApiKeyStore, digest
 # aiohttp 3.12+ warns on a request's storage keyed by a string.
 _API_KEY: Any = web.RequestKey("api_key", ApiKey) if hasattr(web, "RequestKey") else "campaign.api_key"
 # Open to all; the delivery-report receiver checks its own shared secret (Kaleyra holds no API key).
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", DLR_PATH})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", DLR_PATH})
+# The status pages sign their operator in with a session cookie of their own (campaign.service.pages).
+PAGES_PREFIX, PAGES_ROOT = "/ui", "/"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="campaign"'}
 
 
@@ -79,13 +81,17 @@ def api_key_of(request: web.Request) -> ApiKey:
     return key
 
 
+def _is_page(path: str) -> bool:
+    return path in (PAGES_ROOT, PAGES_PREFIX) or path.startswith(PAGES_PREFIX + "/")
+
+
 def auth_middleware(keys_of: Callable[[web.Request], KeyCache]) -> Middleware:
     """The middleware that refuses a request without a known API key (401) and names the key for the
     handlers (`api_key_of`); health, the API's description and the delivery-report receiver are open."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or _is_page(request.path):
             return await handler(request)
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():

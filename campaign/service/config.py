@@ -1,9 +1,10 @@
-"""What one `campaign serve` process is told: where it listens, its limits, and the delivery-report
-receiver's token and field map."""
+"""What one `campaign serve` process is told: where it listens, its limits, the delivery-report
+receiver's token and field map, and the secret that signs the status pages' sessions."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 
 from campaign.service.dlr_config import DlrConfig
@@ -26,3 +27,6 @@ class ServiceConfig:
     shutdown_timeout_s: float = 30.0
     # `/v1/dlr/kaleyra`: off until CAMPAIGN_DLR_TOKEN is set (`DlrConfig.from_environ`).
     dlr: DlrConfig = field(default_factory=DlrConfig)
+    # Signs the status pages' session cookies: CAMPAIGN_UI_SECRET, else drawn at random once per
+    # `campaign serve` (its processes share it; sessions end when it restarts). Never shown.
+    ui_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)

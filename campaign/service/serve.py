@@ -17,7 +17,9 @@ from campaign.arguments import positive
 from campaign.plural import plural
 from campaign.service.config import ServiceConfig
 from campaign.service.dlr_config import DlrConfig
+from campaign.service.pages.session import random_secret, secret_from_environ
 from schemas.settings import Settings
+from worker.metrics_dir import metrics_directory
 
 
 def add_parser(commands: Any) -> None:
@@ -50,13 +52,27 @@ def _serve(args: argparse.Namespace) -> int:
         processes=args.processes,
         max_upload_bytes=args.max_upload_mb << 20,
         dlr=DlrConfig.from_environ(),  # read once, here; each process is given it
+        ui_secret=_ui_secret(),
     )
     where = f"http://{config.host}:{config.port}"
     print(f"campaign serve: {where} ({plural(config.processes, 'process', 'processes')})", file=sys.stderr)
-    if config.processes == 1:
-        serve_one(config)
-        return 0
-    return _serve_many(config)
+    # Before prometheus_client is imported: /metrics, answered by any process, counts all of them.
+    with metrics_directory("campaign-serve-metrics-"):
+        if config.processes == 1:
+            serve_one(config)
+            return 0
+        return _serve_many(config)
+
+
+def _ui_secret() -> bytes:
+    """CAMPAIGN_UI_SECRET for the status pages' sessions, else a random one drawn here (and said so),
+    shared by every process of this service."""
+    secret = secret_from_environ()
+    if secret is None:
+        print("campaign serve: CAMPAIGN_UI_SECRET is not set: status-page sign-ins last until this service "
+              "restarts (a random secret signs them)", file=sys.stderr)  # fmt: skip
+        return random_secret()
+    return secret
 
 
 def serve_one(config: ServiceConfig) -> None:
