@@ -12,18 +12,23 @@ under a gateway round trip (here 200 ms; on one machine it is microseconds).
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 import redis
 
+from ops.services import free_port
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer import Campaigns
 from producer.control import campaign_status
 from producer.publish import publish_campaign
 from producer.spec import build_spec
+from redis_model.api_keys import ApiKeyStore
 from redis_model.connection import async_client, sync_client
 from schemas.settings import Settings
 from tests.chaos.harness import API_KEY, CI, check_invariants, wait_finished, wait_for, worker_env
@@ -57,10 +62,11 @@ def sentinel_group(tmp_path) -> Iterator[SentinelGroup]:
     yield from _group(tmp_path)
 
 
-@pytest.fixture
-def one_sentinel(tmp_path) -> Iterator[SentinelGroup]:
-    """A master, a replica and one sentinel (quorum 1): enough to name the master, or to force a failover."""
-    yield from _group(tmp_path, sentinels=1, quorum=1)
+@pytest.fixture(scope="module")
+def one_sentinel(tmp_path_factory) -> Iterator[SentinelGroup]:
+    """A master, a replica and one sentinel (quorum 1): enough to name the master, or to force a failover.
+    Shared by the module's tests, which find the master by asking (one of them fails it over)."""
+    yield from _group(tmp_path_factory.mktemp("one-sentinel"), sentinels=1, quorum=1)
 
 
 def sentinel_environ(group: SentinelGroup) -> dict[str, str]:
@@ -73,7 +79,7 @@ def sentinel_environ(group: SentinelGroup) -> dict[str, str]:
 
 def test_clients_made_from_the_settings_reach_the_master_the_sentinels_name(one_sentinel):
     settings = Settings.from_environ(sentinel_environ(one_sentinel))
-    master = redis.Redis(port=one_sentinel.master_port, db=3)  # the database of REDIS_URL
+    master = redis.Redis(*one_sentinel.master_address(), db=3)  # the database of REDIS_URL
 
     client = sync_client(settings)
     client.set("through", "sync")
@@ -90,6 +96,33 @@ def test_clients_made_from_the_settings_reach_the_master_the_sentinels_name(one_
     assert (master.get("through"), master.get("through-async")) == (b"sync", b"asyncio")
 
 
+def test_campaign_serve_reaches_the_master_through_the_sentinels(one_sentinel, serve):
+    settings = Settings.from_environ(sentinel_environ(one_sentinel))
+    _, api_key = ApiKeyStore(sync_client(settings)).create("sentinel")
+    port = free_port()
+    serve(os.environ | sentinel_environ(one_sentinel), port)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _ready(url), timeout=30, interval=0.1)
+
+    message = {"to": "+919800000001", "sender": "KLRHXA", "type": "TXN", "body": "Through Sentinel"}
+    request = urllib.request.Request(
+        url + "/v1/messages", data=json.dumps(message).encode(), method="POST",
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.status == 202
+        queued = json.loads(reply.read())
+    assert Campaigns.from_environ(sentinel_environ(one_sentinel)).message(queued["id"]).status == "queued"
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:  # not listening yet, or Redis not reached yet (503)
+        return False
+
+
 def test_a_demoted_master_is_left_for_the_new_one(one_sentinel):
     """The old master stays up as a replica. Sentinel drops its clients as it demotes it; a client that
     still reaches it gets READONLY, which redis-py turns into a connection error (what the ledger, the
@@ -101,16 +134,17 @@ def test_a_demoted_master_is_left_for_the_new_one(one_sentinel):
     old = one_sentinel.master_address()
     wait_for(lambda: force_failover(one_sentinel), timeout=20, interval=0.2)
     wait_for_failover(one_sentinel, old, timeout=20)
-    demoted = redis.Redis(port=one_sentinel.master_port)
+    new = one_sentinel.master_address()
+    demoted = redis.Redis(*old)
     wait_for(lambda: demoted.info("replication")["role"] == "slave", timeout=20)
 
     try:
         client.set("after", "1")
     except redis.ConnectionError:  # READONLY: this connection outlived the demotion
         client.set("after", "1")
-    promoted = redis.Redis(port=one_sentinel.replica_port, db=3)
+    promoted = redis.Redis(*new, db=3)
     assert (promoted.get("before"), promoted.get("after")) == (b"1", b"1")
-    assert demoted.info("replication")["master_port"] == one_sentinel.replica_port
+    assert demoted.info("replication")["master_port"] == new[1]
     client.close()
 
 
