@@ -192,6 +192,10 @@ def _health_paths() -> dict[str, Any]:
     return {
         "/healthz": probe("the process is up"),
         "/readyz": probe("Redis answers and the scripts are loaded"),
+        "/metrics": {"get": {"summary": "Prometheus metrics of all the service's processes",
+                             "security": [], "responses": {"200": {
+                                 "description": "Prometheus text format 0.0.4",
+                                 "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"summary": "this document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }  # fmt: skip
