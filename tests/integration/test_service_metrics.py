@@ -4,6 +4,10 @@ Redis gauges), open without a key, and /readyz (and the worker monitor's) saying
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from campaign.service.config import ServiceConfig
 from campaign.service.dlr_config import DLR_PATH, DlrConfig
-from ops.services import RedisServer
+from ops.services import RedisServer, free_port, wait_until
 from redis_model.api_keys import ApiKeyStore
-from tests.conftest import Backend
+from tests.conftest import TEST_REDIS_URL, Backend
 from tests.integration.http_served import Served, serving
 from worker.monitor import _Monitor
 
@@ -101,3 +105,32 @@ def test_readyz_says_503_once_redis_is_down(tmp_path, make_settings):
         assert b'"code":"unavailable"' in body and b"Redis cannot be reached" in body
     finally:
         server.kill()
+
+
+def listening(port: int) -> int:
+    """How many sockets listen on the port (each process of the service binds its own: SO_REUSEPORT)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A" for row in rows)
+
+
+@pytest.mark.redis
+def test_every_scrape_of_a_two_process_service_counts_both(real_redis, tmp_path):
+    """`campaign serve --processes 2`: requests land on either process, and so does each scrape."""
+    _, key = ApiKeyStore(real_redis.client).create("two")
+    port = free_port()
+    env = os.environ | {"REDIS_URL": TEST_REDIS_URL, "KALEYRA_SID": "HXTWO"}
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "campaign", "serve", "--port", str(port), "--processes", "2"],
+            env=env, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+    served = Served("127.0.0.1", port, key)
+    try:
+        wait_until(lambda: listening(port) == 2, 30, "both processes of campaign serve")
+        for _ in range(20):  # new connections: the kernel spreads them over both processes
+            assert served.call("POST", "/v1/messages", json_body=ORDER).status == 202
+        for _ in range(6):
+            assert value(scrape(served), "campaign_messages_queued_total", lane="txn") == 20
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
