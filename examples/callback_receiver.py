@@ -23,10 +23,10 @@ async def callbacks(request: web.Request) -> web.Response:
     body = await request.read()  # the bytes as sent: the signature is over them
     if not verify_signature(SECRET, request.headers.get("X-Campaign-Signature", ""), body):
         return web.json_response({"error": "bad signature"}, status=401)
-    callback_id = request.headers["X-Campaign-Callback-Id"]
-    if callback_id not in seen:  # told again after a lost answer: already handled
-        seen.add(callback_id)
-        for event in json.loads(body)["events"]:
+    callback = json.loads(body)
+    if callback["id"] not in seen:  # told again after a lost answer: already handled (the id is signed)
+        seen.add(callback["id"])
+        for event in callback["events"]:
             print(json.dumps(event, sort_keys=True), flush=True)
     return web.Response(status=204)
 

@@ -1,11 +1,11 @@
 """Callbacks to the producer: the events POSTed to a campaign's or a single message's `callback_url`, how
 their body is signed, and how a receiver checks the signature.
 
-A callback's body is `{"events": [...]}`, one or more events of one owner (a campaign, or a single
-message), JSON. It carries `X-Campaign-Callback-Id` (the same on every attempt: a receiver drops one it
-has seen) and `X-Campaign-Signature: t=<unix seconds>,v1=<hex>`, the HMAC-SHA256, keyed with
-`CAMPAIGN_CALLBACK_SECRET`, of `<t>.` followed by the body's bytes; the time in it lets a receiver refuse
-a replayed old body.
+A callback's body is `{"id": ..., "events": [...]}`: its id (the same on every attempt: a receiver drops
+one it has seen; also in the header `X-Campaign-Callback-Id`) and one or more events of one owner (a
+campaign, or a single message), JSON. It carries `X-Campaign-Signature: t=<unix seconds>,v1=<hex>`, the
+HMAC-SHA256, keyed with `CAMPAIGN_CALLBACK_SECRET`, of `<t>.` followed by the body's bytes: the id is
+signed with the events, and the time lets a receiver refuse a replayed old body.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ CallbackEvent = MessageEvent | CampaignEvent
 
 
 class CallbackBody(msgspec.Struct, frozen=True):
+    id: str
     events: list[CallbackEvent]
 
 
@@ -75,10 +76,10 @@ def encode_event(event: CallbackEvent) -> bytes:
     return _event_encoder.encode(event)
 
 
-def render_body(stored_events: bytes) -> bytes:
-    """The body POSTed for events as stored: the events the data model wrote for delivery reports name
-    their trace by its stored code (`trace_code`), and a delivery status by its number; they are given
-    by name here."""
+def render_body(callback_id: str, stored_events: bytes) -> bytes:
+    """The body POSTed for callback `callback_id`'s events as stored: the events the data model wrote
+    for delivery reports name their trace by its stored code (`trace_code`), and a delivery status by
+    its number; they are given by name here."""
     events = []
     for event in _stored_event.decode(stored_events):
         code = event.pop("trace_code", None)
@@ -88,7 +89,7 @@ def render_body(stored_events: bytes) -> bytes:
         if isinstance(status, int):
             event["status"] = _delivery_word(DeliveryStatus(status))
         events.append(msgspec.convert(event, CallbackEvent))
-    return _body_encoder.encode(CallbackBody(events))
+    return _body_encoder.encode(CallbackBody(callback_id, events))
 
 
 def _delivery_word(status: DeliveryStatus) -> str:
@@ -108,12 +109,12 @@ def verify_signature(secret: str, header: str, body: bytes, *, now: float | None
     and was made within `tolerance_s` of `now`. For receivers; compares in constant time."""
     fields = dict(part.partition("=")[::2] for part in header.split(","))
     stamp, given = fields.get("t", ""), fields.get("v1", "")
-    if not stamp.isdigit() or not given:
-        return False
+    if not (stamp.isascii() and stamp.isdecimal() and given.isascii() and given):
+        return False  # a header mangled in any way is no signature, never an exception
     now = time.time() if now is None else now
     if abs(now - int(stamp)) > tolerance_s:
         return False
-    return hmac.compare_digest(_digest(secret, int(stamp), body), given)
+    return hmac.compare_digest(_digest(secret, int(stamp), body).encode(), given.encode())
 
 
 def _digest(secret: str, at: int, body: bytes) -> str:

@@ -84,6 +84,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The key the callbacks to producers are signed with (`schemas.callback`); without one, callbacks
     # wait in Redis unsent. Never logged or printed.
     callback_secret: str = ""
+    # Callbacks may go to private, loopback and link-local addresses (producers inside the network).
+    callback_private: bool = False
 
     def __repr__(self) -> str:
         # The API key must never reach a log line or a traceback.
@@ -178,6 +180,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             metrics_port=_int(env, "CAMPAIGN_METRICS_PORT", 0, low=0, high=65_535),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
             callback_secret=env.get("CAMPAIGN_CALLBACK_SECRET", ""),
+            callback_private=_flag(env, "CAMPAIGN_CALLBACK_PRIVATE"),
         )
 
     def require_credentials(self) -> None:
@@ -289,6 +292,14 @@ def parse_share(raw: str) -> float | None:
         return None
     value = value / 100 if percent else value
     return value if 0.0 <= value <= 1.0 else None  # also refuses nan and "5" (500%, or a typo for 5%?)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A 0/1 setting, 0 when unset."""
+    raw = env.get(name, "0").strip() or "0"
+    if raw not in ("0", "1"):
+        raise SettingsError(f"{name}={raw!r} must be 0 or 1")
+    return raw == "1"
 
 
 def _failure_pause(env: Mapping[str, str]) -> float:

@@ -7,18 +7,29 @@ callbacks and POSTs them, `AT_ONCE` at a time, with a session of its own (the ga
 key). An attempt that gets no 2xx is made again `BACKOFF_S` x 2^(attempts - 1) later (at most
 `BACKOFF_MAX_S`, with jitter), up to `MAX_ATTEMPTS`; then the callback is given up, counted failed in its
 owner's hash. Without `CAMPAIGN_CALLBACK_SECRET` nothing is sent: callbacks wait, signed by none.
+
+A callback goes only to a public address, unless `CAMPAIGN_CALLBACK_PRIVATE=1`: any holder of an API key
+names the URL, and the workers sit inside the operator's network (its Redis, its metadata service). The
+host is checked before the POST and the connection's resolver keeps only public addresses, so that a
+name that resolves differently the second time gains nothing; one refused is given up at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import random
+import socket
 import time
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import aiohttp
+import msgspec
 import redis
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from redis_model.callbacks import FAILED, RETRY, SENT, AsyncCallbackOutbox, Claimed
 from schemas.callback import CALLBACK_ID_HEADER, SIGNATURE_HEADER, render_body, shown_url, signature
@@ -32,7 +43,7 @@ CLAIM_LEASE_S = 120.0
 TIMEOUT_S = 10.0
 BACKOFF_S = 5.0
 BACKOFF_MAX_S = 3600.0
-# About 16 hours of attempts: 5 s doubling to an hour, then hourly.
+# About 10 hours of attempts: 5 s doubling to an hour, then hourly.
 MAX_ATTEMPTS = 20
 USER_AGENT = "campaign-callbacks/1"
 # A receiver's reason as kept in the owner's hash.
@@ -64,6 +75,7 @@ class CallbackSender:
     ) -> None:
         self.ctx = ctx
         self.secret = ctx.settings.callback_secret
+        self.private = ctx.settings.callback_private  # private addresses allowed
         self.every_s = every_s
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -139,15 +151,23 @@ class CallbackSender:
     async def _attempt(self, claimed: Claimed) -> str:
         """POST the callback once and record what it came to."""
         callback = claimed.callback
-        body = render_body(callback.events)
+        attempt = callback.attempts + 1
+        log = self.log.bind(callback_id=claimed.id, url=shown_url(callback.url), attempt=attempt)
+        try:
+            body = render_body(claimed.id, callback.events)
+            refused = None if self.private else await _not_public(callback.url)
+        except (msgspec.MsgspecError, ValueError) as e:  # nothing a later attempt would change
+            refused = f"its events cannot be read: {type(e).__name__}"
+        if refused is not None:
+            await self.outbox.attempted(claimed, FAILED, reason=refused)
+            log.warning("callback.failed", reason=refused, gave_up=True)
+            return FAILED
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             CALLBACK_ID_HEADER: claimed.id,
             SIGNATURE_HEADER: signature(self.secret, body),
         }
-        attempt = callback.attempts + 1
-        log = self.log.bind(callback_id=claimed.id, url=shown_url(callback.url), attempt=attempt)
         try:
             async with self._session_for_loop().post(
                 callback.url, data=body, headers=headers, allow_redirects=False
@@ -179,9 +199,9 @@ class CallbackSender:
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-            self._session = aiohttp.ClientSession(
-                timeout=timeout, connector=aiohttp.TCPConnector(limit=AT_ONCE)
-            )
+            resolver = None if self.private else _PublicOnly()
+            connector = aiohttp.TCPConnector(limit=AT_ONCE, resolver=resolver)
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         return self._session
 
     @property
@@ -196,7 +216,44 @@ class CallbackSender:
 
 
 def _reason_of(error: Exception) -> str:
-    """An attempt's failure as the owner's hash keeps it: its kind, and the client's words for it."""
-    if isinstance(error, TimeoutError):
+    """An attempt's failure as the owner's hash keeps it (and status shows it): its kind only, since the
+    client's words (an address, an errno) would tell a producer about the network the workers sit in."""
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
         return "timed out"
-    return f"{type(error).__name__}: {error}"[:REASON_CHARS]
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "could not connect"
+    return type(error).__name__
+
+
+def _public(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+
+
+async def _not_public(url: str) -> str | None:
+    """Why a callback may not go to `url`'s host (an address that is not public: loopback, private,
+    link-local, reserved); None when it may, or when its name does not resolve (the POST then says so)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [ipaddress.ip_address(host).compressed]
+    except ValueError:
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return None
+        addresses = [str(info[4][0]) for info in found]
+    if addresses and not any(_public(address) for address in addresses):
+        return f"refused: {host} is not a public address (CAMPAIGN_CALLBACK_PRIVATE=1 allows it)"
+    return None
+
+
+class _PublicOnly(ThreadedResolver):
+    """The connection's resolver: only a name's public addresses (the check before the POST resolved it
+    once; a name may answer otherwise the second time)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        public = [found for found in await super().resolve(host, port, family) if _public(found["host"])]
+        if not public:
+            raise OSError(f"{host} has no public address")
+        return public

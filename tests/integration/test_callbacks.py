@@ -32,6 +32,7 @@ from producer.resend import resend
 from producer.spec import build_spec
 from redis_model import keys, records
 from redis_model.api_keys import ApiKeyStore
+from redis_model.callbacks import OUTBOX, AsyncCallbackOutbox
 from redis_model.delivery import AsyncDeliveryReports
 from schemas.callback import CALLBACK_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from schemas.delivery import DeliveryReport, DeliveryStatus
@@ -40,6 +41,7 @@ from tests.conftest import API_KEY
 from tests.integration.http_served import serving
 from tests.integration.test_campaign_flow import wait_completed, wait_for
 from tests.integration.test_dlr_actions import sent_ids
+from worker.broker import build_broker
 from worker.callbacks import CallbackSender
 from worker.context import WorkerContext
 
@@ -142,7 +144,9 @@ def send_passes(backend, settings, *times: float, **options) -> list:
 
 def test_a_message_s_end_then_its_delivery_are_posted_signed_once_each(backend, start_worker, make_settings):
     with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator, receiving() as receiver:
-        settings = make_settings(simulator.base_url, callback_secret=SECRET, dlr_poll_after_s=0)
+        settings = make_settings(
+            simulator.base_url, callback_secret=SECRET, dlr_poll_after_s=0, callback_private=True
+        )
         start_worker(settings)
         campaigns = Campaigns(backend.client, settings)
         receipt = campaigns.send_message(**ORDER, reference="order-7", callback_url=receiver.url)
@@ -189,20 +193,22 @@ def test_a_failing_receiver_is_retried_with_doubling_back_off_and_the_attempts_s
         wait_for(lambda: campaigns.message(receipt.id).status == "submitted")
         assert campaigns.message(receipt.id).callbacks.pending == 1 and not receiver.posted
 
-        signing = make_settings(simulator.base_url, callback_secret=SECRET)
+        signing = make_settings(simulator.base_url, callback_secret=SECRET, callback_private=True)
         start = time.time()
         [first] = send_passes(backend, signing, start)
-        due = backend.client.zscore(keys.CALLBACKS_DUE, "1")
+        [callback_id] = [member.decode() for member in backend.client.zrange(keys.CALLBACKS_DUE, 0, -1)]
+        due = backend.client.zscore(keys.CALLBACKS_DUE, callback_id)
         assert first.retried == 1 and 5 * 0.8 <= due - start <= 5 + 1  # 5 s, less a fifth of jitter at most
         early, second = send_passes(backend, signing, start + 1, due)
         assert early.claimed == 0 and second.retried == 1
-        due = backend.client.zscore(keys.CALLBACKS_DUE, "1")
+        due = backend.client.zscore(keys.CALLBACKS_DUE, callback_id)
         assert 10 * 0.8 <= due - time.time() <= 10 + 1  # doubled
         [third] = send_passes(backend, signing, due)
         assert third.sent == 1
 
         assert [p.body for p in receiver.posted] == [receiver.posted[0].body] * 3
-        assert {p.headers[CALLBACK_ID_HEADER] for p in receiver.posted} == {"1"}
+        assert {p.headers[CALLBACK_ID_HEADER] for p in receiver.posted} == {callback_id}
+        assert msgspec.json.decode(receiver.posted[0].body)["id"] == callback_id  # signed with the events
         assert all(signed(p) for p in receiver.posted)
         shown = campaigns.message(receipt.id).callbacks
         assert (shown.made, shown.sent, shown.failed, shown.pending, shown.attempts) == (1, 1, 0, 0, 3)
@@ -224,7 +230,7 @@ def test_a_callback_is_given_up_after_its_last_attempt_and_counted_failed(
         unreachable = campaigns.send_message(**ORDER, callback_url="http://127.0.0.1:9/closed")
         wait_for(lambda: all(campaigns.message(r.id).status == "submitted" for r in (refused, unreachable)))
 
-        signing = make_settings(simulator.base_url, callback_secret=SECRET)
+        signing = make_settings(simulator.base_url, callback_secret=SECRET, callback_private=True)
         passes = send_passes(backend, signing, time.time(), time.time() + 3600, max_attempts=2)
         assert [(p.retried, p.failed) for p in passes] == [(2, 0), (0, 2)]
         gave_up = campaigns.message(refused.id).callbacks
@@ -236,14 +242,18 @@ def test_a_callback_is_given_up_after_its_last_attempt_and_counted_failed(
             2,
         )
         assert gave_up.last_error == "HTTP 500"
-        assert "ClientConnectorError" in campaigns.message(unreachable.id).callbacks.last_error
+        assert campaigns.message(unreachable.id).callbacks.last_error == "could not connect"
         assert backend.client.hlen(keys.CALLBACKS) == 0
 
 
 def test_a_campaign_s_end_and_its_messages_final_reports_are_posted(backend, start_worker, make_settings):
     with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator, receiving() as receiver:
         settings = make_settings(
-            simulator.base_url, chunk_size=10, callback_secret=SECRET, dlr_poll_after_s=0
+            simulator.base_url,
+            chunk_size=10,
+            callback_secret=SECRET,
+            dlr_poll_after_s=0,
+            callback_private=True,
         )
         broker = start_worker(settings)
         spec = build_spec(settings=settings, sender="KLRHXA", type="TXN", body="Hi", prefix="+91",
@@ -351,7 +361,9 @@ def test_the_example_receiver_takes_signed_callbacks_and_refuses_others(backend,
         forged = http_post(port, b'{"events": []}', {SIGNATURE_HEADER: "t=1,v1=00", CALLBACK_ID_HEADER: "1"})
         assert forged == 401
         with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator:
-            settings = make_settings(simulator.base_url, callback_secret=SECRET, dlr_poll_after_s=0)
+            settings = make_settings(
+                simulator.base_url, callback_secret=SECRET, dlr_poll_after_s=0, callback_private=True
+            )
             start_worker(settings)
             campaigns = Campaigns(backend.client, settings)
             receipt = campaigns.send_message(**ORDER, callback_url=f"http://127.0.0.1:{port}/callbacks")
@@ -382,3 +394,55 @@ def http_post(port: int, body: bytes, headers: dict[str, str]) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+def test_a_callback_to_a_private_address_is_refused_at_once_unless_allowed(
+    backend, start_worker, make_settings
+):
+    """Any key holder names the URL: the workers' own network (Redis, a metadata service) is off limits."""
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator, receiving() as receiver:
+        quiet = make_settings(simulator.base_url, dlr_poll_after_s=0)
+        start_worker(quiet)
+        campaigns = Campaigns(backend.client, quiet)
+        local = campaigns.send_message(**ORDER, callback_url=receiver.url)
+        metadata = campaigns.send_message(**ORDER, callback_url="http://169.254.169.254/latest/meta-data")
+        wait_for(lambda: all(campaigns.message(r.id).status == "submitted" for r in (local, metadata)))
+
+        [public_only] = send_passes(
+            backend, make_settings(simulator.base_url, callback_secret=SECRET), time.time()
+        )
+        assert public_only.failed == 2 and not receiver.posted
+        assert campaigns.message(local.id).callbacks.last_error == (
+            "refused: 127.0.0.1 is not a public address (CAMPAIGN_CALLBACK_PRIVATE=1 allows it)"
+        )
+        assert campaigns.message(metadata.id).callbacks.failed == 1
+
+
+def test_a_finished_campaign_read_by_two_senders_at_once_is_told_once(backend, make_settings):
+    """Both read the watch before either told it: the script looks again before it tells."""
+    settings = make_settings("http://127.0.0.1:9")
+    spec = build_spec(settings=settings, sender="KLRHXA", type="TXN", body="Hi", prefix="+91",
+                      callback_url="https://hooks.example.com/x")  # fmt: skip
+    publish_campaign(
+        spec,
+        [(2, "9000000001")],
+        client=backend.client,
+        broker=build_broker(settings, backend.client),
+        settings=settings,
+    )
+    backend.client.hset(keys.campaign(spec.campaign_id), mapping={"state": "completed", "finished_at": 1.0})
+
+    async def two_passes():
+        client = backend.async_factory()
+        outbox = AsyncCallbackOutbox(client)
+        try:
+            now = time.time()
+            read = [spec.campaign_id]  # what each sender read from the watch before running the script
+            call = {"keys": [keys.CALLBACK_CAMPAIGNS, *OUTBOX, keys.campaign(spec.campaign_id)],
+                    "args": [now, now + 2, *read]}  # fmt: skip
+            return [await outbox._tell_finished(**call), await outbox._tell_finished(**call)]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(two_passes()) == [1, 0]
+    assert backend.client.hlen(keys.CALLBACKS) == 1
