@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,7 @@ class Network:
         self._prefix = subnet.prefixlen
 
     def open(self) -> Network:
+        _remove_leftovers()
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
             _ip("addr", "add", f"{self.gateway}/{self._prefix}", "dev", self.bridge)
@@ -104,6 +106,26 @@ class Network:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _remove_leftovers() -> None:
+    """The namespaces and bridges of earlier runs killed before their clean-up (their pid is gone)."""
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+    links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout or "[]")
+    for name in [line.split(" ")[0] for line in names] + [link["ifname"] for link in links]:
+        if (made := re.fullmatch(r"chaos-(\d+)-\d+|cb(\d+)", name)) and not _alive(int(made[1] or made[2])):
+            command = ["netns", "del", name] if name.startswith("chaos-") else ["link", "del", name]
+            subprocess.run(["ip", *command], capture_output=True, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: alive
+    return True
 
 
 def _ip(*args: str) -> None:
