@@ -51,6 +51,18 @@ class SentinelGroup:
         # hello messages on the master, every 2 s).
         wait_until(self._acquainted, 20, "the sentinels' discovery of each other and of the replica")
 
+    def cut_replication(self) -> None:
+        """The replica stops receiving the master's writes, as behind a lagging link, while the master goes
+        on acknowledging them: what it acknowledges from now on dies with it. (The replica's link is
+        dropped and its reconnections refused: it offers the master a password the master does not have.)"""
+        replica, master = redis.Redis(port=self.replica_port), redis.Redis(port=self.master_port)
+        try:
+            replica.config_set("masterauth", "not-the-masters")
+            master.client_kill_filter(_type="replica")
+        finally:
+            replica.close()
+            master.close()
+
     def kill(self, port: int) -> None:
         """kill -9 the server on `port`."""
         process = self.processes[port]
