@@ -31,6 +31,7 @@ class AccountRate:
         self._suppression_list = keys.suppression_list(sid)
         self._reserve = client.register_script(source("reserve_turn"))
         self._cut = client.register_script(source("cut_pace"))
+        self._give_back = client.register_script(source("give_back_turn"))
 
     async def reserve(
         self,
@@ -40,11 +41,13 @@ class AccountRate:
         max_ahead_s: float,
         max_share: float,
         looking_up: Sequence[Recipient] | None = None,
+        counted: bool = True,
     ) -> Booking:
         """Book up to `messages` on the account's line (bulk at most `max_ahead_s` ahead, at most
         `max_share` of a second's budget); with `looking_up`, also find which of those recipients'
-        numbers are on the account's suppression list now, in the same round trip."""
-        args = [messages, "1" if urgent else "0", max_ahead_s, max_share]
+        numbers are on the account's suppression list now, in the same round trip. Not `counted`: outside
+        the daily cap (a status query is no message)."""
+        args = [messages, "1" if urgent else "0", max_ahead_s, max_share, "1" if counted else "0"]
         script_keys = [self._key, self._daily]
         if looking_up is not None:
             script_keys.append(self._suppression_list)
@@ -52,6 +55,12 @@ class AccountRate:
         wait, granted, limited, *listed = await self._reserve(keys=script_keys, args=args)
         listed_at = [position - 1 for position in listed]
         return Booking(float(wait), int(granted), limited != b"0", listed_at, capped=limited == b"2")
+
+    async def give_back(self, messages: int) -> None:
+        """Messages booked but not sent (a chunk cut at an opt-out, a turn dropped): no longer counted
+        against today's cap."""
+        if messages > 0:
+            await self._give_back(keys=[self._key, self._daily], args=[messages])
 
     async def cut_pace(
         self,

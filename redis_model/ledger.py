@@ -25,7 +25,7 @@ import tenacity
 from redis_model import delivery, keys, records
 from redis_model.scripts import source
 from schemas.campaign import SUPPRESSED_CODE, ChunkOutcome, Outcome
-from schemas.error_codes import CodeKind, kind_of
+from schemas.error_codes import transient
 
 SETTLE_PATIENCE_S = 60
 
@@ -178,14 +178,15 @@ class ChunkLedger:
 
 
 _PAUSED_ITSELF = 2  # what `settle` answers when the chunk's failures paused its campaign
+_WORKER_CODES = "WORKER_"  # the codes of what the worker, not the gateway, could not do
 
 
 def _permanent_failures(outcome: ChunkOutcome, counts: Mapping[str, int]) -> int:
-    """The chunk's recipients refused for a reason a retry would not change (a code Kaleyra's catalogue
-    does not call transient); not those the suppression list took off, nor transient errors that ran
-    out of retries."""
+    """The chunk's recipients refused for a reason a retry would not change; not those the suppression
+    list took off, nor transient errors (E403, a 429) that ran out of retries, nor a job that ran out of
+    retries for a reason of the worker's own (`WORKER_...`)."""
     code = outcome.code
-    if not code or code == SUPPRESSED_CODE or kind_of(code) is CodeKind.TRANSIENT:
+    if not code or code == SUPPRESSED_CODE or code.startswith(_WORKER_CODES) or transient(code):
         return 0
     return counts.get(Outcome.FAILED.value, 0)
 

@@ -133,7 +133,7 @@ class ResendStore:
             args += [keys.outcome_field(job, offset), stored, records.encode_outcome(outcome)]
         applied = self._reopen(
             keys=[keys.campaign(campaign_id), codes_key, keys.outcomes(campaign_id), keys.CALLBACK_CAMPAIGNS,
-                  *keys.retained_keys(campaign_id)],
+                  keys.failures(campaign_id), *keys.retained_keys(campaign_id)],
             args=args,
         )  # fmt: skip
         return bool(applied)

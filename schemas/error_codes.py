@@ -73,6 +73,13 @@ TRANSIENT_HTTP_STATUSES = frozenset({429, 502, 503})
 # Of those, the ones that say the gateway itself is not there (its front answers for it).
 UNAVAILABLE_HTTP_STATUSES = frozenset({502, 503})
 # Any other status without a known code (a 504, a 500, an unreadable 200) leaves the outcome unknown.
+_TRANSIENT_LABELS = frozenset(f"HTTP{status}" for status in TRANSIENT_HTTP_STATUSES)
+
+
+def transient(code: str) -> bool:
+    """Whether a failure's code says a later try may go: a transient code of the catalogue, or the label
+    of a transient HTTP status that came without a code (`HTTP429`)."""
+    return kind_of(code) is CodeKind.TRANSIENT or code in _TRANSIENT_LABELS
 
 
 def kind_of(code: str) -> CodeKind | None:

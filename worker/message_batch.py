@@ -84,9 +84,13 @@ class BatchSender:
             opted_out = {p for p in listed if p < booked and part[p].message.type in MARKETING_TYPES}
             if opted_out:
                 await self._settle_opted_out([part[position] for position in sorted(opted_out)])
+                await self.ctx.rate_limit.give_back(len(opted_out))  # not sent: not the daily cap's
             marked = await self.lanes.mark_sending([t for p, t in enumerate(part) if p not in opted_out])
             held = asyncio.Event()
-            await asyncio.gather(*(self._post_in_turn(request, held) for request in groups_of(marked)))
+            posted = [self._post_in_turn(request, held) for request in groups_of(marked)]
+            for failure in await asyncio.gather(*posted, return_exceptions=True):
+                if isinstance(failure, BaseException):  # every request done first: none left running
+                    raise failure
             if held.is_set():
                 await self.lanes.release(rest)
                 return

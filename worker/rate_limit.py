@@ -45,11 +45,17 @@ class AccountRateLimit:
         # is then a slot in time, to be used at once; without one it may be asked ahead.
         self.limited = False
 
-    async def wait_turn(self, messages: int, *, urgent: bool = False) -> int:
-        """Book up to `messages` (fewer under a limit: a chunk is a small share of a second) and sleep
-        until they may go; returns how many were booked. Without a limit, all of them at once."""
-        booked, _ = await self._book(messages, urgent, None)
+    async def wait_turn(self, messages: int, *, urgent: bool = False, counted: bool = True) -> int:
+        """Book up to `messages` (fewer under a limit: a chunk is a small share of a second; fewer than
+        what is left of the daily cap) and sleep until they may go; returns how many were booked. Without
+        a limit, all of them at once. `DailyCapReached` when none is left today. Not `counted`: outside the
+        daily cap (a status query)."""
+        booked, _ = await self._book(messages, urgent, None, counted=counted)
         return booked
+
+    async def give_back(self, messages: int) -> None:
+        """Booked but not sent: not counted against the daily cap."""
+        await self._line.give_back(messages)
 
     async def wait_turn_looking_up(
         self, recipients: Sequence[Recipient], *, urgent: bool = False
@@ -59,7 +65,7 @@ class AccountRateLimit:
         return await self._book(len(recipients), urgent, recipients)
 
     async def _book(
-        self, messages: int, urgent: bool, looking_up: Sequence[Recipient] | None
+        self, messages: int, urgent: bool, looking_up: Sequence[Recipient] | None, *, counted: bool = True
     ) -> tuple[int, list[int]]:
         while True:
             booking = await self._line.reserve(
@@ -68,6 +74,7 @@ class AccountRateLimit:
                 max_ahead_s=MAX_AHEAD_S,
                 max_share=MAX_CHUNK_SHARE,
                 looking_up=looking_up,
+                counted=counted,
             )
             self.limited = booking.limited
             if booking.capped:  # not slept through: until the next day, the thread has better uses

@@ -25,7 +25,6 @@ from schemas.delivery import DeliveryReport, delivery_status
 from schemas.errors import GatewayError
 from worker.context import WorkerContext
 from worker.gates import account_open
-from worker.stops import DailyCapReached
 
 # How often a poller looks for due requests (more often than CAMPAIGN_DLR_POLL_AFTER is no use).
 POLL_EVERY_S = 5.0
@@ -150,8 +149,6 @@ class DeliveryPoller:
             except GatewayError as e:
                 fault = e
                 break
-            except DailyCapReached:  # a query books a message's turn: none is left today
-                break
             queries, recorded = queries + 1, recorded + moved
             finals.update(answered)
         done, gave_up, later = self._verdicts(claimed, finals, now, fault)
@@ -161,7 +158,7 @@ class DeliveryPoller:
     async def _ask(self, message_ids: Sequence[str], now: float) -> tuple[list[str], int]:
         """Book a query's turn, ask for the ids, record the answers; returns the ids now final, and how
         many records moved on."""
-        await self.ctx.rate_limit.wait_turn(QUERY_COST)
+        await self.ctx.rate_limit.wait_turn(QUERY_COST, counted=False)  # no message: not the daily cap's
         answers = await self.ctx.gateway.statuses(message_ids)
         reports = [
             DeliveryReport(answer.campaign_id, delivery_status(answer.status),

@@ -104,8 +104,12 @@ async def book(run: JobRun) -> tuple[Sequence[Recipient], bool]:
     turn = await run.turns.take(run.settled, chunk)
     run.waited += time.monotonic() - asked
     if run.ctx.stopping:
+        await run.ctx.rate_limit.give_back(turn.booked)
         raise ComeBackLater("this worker is shutting down")
-    return turn.cut(chunk)
+    cut, opted_out = turn.cut(chunk)
+    # What is not sent of the booking (cut at an opt-out, or the opted-out run) leaves the daily cap.
+    await run.ctx.rate_limit.give_back(turn.booked if opted_out else turn.booked - len(cut))
+    return cut, opted_out
 
 
 async def claim(run: JobRun, chunk: Sequence[Recipient]) -> bool:
@@ -119,6 +123,7 @@ async def claim(run: JobRun, chunk: Sequence[Recipient]) -> bool:
     )  # fmt: skip
     if verdict is Claim.CLAIMED:
         return True
+    await run.ctx.rate_limit.give_back(len(chunk))  # booked, and not this run's to send
     if verdict is Claim.PAUSED:
         raise ComeBackLater("paused")
     if verdict is Claim.BUSY:

@@ -43,7 +43,7 @@ class TurnAhead:
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             if self._ahead_offset != offset:
-                await _cancelled(ahead)
+                await _given_back(ahead, self._rate_limit)
             else:
                 try:
                     return await ahead
@@ -62,14 +62,24 @@ class TurnAhead:
         self._ahead = asyncio.ensure_future(self._book(chunk))
 
     async def drop(self) -> None:
+        """The turn booked ahead is not taken: not counted against the daily cap."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            await _cancelled(ahead)
+            await _given_back(ahead, self._rate_limit)
 
     async def _book(self, chunk: Sequence[Recipient]) -> Turn:
         if not self._marketing:
             return Turn(await self._rate_limit.wait_turn(len(chunk), urgent=self._urgent), [])
         return Turn(*await self._rate_limit.wait_turn_looking_up(chunk, urgent=self._urgent))
+
+
+async def _given_back(ahead: asyncio.Task[Turn], rate_limit: AccountRateLimit) -> None:
+    """A turn booked ahead and not taken: given back to the daily cap once booked; cancelled while
+    still booking (a booking its script made just then stays counted: a few messages at most)."""
+    if ahead.done() and not ahead.cancelled() and ahead.exception() is None:
+        await rate_limit.give_back(ahead.result().booked)
+    else:
+        await _cancelled(ahead)
 
 
 async def _cancelled(task: asyncio.Task[Any]) -> None:

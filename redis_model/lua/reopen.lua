@@ -3,14 +3,16 @@
 -- recipient is republished once), the campaign's counters and a hash of counts by code (the failures
 -- for `--failed`/`--unknown`, the traces for `--undelivered`) move by the amounts given (a code's count
 -- that reaches 0 goes), and a completed or failed campaign is queued again: its keys no longer expire,
--- and, with a callback url, its end is told again (it is watched again).
--- KEYS: campaign, the counts by code, outcomes, the campaigns watched for their callbacks, then the
--- campaign's keys (`keys.retained_keys`). ARGV: the campaign's id,
+-- and, with a callback url, its end is told again (it is watched again). The failure guard
+-- (`pause_on_failures`) counts afresh from here: what is sent again is judged on its own.
+-- KEYS: campaign, the counts by code, outcomes, the campaigns watched for their callbacks, the failures
+-- by code, then the campaign's keys (`keys.retained_keys`). ARGV: the campaign's id,
 -- the number of (counter, amount) pairs, those pairs, the number of (code, amount) pairs, those pairs,
 -- then (outcome field, record as read, marked record) triples.
 -- Amounts arrive as strings: HINCRBY takes them as they are. Returns 1, or 0 if a record changed.
-local campaign_key, codes_key, outcomes_key, watch_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local campaign_keys = {unpack(KEYS, 5)}
+local campaign_key, codes_key, outcomes_key, watch_key, failures_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+                                                                      KEYS[5]
+local campaign_keys = {unpack(KEYS, 6)}
 local campaign_id = ARGV[1]
 local counter_pairs = tonumber(ARGV[2])
 local first_counter = 3
@@ -27,6 +29,10 @@ for i = first_code, first_record - 1, 2 do
   if redis.call('HINCRBY', codes_key, code, amount) <= 0 then redis.call('HDEL', codes_key, code) end
 end
 for i = first_record, #ARGV, 3 do redis.call('HSET', outcomes_key, ARGV[i], ARGV[i + 2]) end
+local c = redis.call('HMGET', campaign_key, 'submitted', 'failed', 'permanent_failed')
+local suppressed = tonumber(redis.call('HGET', failures_key, 'SUPPRESSED') or '0')
+redis.call('HSET', campaign_key, 'guard_from_attempted', tonumber(c[1] or '0') + tonumber(c[2] or '0') - suppressed,
+           'guard_from_failed', tonumber(c[3] or '0'))
 local state = redis.call('HGET', campaign_key, 'state')
 if state == 'completed' or state == 'failed' then
   redis.call('HSET', campaign_key, 'state', 'queued')

@@ -4,7 +4,8 @@
 -- numbers' opt-outs too.
 -- KEYS: the account's rate hash, its messages by day[, a suppression list]. ARGV: messages wanted, "1" for an urgent
 -- request (OTP, TXN), how far ahead (s) bulk may book, the largest share of a second's budget one
--- request may take[, the request's numbers joined by commas].
+-- request may take, "1" when its messages count against the daily cap ("0": a status query)[, the
+-- request's numbers joined by commas].
 -- Returns {seconds to wait, messages granted, "1" if a limit or pace applied ("2": the daily cap is
 -- reached, the wait is until the next UTC day), then the 1-based positions of booked numbers on the
 -- suppression list} as strings. Granted "0": nothing was booked (the bulk line is booked further
@@ -15,13 +16,13 @@ local rate_key, daily_key, suppression_key = KEYS[1], KEYS[2], KEYS[3]
 local day_s, days_kept = 86400, 31
 local wanted, urgent, max_ahead_s, max_share = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3]),
                                                tonumber(ARGV[4])
-local numbers = ARGV[5]
+local counted, numbers = ARGV[5] == '1', ARGV[6]
 local now = redis_now()
 
 local function reserve(n)
   local f = redis.call('HMGET', rate_key, 'limit', 'pace', 'pace_at', 'step', 'ceiling', 'tat', 'seen_from',
                        'seen', 'urgent_tat', 'daily')
-  local daily = tonumber(f[10] or '0')
+  local daily = counted and tonumber(f[10] or '0') or 0
   if daily > 0 then  -- what is left of today's cap bounds the request
     local today = math.floor(now / day_s)
     local left = daily - tonumber(redis.call('HGET', daily_key, today) or '0')

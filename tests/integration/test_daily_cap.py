@@ -13,9 +13,11 @@ from ops.simulator import SimulatorConfig, start_in_thread
 from producer import Campaigns
 from producer.control import account_daily_cap, campaign_status, set_account_daily_cap
 from redis_model.account_rate import AccountRate
+from redis_model.suppression_list import SuppressionList
 from schemas.errors import InputError
 from tests.conftest import API_KEY
 from tests.integration.test_campaign_flow import publish_numbers, wait_completed, wait_for
+from worker.broker import build_broker
 
 SID = "HXTEST0000IN"  # the tests' settings' account
 
@@ -88,3 +90,19 @@ def test_the_limit_command_sets_and_shows_the_cap_and_refuses_a_bad_one(real_red
     set_account_daily_cap(real_redis.client, SID, "7")
     assert main(["limit", "off"]) == 0  # the rate limit goes, the cap stays
     assert capsys.readouterr().out.endswith("daily cap 7, 0 used today (UTC; resets at 00:00)\n")
+
+
+def test_what_is_booked_and_not_sent_leaves_the_cap(backend, start_worker, make_settings):
+    """Chunks cut at numbers that opted out after publishing: the cap counts the messages sent, not the
+    bookings, so the campaign sends all of its cap."""
+    set_account_daily_cap(backend.client, SID, "100")
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=5)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=20)
+        spec = publish_numbers(backend, build_broker(settings, backend.client), settings, 300)
+        opted = [f"+9190000{i:05d}" for i in (3, 11, 12, 47, 90)]  # cut five chunks short
+        SuppressionList(backend.client, SID).add(opted)
+        start_worker(settings)
+        wait_for(lambda: campaign_status(backend.client, spec.campaign_id).submitted == 100)
+        status = campaign_status(backend.client, spec.campaign_id, sid=SID)
+    assert (status.submitted, status.failures) == (100, {"SUPPRESSED": 5})
+    assert status.daily_cap.used == 100 == len(simulator.record.messages)

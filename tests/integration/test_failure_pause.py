@@ -14,6 +14,8 @@ from producer.control import campaign_status, resume
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from redis_model.ledger import ChunkLedger
+from redis_model.outcomes import outcome_records
+from redis_model.resend import ResendStore
 from schemas.campaign import SUPPRESSED_CODE, ChunkOutcome, Outcome
 from tests.integration.test_ledger import LEASE_MS, RETENTION_S, T0, submitted
 from tests.integration.test_ledger import campaign as campaign  # the fixture: a published campaign of 300
@@ -84,12 +86,11 @@ def test_none_of_it_when_off_or_under_the_share(backend, campaign):
     off, under = campaign(), campaign()
     assert settle_in_turn(backend, off, [failed(200, "E606")], share=0.0) == ["queued"]
     assert settle_in_turn(backend, under, [submitted(160), failed(40, "E606")]) == ["queued", "queued"]  # 20%
-    # Transient errors that ran out of retries (E403) were attempted, but a retry later may go: not counted.
+    # Transient errors that ran out of retries (E403, a 429) and a job out of retries for the worker's own
+    # reasons were attempted, but a later try may go: not counted as failed.
     transient = campaign()
-    assert settle_in_turn(backend, transient, [failed(200, "E403"), failed(30, "E606")]) == [
-        "queued",
-        "queued",
-    ]
+    storm = [failed(80, "E403"), failed(80, "HTTP429"), failed(80, "WORKER_RuntimeError"), failed(30, "E606")]
+    assert settle_in_turn(backend, transient, storm) == ["queued"] * 4
     assert campaign_status(backend.client, off).paused_reason is None
 
 
@@ -111,3 +112,15 @@ def test_campaign_status_says_why_it_paused_itself(real_redis, monkeypatch, caps
         f"with E606; check the list and the template, then resume it (`campaign resume {spec.campaign_id}`)"
         in shown
     )
+
+
+def test_a_resent_campaign_is_judged_on_what_is_sent_again(backend, campaign):
+    """`campaign resend --failed` takes its failures off `failed`: read against what is left, the old
+    ones would pause the campaign at the next failure (38 of 162 is 23%), though 38 of 200 was 19%."""
+    cid = campaign()
+    assert settle_in_turn(backend, cid, [submitted(162), failed(38, "E606")]) == ["queued", "queued"]
+    [failed_chunk] = [r for r in outcome_records(backend.client, cid) if r.outcome.outcome is Outcome.FAILED]
+    store = ResendStore(backend.client, cid)
+    assert store.reopen([failed_chunk], failed=38, unknown=0, failed_by_code={"E606": 38}, new_jobs=0)
+
+    assert settle_in_turn(backend, cid, [failed(1, "E606"), submitted(50)]) == ["queued", "queued"]
