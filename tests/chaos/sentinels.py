@@ -39,7 +39,8 @@ class SentinelGroup:
         return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
 
     def start(self) -> None:
-        self._server(self.master_port)
+        # The first full sync starts at once, not after the 5 s a diskless sync waits for more replicas.
+        self._server(self.master_port, "--repl-diskless-sync-delay", "0")
         self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
         replica = redis.Redis(port=self.replica_port)
         wait_until(lambda: replica.info("replication")["master_link_status"] == "up", 10,
