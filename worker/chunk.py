@@ -113,7 +113,10 @@ async def _refused(
         log.warning("sms.unknown", code=error.code, recipients=size, reason=reason)
     else:
         log.error("sms.failed", code=error.code, recipients=size, reason=reason)
-    await run.ctx.store.note_error(run.campaign_id, error)
+    try:
+        await run.ctx.store.note_error(run.campaign_id, error)
+    except redis.RedisError as e:  # status's last error only: the settlement (it rides Redis out) counts
+        log.warning("chunk.error_not_noted", reason=f"Redis: {type(e).__name__}")
     return ChunkOutcome(outcome=outcome, size=size, code=error.code)
 
 
