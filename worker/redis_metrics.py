@@ -27,7 +27,6 @@ class RedisGauges(Collector):
         up = GaugeMetricFamily("campaign_redis_up", "1 if this scrape could read Redis, else 0")
         try:
             depths = census.queue_depths(self.client)
-            counted = census.campaigns(self.client)
             held = census.held_code(self.client, self.sid)
         except redis.RedisError:
             up.add_metric([], 0)
@@ -36,7 +35,12 @@ class RedisGauges(Collector):
         up.add_metric([], 1)
         yield up
         yield _queues(depths)
-        yield from _campaigns(counted)
+        try:  # a walk of every campaign: one that fails must not take the queue gauge (KEDA's) with it
+            counted = census.campaigns(self.client)
+        except redis.RedisError:
+            counted = None
+        if counted is not None:
+            yield from _campaigns(counted)
         account = GaugeMetricFamily(
             "campaign_account_held",
             "1 while the account is held (its key refused, the gateway out of reach): nothing is sent",

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import redis
 import redis.asyncio as aioredis
+import structlog
 from aiohttp import web
 
 from campaign.service import campaigns, dlr, messages, openapi, pages
@@ -101,7 +102,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[SERVICE].intake.load_scripts()
     except redis.RedisError as e:
-        raise ApiError(503, "unavailable", f"Redis cannot be reached: {e}") from e
+        # The details (an address, a sentinel's) go to the log: /readyz answers anyone who asks.
+        structlog.get_logger("campaign.service").warning("service.not_ready", error=str(e))
+        raise ApiError(503, "unavailable", "Redis cannot be reached") from e
     return json_response(Health(status="ready"))
 
 

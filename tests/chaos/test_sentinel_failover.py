@@ -210,6 +210,8 @@ def test_a_master_killed_mid_campaign_fails_over_and_the_campaign_completes(
     # What the gateway accepted is what was counted submitted, its duplicates, and some of the unknown.
     assert status.state == "completed"
     assert 0 <= accepted - verdict.duplicates - status.submitted <= status.unknown
+    if lag_ms:  # writes were really lost (else this trial would prove nothing the plain kill does not)
+        assert verdict.duplicates + status.unknown > 0
     report_trial(
         trial=f"sentinel-failover-lag-{lag_ms}ms", policy="hold", seed=7, lost=verdict.lost,
         duplicates=verdict.duplicates, unknown=status.unknown, lost_worker=verdict.lost_worker,

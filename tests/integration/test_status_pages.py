@@ -199,3 +199,19 @@ def test_a_short_ui_secret_is_refused_naming_the_variable():
     with pytest.raises(sessions.SettingsError, match="CAMPAIGN_UI_SECRET has 5 characters"):
         sessions.secret_from_environ({"CAMPAIGN_UI_SECRET": "short"})
     assert sessions.secret_from_environ({}) is None
+
+
+def test_a_cookie_or_token_that_is_not_ascii_is_no_session_not_an_error(served, campaign_id):
+    cookie = sign_in(served)
+    payload, _ = cookie.split(".")
+    assert page(served, "/ui/", f"{payload}.\u00e9").status == 303
+    form = {"csrf": "\u00e9"}
+    assert page(served, f"/ui/campaigns/{campaign_id}/pause", cookie, "POST", form).status == 403
+
+
+def test_behind_a_proxy_that_ended_tls_the_cookie_is_secure(served):
+    direct = page(served, "/ui/sign-in", method="POST", form={"key": served.key, "next": "/ui/"})
+    proxied = page(served, "/ui/sign-in", method="POST", form={"key": served.key, "next": "/ui/"},
+                   **{"X-Forwarded-Proto": "https"})  # fmt: skip
+    assert "Secure" not in direct.headers["Set-Cookie"]
+    assert "Secure" in proxied.headers["Set-Cookie"]

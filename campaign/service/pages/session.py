@@ -74,7 +74,7 @@ def read_session(secret: bytes, cookie: str | None) -> Session | None:
         return None
     payload, signature = cookie.split(".")
     expected = _b64(_sign(secret, b"session:" + payload.encode()))
-    if not hmac.compare_digest(signature, expected):
+    if not hmac.compare_digest(_bytes(signature), expected.encode()):
         return None
     try:
         session = _decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -89,7 +89,13 @@ def csrf_token(secret: bytes, session: Session) -> str:
 
 
 def csrf_holds(secret: bytes, session: Session, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(str(token), csrf_token(secret, session))
+    return bool(token) and hmac.compare_digest(_bytes(str(token)), csrf_token(secret, session).encode())
+
+
+def _bytes(given: str) -> bytes:
+    """What a browser sent, as bytes to compare: any text (aiohttp keeps undecodable bytes as surrogates)
+    compares, never raises."""
+    return given.encode("utf-8", "backslashreplace")
 
 
 def _sign(secret: bytes, message: bytes) -> bytes:

@@ -135,9 +135,15 @@ async def sign_in(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther(target)
     response.set_cookie(
         sessions.COOKIE, cookie, max_age=sessions.LIFETIME_S, path="/ui", httponly=True, samesite="Strict",
-        secure=request.secure,
+        secure=_over_https(request),
     )  # fmt: skip
     raise response
+
+
+def _over_https(request: web.Request) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through a proxy that ended TLS and says
+    so (`X-Forwarded-Proto`), as an ingress or load balancer does; the cookie is then Secure."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower().startswith("https")
 
 
 async def sign_out(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from campaign.service.dlr_config import DlrConfig
+from campaign.service.pages.session import secret_from_environ
 from schemas.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -69,6 +70,7 @@ def environment_read() -> frozenset[str]:
     environ = _RecordingEnviron()
     Settings.from_environ(environ)
     DlrConfig.from_environ(environ)
+    secret_from_environ(environ)
     return frozenset(environ.asked)
 
 
