@@ -85,11 +85,13 @@ class _Attempts:
             run.campaign_id, run.job_index, run.owner, run.settled, self.size, run.spec.on_unknown
         )
         if verdict is not Claim.CLAIMED:
+            await run.ctx.rate_limit.give_back(self.size)
             raise ComeBackLater("another worker took the chunk during the back-off")
 
     async def on_retry(self, error: TransientGatewayError) -> None:
         run = self.run
         await run.ctx.ledger.release(run.campaign_id, run.job_index, run.owner)
+        await run.ctx.rate_limit.give_back(self.size)  # nothing was sent: not the daily cap's
         await run.ctx.store.count_retry(run.campaign_id, error)
         self.log.info("sms.retry", code=error.code)
         await slow_down_if_pushed_back(run.ctx.rate_limit, error, self.log)

@@ -218,6 +218,7 @@ class _Attempts:
     async def on_retry(self, error: TransientGatewayError) -> None:
         sender = self.sender
         await sender.lanes.release(self.marked)
+        await sender.ctx.rate_limit.give_back(len(self.marked))  # nothing was sent: not the daily cap's
         sender.log.info("sms.retry", code=error.code, messages=len(self.marked))
         await slow_down_if_pushed_back(sender.ctx.rate_limit, error, sender.log)
 

@@ -106,3 +106,13 @@ def test_what_is_booked_and_not_sent_leaves_the_cap(backend, start_worker, make_
         status = campaign_status(backend.client, spec.campaign_id, sid=SID)
     assert (status.submitted, status.failures) == (100, {"SUPPRESSED": 5})
     assert status.daily_cap.used == 100 == len(simulator.record.messages)
+
+
+def test_requests_refused_with_e403_and_retried_count_once(backend, start_worker, make_settings):
+    set_account_daily_cap(backend.client, SID, "10000")
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=5, e403_rate=0.3)) as simulator:
+        settings = make_settings(simulator.base_url, chunk_size=20)
+        spec = publish_numbers(backend, start_worker(settings), settings, 200)
+        status = wait_completed(backend, spec.campaign_id)
+    assert status.retried > 0 and status.submitted == 200 == len(simulator.record.messages)
+    assert account_daily_cap(backend.client, SID).used == 200  # what was sent, not what was tried
