@@ -129,7 +129,7 @@ def check_callback_url(url: str | None) -> str | None:
     shown = url[:80]
     try:
         parts = urlsplit(url)
-        port = parts.port
+        _port = parts.port  # urlsplit refuses a bad port only when it is read
     except ValueError as e:
         raise SpecError(f"callback url {shown!r} is not a URL: {e}") from e
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -140,7 +140,6 @@ def check_callback_url(url: str | None) -> str | None:
         raise SpecError(
             f"callback url {shown!r} must be at most {MAX_URL_CHARS} printable characters, no spaces"
         )
-    del port  # read only to have a bad port refused
     return url
 
 
