@@ -73,4 +73,3 @@ def daily_use(client: redis.Redis, sid: str) -> DailyUse | None:
     today = int(seconds) // _DAY_S
     used = client.hget(keys.account_daily(sid), str(today))
     return DailyUse(int(raw), int(used or 0), float((today + 1) * _DAY_S))  # type: ignore[arg-type]
-
