@@ -17,7 +17,6 @@ name that resolves differently the second time gains nothing; one refused is giv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import random
 import socket
@@ -33,6 +32,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from redis_model.callbacks import FAILED, RETRY, SENT, AsyncCallbackOutbox, Claimed
 from schemas.callback import CALLBACK_ID_HEADER, SIGNATURE_HEADER, render_body, shown_url, signature
+from worker.background import BackgroundLoop
 from worker.context import WorkerContext
 
 EVERY_S = 1.0
@@ -60,7 +60,7 @@ class SendPass(NamedTuple):
     failed: int = 0  # given up
 
 
-class CallbackSender:
+class CallbackSender(BackgroundLoop):
     """Runs on the worker's event loop from `start()` until `stop()`; does nothing without a secret. Any
     number of senders may run at once: a callback is claimed by one at a time."""
 
@@ -73,7 +73,7 @@ class CallbackSender:
         backoff_s: float = BACKOFF_S,
         timeout_s: float = TIMEOUT_S,
     ) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.secret = ctx.settings.callback_secret
         self.private = ctx.settings.callback_private  # private addresses allowed
         self.every_s = every_s
@@ -83,8 +83,6 @@ class CallbackSender:
         self.log = ctx.log.bind(callbacks=True)
         self._outbox: AsyncCallbackOutbox | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping: asyncio.Event | None = None
 
     @property
     def outbox(self) -> AsyncCallbackOutbox:
@@ -99,20 +97,12 @@ class CallbackSender:
                 "callbacks.off", reason="CAMPAIGN_CALLBACK_SECRET is not set: callbacks wait unsent"
             )
             return
-        self._stopping = asyncio.Event()
-        self._task = asyncio.ensure_future(self._run())
+        self.begin()
 
     async def stop(self) -> None:
         """Stop: a pass in progress is cancelled after a moment (what it claimed is attempted again once
         its claim's lease is over: a POST cut short may be told twice)."""
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._task is not None:
-            _done, late = await asyncio.wait([self._task], timeout=2.0)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self.end()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -203,16 +193,6 @@ class CallbackSender:
             connector = aiohttp.TCPConnector(limit=AT_ONCE, resolver=resolver)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         return self._session
-
-    @property
-    def _stopped(self) -> bool:
-        return self.ctx.stopping or (self._stopping is not None and self._stopping.is_set())
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when stopped."""
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
 def _reason_of(error: Exception) -> str:

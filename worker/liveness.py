@@ -17,6 +17,7 @@ from dramatiq.middleware import Middleware
 from prometheus_client import multiprocess
 
 from worker.metrics import PROCESSES
+from worker.metrics_dir import running
 
 BEAT_S = 5.0
 # A process whose event loop has not beaten for this long is stuck (every send runs on that loop).
@@ -92,7 +93,7 @@ def group_health(directory: str, parent: int, *, now: float | None = None) -> Gr
             silent_s = now - beat.stat().st_mtime
         except FileNotFoundError:  # stopped cleanly since the listing
             continue
-        if not _running(pid):
+        if not running(pid):
             return GroupHealth(f"worker process {pid} is gone", beating)
         if silent_s > STALE_S:
             return GroupHealth(f"worker process {pid} has not beaten for {silent_s:.0f} s", beating)
@@ -102,17 +103,3 @@ def group_health(directory: str, parent: int, *, now: float | None = None) -> Gr
     if len(beating) < expected:
         return GroupHealth(f"{len(beating)} of the group's {expected} worker processes are up", beating)
     return GroupHealth(None, sorted(beating))
-
-
-def _running(pid: int) -> bool:
-    """Whether the process exists and is no zombie (one its parent has not reaped yet is dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True

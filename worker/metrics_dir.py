@@ -3,6 +3,7 @@ mode): made, and named to the processes, before any of them imports prometheus_c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -37,15 +38,19 @@ def _remove_abandoned(prefix: str) -> None:
             owner = int((directory / _OWNER).read_text())
         except (OSError, ValueError):
             continue
-        if owner == os.getpid() or not _running(owner):
+        if owner == os.getpid() or not running(owner):
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
+    """Whether the process exists and is no zombie (one its parent has not reaped yet is dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
     return True

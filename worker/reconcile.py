@@ -11,8 +11,6 @@ the first look), until `MAX_AGE_S` after its submission: then the rest stays pen
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -23,6 +21,7 @@ from redis_model.delivery import AsyncDeliveryReports
 from redis_model.unreported import Unreported, UnreportedIndex
 from schemas.delivery import DeliveryReport, delivery_status
 from schemas.errors import GatewayError
+from worker.background import BackgroundLoop
 from worker.context import WorkerContext
 from worker.gates import account_open
 
@@ -54,7 +53,7 @@ class PollPass(NamedTuple):
     fault: GatewayError | None = None  # the pass stopped at it; its requests are asked again later
 
 
-class DeliveryPoller:
+class DeliveryPoller(BackgroundLoop):
     """Runs on the worker's event loop from `start()` until `stop()`; does nothing when polling is off
     (`poll_after_s` 0). Any number of pollers may run at once: a request is claimed by one at a time."""
 
@@ -68,15 +67,13 @@ class DeliveryPoller:
         max_age_s: float = MAX_AGE_S,
         requests_a_pass: int = REQUESTS_A_PASS,
     ) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.poll_after_s = ctx.settings.dlr_poll_after_s if poll_after_s is None else poll_after_s
         self.every_s = min(POLL_EVERY_S, self.poll_after_s) if every_s is None else every_s
         self.ids_a_query = ids_a_query
         self.max_age_s = max_age_s
         self.requests_a_pass = requests_a_pass
         self.log = ctx.log.bind(dlr_poll=True)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping: asyncio.Event | None = None
         self._index: UnreportedIndex | None = None
         self._reports: AsyncDeliveryReports | None = None
 
@@ -98,20 +95,12 @@ class DeliveryPoller:
         """Start polling (call on the event loop); nothing when polling is off."""
         if self.poll_after_s <= 0:
             return
-        self._stopping = asyncio.Event()
-        self._task = asyncio.ensure_future(self._run())
+        self.begin()
 
     async def stop(self) -> None:
         """Stop polling: a pass in progress is cancelled after a moment (what it claimed is taken again
         once its claim's lease is over)."""
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._task is not None:
-            _done, late = await asyncio.wait([self._task], timeout=2.0)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self.end()
 
     async def _run(self) -> None:
         pause = self.every_s
@@ -192,16 +181,6 @@ class DeliveryPoller:
                 wait = self.poll_after_s if fault is not None else max(self.poll_after_s, age)
                 later[request.request_id] = min(now + wait, header.submitted_at + self.max_age_s)
         return done, gave_up, later
-
-    @property
-    def _stopped(self) -> bool:
-        return self.ctx.stopping or (self._stopping is not None and self._stopping.is_set())
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when stopped."""
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
 def _open(request: Unreported) -> bool:

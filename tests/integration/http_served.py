@@ -74,6 +74,13 @@ def serving(backend: Backend, settings: Settings, config: ServiceConfig | None =
     app = make_app(
         settings, config or ServiceConfig(), client=backend.client, async_client=backend.async_factory
     )
+    with serving_app(app) as port:
+        yield Served("127.0.0.1", port)
+
+
+@contextmanager
+def serving_app(app: web.Application) -> Iterator[int]:
+    """Any aiohttp app on a free port of 127.0.0.1, in a thread of its own, until the block ends: its port."""
     started: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event, int]] = Future()
 
     async def run() -> None:
@@ -92,7 +99,7 @@ def serving(backend: Backend, settings: Settings, config: ServiceConfig | None =
     thread.start()
     loop, stopping, port = started.result(timeout=10)
     try:
-        yield Served("127.0.0.1", port)
+        yield port
     finally:
         loop.call_soon_threadsafe(stopping.set)
         thread.join(timeout=10)

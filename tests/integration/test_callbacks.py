@@ -12,10 +12,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,7 @@ from schemas.callback import CALLBACK_ID_HEADER, SIGNATURE_HEADER, verify_signat
 from schemas.delivery import DeliveryReport, DeliveryStatus
 from schemas.errors import SpecError
 from tests.conftest import API_KEY
-from tests.integration.http_served import serving
+from tests.integration.http_served import serving, serving_app
 from tests.integration.test_campaign_flow import wait_completed, wait_for
 from tests.integration.test_dlr_actions import sent_ids
 from worker.broker import build_broker
@@ -77,7 +75,6 @@ class Receiver:
 
 @contextmanager
 def receiving(*, failures: int = 0, failing: int = 500) -> Iterator[Receiver]:
-    started: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event, int]] = Future()
     receiver = Receiver("", failures=failures, failing=failing)
 
     async def hook(request: web.Request) -> web.Response:
@@ -87,29 +84,11 @@ def receiving(*, failures: int = 0, failing: int = 500) -> Iterator[Receiver]:
             return web.Response(status=receiver.failing)
         return web.Response(status=200)
 
-    async def run() -> None:
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            stopping = asyncio.Event()
-            started.set_result((asyncio.get_running_loop(), stopping, runner.addresses[0][1]))
-            await stopping.wait()
-        finally:
-            await runner.cleanup()
-
-    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
-    thread.start()
-    loop, stopping, port = started.result(timeout=10)
-    receiver.url = f"http://127.0.0.1:{port}/hook?token=t0k3n"
-    try:
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    with serving_app(app) as port:
+        receiver.url = f"http://127.0.0.1:{port}/hook?token=t0k3n"
         yield receiver
-    finally:
-        loop.call_soon_threadsafe(stopping.set)
-        thread.join(timeout=10)
 
 
 def signed(posted: Posted) -> bool:
