@@ -3,9 +3,11 @@ state, their delivery reports and times to delivery, and whether the account is 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any, NamedTuple
 
+import msgspec
 import redis
 
 from redis_model import keys
@@ -14,6 +16,9 @@ from redis_model.delivery import delay_bucket
 
 READY, DELAYED, IN_FLIGHT, DEAD = "ready", "delayed", "in_flight", "dead"
 _PAGE = 500  # campaigns read per round trip
+# A census past its freshness is still shown while another exporter walks: kept this long at least.
+_CENSUS_KEPT_S = 600
+_WALK_LEASE_S = 120  # an exporter that dies walking frees the walk after this
 # A campaign's delivery counters, and the names they are shown by.
 _DELIVERY_FIELDS = {keys.DELIVERED: "delivered", keys.UNDELIVERED: "undelivered", keys.DLR_FAILED: "failed"}
 
@@ -28,6 +33,21 @@ class CampaignCensus(NamedTuple):
     by_state: Counter[str]
     delivered: Counter[str]  # final delivery reports by status: delivered, undelivered, failed
     delivery_times: Counter[str]  # delivered messages by their bucket's upper bound in seconds ("inf")
+
+
+class SharedCensus(NamedTuple):
+    census: CampaignCensus
+    age_s: float  # since its walk
+
+
+class _StoredCensus(msgspec.Struct, array_like=True):
+    kept_s: int  # the key's expiry when written: what is left of it tells the census's age
+    by_state: dict[str, int]
+    delivered: dict[str, int]
+    delivery_times: dict[str, int]
+
+
+_stored = msgspec.msgpack.Decoder(_StoredCensus)
 
 
 def queue_depths(client: redis.Redis) -> list[QueueDepth]:
@@ -88,6 +108,45 @@ def campaigns(client: redis.Redis) -> CampaignCensus:
                 census.delivery_times[delay_bucket(int(bucket))] += int(count)
         start += _PAGE
     return census
+
+
+def shared_campaigns(client: redis.Redis, fresh_s: float) -> SharedCensus | None:
+    """The campaigns' census, walked at most every `fresh_s` (0: at every call) by one exporter for all.
+
+    A walk reads every campaign: each worker group's and each `campaign serve`'s scrape walking them
+    would cost Redis a walk per exporter per scrape interval. The first exporter to find the stored
+    census stale walks, under a lease, and stores it; the others show the last one meanwhile (None when
+    there is none yet)."""
+    if fresh_s <= 0:
+        return SharedCensus(campaigns(client), 0.0)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.get(keys.CAMPAIGN_CENSUS)
+        pipe.pttl(keys.CAMPAIGN_CENSUS)
+        raw, ttl_ms = pipe.execute()
+    last = None if raw is None else _decoded(raw, ttl_ms)
+    if last is not None and last.age_s < fresh_s:
+        return last
+    if not client.set(keys.CAMPAIGN_CENSUS_WALK, b"1", nx=True, ex=_WALK_LEASE_S):
+        return last
+    try:
+        walked = campaigns(client)
+        kept_s = max(_CENSUS_KEPT_S, math.ceil(2 * fresh_s))
+        stored = _StoredCensus(kept_s, *map(dict, walked))
+        client.set(keys.CAMPAIGN_CENSUS, msgspec.msgpack.encode(stored), ex=kept_s)
+    finally:
+        client.delete(keys.CAMPAIGN_CENSUS_WALK)
+    return SharedCensus(walked, 0.0)
+
+
+def _decoded(raw: bytes, ttl_ms: int) -> SharedCensus | None:
+    try:
+        stored = _stored.decode(raw)
+    except msgspec.DecodeError:  # written by another version: walked again
+        return None
+    census = CampaignCensus(
+        Counter(stored.by_state), Counter(stored.delivered), Counter(stored.delivery_times)
+    )
+    return SharedCensus(census, max(0.0, stored.kept_s - max(ttl_ms, 0) / 1000))
 
 
 def held_code(client: redis.Redis, sid: str) -> str | None:

@@ -91,6 +91,10 @@ PUBLISHING = "publishing"
 # newest first rather than scanning keys. An id whose campaign expired is removed as the next
 # campaign is announced, `campaign purge` removes its campaign's.
 CAMPAIGNS_BY_CREATION = "campaigns:by_creation"
+# The campaigns' census for the metrics (`redis_model.census`), shared by every exporter: its last walk,
+# and who is walking now.
+CAMPAIGN_CENSUS = "metrics:census"
+CAMPAIGN_CENSUS_WALK = "metrics:census:walk"
 # `campaign serve`'s API keys. Hash: a key's SHA-256 (hex) -> its msgpack-encoded `ApiKey` (never the key).
 API_KEYS_BY_DIGEST = "api_keys:by_digest"
 # Hash: a key's name -> its SHA-256: names are unique, and `revoke NAME` finds the key in one read.

@@ -81,6 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # write their metrics to `metrics_dir` (PROMETHEUS_MULTIPROC_DIR, set by the group for them).
     metrics_port: int = 0
     metrics_dir: str = ""
+    # The metrics' campaign figures (by state, delivery) are walked from Redis at most this often, by one
+    # exporter for all (`redis_model.census.shared_campaigns`); 0: at every scrape.
+    metrics_census_s: float = 30.0
     # The key the callbacks to producers are signed with (`schemas.callback`); without one, callbacks
     # wait in Redis unsent. Never logged or printed.
     callback_secret: str = ""
@@ -179,6 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             dlr_suppress=dlr_suppress == "1",
             metrics_port=_int(env, "CAMPAIGN_METRICS_PORT", 0, low=0, high=65_535),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            metrics_census_s=_metrics_census(env),
             callback_secret=env.get("CAMPAIGN_CALLBACK_SECRET", ""),
             callback_private=_flag(env, "CAMPAIGN_CALLBACK_PRIVATE"),
         )
@@ -279,6 +283,18 @@ def _poll_after(env: Mapping[str, str]) -> float:
     seconds = parse_duration(raw)
     if seconds is None:
         raise SettingsError(f"CAMPAIGN_DLR_POLL_AFTER={raw!r} is not a duration like 10m or 1h, nor 0 or off")
+    return seconds
+
+
+def _metrics_census(env: Mapping[str, str]) -> float:
+    raw = env.get("CAMPAIGN_METRICS_CENSUS", "").strip()
+    if not raw:
+        return 30.0
+    if raw.lower() in ("0", "off"):
+        return 0.0
+    seconds = parse_duration(raw)
+    if seconds is None:
+        raise SettingsError(f"CAMPAIGN_METRICS_CENSUS={raw!r} is not a duration like 30s or 5m, nor 0 or off")
     return seconds
 
 

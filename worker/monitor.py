@@ -26,7 +26,7 @@ class _Monitor:
         self.client = sync_client(
             settings, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
-        self.gauges = RedisGauges(self.client, settings.sid)
+        self.gauges = RedisGauges(self.client, settings.sid, settings.metrics_census_s)
 
     def metrics(self) -> tuple[int, str, bytes]:
         return 200, CONTENT_TYPE, scrape(self.directory, self.gauges)

@@ -17,11 +17,12 @@ QUEUE_MESSAGES = "campaign_queue_messages"  # a contract: KEDA scales workers on
 
 
 class RedisGauges(Collector):
-    """Reads Redis when collected (a scrape): one round trip for the queues, a page of campaigns each for
-    the rest. With Redis out of reach, only `campaign_redis_up 0`."""
+    """Reads Redis when collected (a scrape): one round trip for the queues and the account; the campaigns'
+    census as one exporter last walked it, at most `census_s` ago (0: walked at every scrape). With Redis
+    out of reach, only `campaign_redis_up 0`."""
 
-    def __init__(self, client: redis.Redis, sid: str) -> None:
-        self.client, self.sid = client, sid
+    def __init__(self, client: redis.Redis, sid: str, census_s: float = 0.0) -> None:
+        self.client, self.sid, self.census_s = client, sid, census_s
 
     def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
         up = GaugeMetricFamily("campaign_redis_up", "1 if this scrape could read Redis, else 0")
@@ -36,11 +37,18 @@ class RedisGauges(Collector):
         yield up
         yield _queues(depths)
         try:  # a walk of every campaign: one that fails must not take the queue gauge (KEDA's) with it
-            counted = census.campaigns(self.client)
+            counted = census.shared_campaigns(self.client, self.census_s)
         except redis.RedisError:
             counted = None
         if counted is not None:
-            yield from _campaigns(counted)
+            yield from _campaigns(counted.census)
+            age = GaugeMetricFamily(
+                "campaign_census_age_seconds",
+                "How long ago the campaigns' figures of this scrape (campaigns by state, delivery) were read "
+                "from Redis: one exporter reads them for all, at most every CAMPAIGN_METRICS_CENSUS",
+            )
+            age.add_metric([], counted.age_s)
+            yield age
         account = GaugeMetricFamily(
             "campaign_account_held",
             "1 while the account is held (its key refused, the gateway out of reach): nothing is sent",

@@ -65,7 +65,7 @@ def add_metrics(app: web.Application, settings: Settings, client: redis.Redis | 
         sync = client or sync_client(
             settings, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
-        app[gauges_key] = RedisGauges(sync, settings.sid)
+        app[gauges_key] = RedisGauges(sync, settings.sid, settings.metrics_census_s)
         yield
         if client is None:
             sync.close()

@@ -196,7 +196,9 @@ def test_a_master_killed_mid_campaign_fails_over_and_the_campaign_completes(
             cut_at = time.monotonic()
             # Read after the cut: a settlement counted from here on lives only on the master about to die.
             held = campaign_status(client, spec.campaign_id).submitted
-            wait_for(lambda: campaign_status(client, spec.campaign_id).submitted > held, timeout=10, interval=0.002)
+            wait_for(
+                lambda: campaign_status(client, spec.campaign_id).submitted > held, timeout=10, interval=0.002
+            )
             lag_s = time.monotonic() - cut_at
         killed_at = time.monotonic()
         sentinel_group.kill(sentinel_group.master_port)
