@@ -1,9 +1,10 @@
 """The HTTP service's API keys: created, listed and revoked by name or id, found by the key's SHA-256
-(the key itself is never stored)."""
+(the key itself is never stored); and the status pages' sessions they open, signed out."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 
@@ -109,3 +110,18 @@ class AsyncApiKeyStore:
         """The record of the key whose SHA-256 is `key_digest`; None when there is none."""
         value: bytes | None = await self.client.hget(keys.API_KEYS_BY_DIGEST, key_digest)  # type: ignore[misc, assignment]
         return None if value is None else _decode(value)
+
+    async def sign_out(self, session_id: str, until: float) -> None:
+        """End a status pages' session its key opened, before its cookie's end (Unix seconds)."""
+        seconds = math.ceil(until - time.time())
+        if seconds > 0:
+            await self.client.set(keys.signed_out(session_id), b"", ex=seconds)
+
+    async def find_session_key(self, key_digest: str, session_id: str) -> ApiKey | None:
+        """The record of the key a status pages' session was opened with, while that key is not revoked and
+        the session not signed out; one round trip."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.API_KEYS_BY_DIGEST, key_digest)
+            pipe.exists(keys.signed_out(session_id))
+            value, ended = await pipe.execute()
+        return None if value is None or ended else _decode(value)

@@ -101,6 +101,12 @@ API_KEYS_BY_DIGEST = "api_keys:by_digest"
 API_KEYS_BY_NAME = "api_keys:by_name"
 
 
+def signed_out(session_id: str) -> str:
+    """String: a status pages' session signed out before its cookie's end, kept until that end: the cookie
+    (signed, 12 hours) no longer opens the pages, wherever it was copied to."""
+    return f"ui:signed_out:{session_id}"
+
+
 def campaign(campaign_id: str) -> str:
     """Hash: the spec, the state and the counters."""
     return f"campaign:{{{campaign_id}}}"

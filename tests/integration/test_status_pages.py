@@ -186,13 +186,20 @@ def test_the_bearer_api_is_not_opened_by_a_session_cookie(served, campaign_id):
     assert page(served, f"/v1/campaigns/{campaign_id}", sign_in(served)).status == 401
 
 
-def test_sign_out_needs_the_token_and_clears_the_cookie(served):
+def test_sign_out_needs_the_token_and_ends_the_session_everywhere(served):
     cookie = sign_in(served)
     token = csrf_of(page(served, "/ui/", cookie).body)
+
+    other = sign_in(served)  # the same key's session in another browser
+    assert page(served, "/ui/sign-out", cookie, method="POST", form={"csrf": "forged"}).status == 303
+    assert page(served, "/ui/", cookie).status == 200  # a sign-out without the token ends nothing
 
     answer = page(served, "/ui/sign-out", cookie, method="POST", form={"csrf": token})
 
     assert answer.status == 303 and f"{sessions.COOKIE}=;" in answer.headers["Set-Cookie"].replace('""', "")
+    # The cookie, kept or copied, opens nothing now; the other session is still open.
+    assert page(served, "/ui/", cookie).headers["Location"].startswith("/ui/sign-in")
+    assert page(served, "/ui/", other).status == 200
 
 
 def test_a_short_ui_secret_is_refused_naming_the_variable():

@@ -152,6 +152,8 @@ async def sign_out(request: web.Request) -> web.Response:
     if operator is not None and sessions.csrf_holds(
         service_of(request).config.ui_secret, operator, _field(form, "csrf")
     ):
+        # Ended in Redis too: a copy of the cookie (another browser, a stolen one) opens nothing either.
+        await service_of(request).keys.store.sign_out(operator.session_id, operator.expires_at)
         response = web.HTTPSeeOther(SIGN_IN)
         response.del_cookie(sessions.COOKIE, path="/ui")
         raise response
@@ -159,12 +161,12 @@ async def sign_out(request: web.Request) -> web.Response:
 
 
 async def _operator(request: web.Request) -> Session | None:
-    """The session of the request's cookie while it holds and its API key is not revoked."""
+    """The session of the request's cookie while it holds, is not signed out and its API key not revoked."""
     service = service_of(request)
     session = sessions.read_session(service.config.ui_secret, request.cookies.get(sessions.COOKIE))
     if session is None:
         return None
-    key = await service.keys.store.find_digest(session.key_digest)
+    key = await service.keys.store.find_session_key(session.key_digest, session.session_id)
     return session if key is not None and key.id == session.key_id else None
 
 
