@@ -125,6 +125,18 @@ class AsyncCallbackOutbox:
         )
         return [Claimed(reply[at].decode(), _stored.decode(reply[at + 1])) for at in range(0, len(reply), 2)]
 
+    async def of_campaigns_gone(self, claimed: list[Claimed]) -> set[str]:
+        """The ids of the claimed callbacks whose owner is a campaign no longer in Redis (purged, or past
+        its retention): its data is gone, so are its callbacks."""
+        of_campaigns = [one for one in claimed if keys.is_campaign(one.callback.owner)]
+        if not of_campaigns:
+            return set()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for one in of_campaigns:
+                pipe.exists(one.callback.owner)
+            there = await pipe.execute()
+        return {one.id for one, exists in zip(of_campaigns, there, strict=True) if not exists}
+
     async def attempted(
         self,
         claimed: Claimed,

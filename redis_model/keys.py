@@ -112,6 +112,11 @@ def campaign(campaign_id: str) -> str:
     return f"campaign:{{{campaign_id}}}"
 
 
+def is_campaign(key: str) -> bool:
+    """Whether `key` is a campaign's hash (a callback's owner is a campaign's or a single message's)."""
+    return key.startswith("campaign:{") and key.endswith("}")
+
+
 def jobs(campaign_id: str) -> str:
     """Hash: job index -> msgspec-encoded `Job`."""
     return f"campaign:{{{campaign_id}}}:jobs"
@@ -130,6 +135,12 @@ def claims(campaign_id: str) -> str:
 def outcomes(campaign_id: str) -> str:
     """Hash: `job:offset` -> JSON `ChunkOutcome` of each settled chunk, message ids included."""
     return f"campaign:{{{campaign_id}}}:outcomes"
+
+
+def purged_outcomes(campaign_id: str) -> str:
+    """Hash: a purged campaign's `outcomes`, renamed by `campaign purge` and read to remove its requests'
+    delivery keys, then removed (a day at most, should the purge die before)."""
+    return f"campaign:{{{campaign_id}}}:purged_outcomes"
 
 
 def outcome_field(job: int, offset: int) -> str:

@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 import redis
 
-from redis_model import campaign_index, keys
+from redis_model import campaign_index, keys, records
+from redis_model.delivery import request_ids
 from redis_model.scripts import source
 from schemas.campaign import CampaignState
 
@@ -61,13 +62,42 @@ class CampaignSteering:
 
 
 def purge_campaign(client: redis.Redis, campaign_id: str, *, force: bool = False) -> Purge:
-    """Unlink a finished campaign's keys and its index entry, in one step; a cancelled one with
-    recipients its workers have yet to count cancelled only when `force`d."""
+    """Unlink a finished campaign's keys and its index entry, in one step, then its requests' delivery
+    keys; a cancelled one with recipients its workers have yet to count cancelled only when `force`d."""
     verdict, state, pending = client.register_script(source("purge"))(
-        keys=[*keys.all_keys(campaign_id), keys.CAMPAIGNS_BY_CREATION],
+        keys=[keys.CAMPAIGNS_BY_CREATION, keys.purged_outcomes(campaign_id), keys.CALLBACK_CAMPAIGNS,
+              keys.outcomes(campaign_id), *keys.all_keys(campaign_id)],
         args=[campaign_id, "1" if force else "0"],
-    )
+    )  # fmt: skip
+    if verdict in (b"purged", b"unknown"):  # unknown: perhaps purged by a call that died before this
+        _forget_requests(client, campaign_id)
     return Purge(verdict.decode(), state.decode(), int(pending))
+
+
+def _forget_requests(client: redis.Redis, campaign_id: str, *, page: int = 200) -> None:
+    """Remove the delivery keys of a purged campaign's requests (their strings, early reports, places in
+    the indexes of reconciliation and of early reports), a page of outcome records at a time, then the
+    records."""
+    purged = keys.purged_outcomes(campaign_id)
+    requests: list[str] = []
+    for _, raw in client.hscan_iter(purged, count=page):
+        outcome = records.decode_outcome(raw)
+        requests += request_ids(outcome.full_message_ids())
+        if len(requests) >= page:
+            _unlink_requests(client, requests)
+            requests = []
+    _unlink_requests(client, requests)
+    client.unlink(purged)
+
+
+def _unlink_requests(client: redis.Redis, requests: list[str]) -> None:
+    if not requests:
+        return
+    with client.pipeline(transaction=False) as pipe:
+        pipe.unlink(*map(keys.delivery, requests), *map(keys.early_reports, requests))
+        pipe.zrem(keys.UNREPORTED, *requests)
+        pipe.zrem(keys.EARLY_REPORTS, *map(keys.delivery, requests))
+        pipe.execute()
 
 
 def apply_retention(client: redis.Redis, *, retention_s: float, page: int = 200) -> RetentionApplied:

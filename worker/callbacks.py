@@ -48,6 +48,7 @@ MAX_ATTEMPTS = 20
 USER_AGENT = "campaign-callbacks/1"
 # A receiver's reason as kept in the owner's hash.
 REASON_CHARS = 200
+CAMPAIGN_GONE = "its campaign is gone (purged, or past its retention)"
 
 
 class SendPass(NamedTuple):
@@ -125,6 +126,12 @@ class CallbackSender(BackgroundLoop):
         now = time.time() if now is None else now
         campaigns = await self.outbox.tell_finished_campaigns(now=now)
         claimed = await self.outbox.claim_due(now, CLAIMED_A_PASS, lease_s=CLAIM_LEASE_S)
+        if gone := await self.outbox.of_campaigns_gone(claimed):
+            for one in claimed:
+                if one.id in gone:
+                    await self.outbox.attempted(one, FAILED, reason=CAMPAIGN_GONE)
+                    self.log.info("callback.dropped", callback_id=one.id, reason=CAMPAIGN_GONE)
+            claimed = [one for one in claimed if one.id not in gone]
         if not claimed:
             return SendPass(campaigns)
         gate = asyncio.Semaphore(AT_ONCE)

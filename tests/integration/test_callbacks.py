@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ops.simulator import SimulatorConfig, start_in_thread
 from producer import Campaigns
-from producer.control import campaign_status
+from producer.control import campaign_status, purge
 from producer.publish import publish_campaign
 from producer.resend import resend
 from producer.spec import build_spec
@@ -40,8 +40,9 @@ from tests.integration.http_served import serving, serving_app
 from tests.integration.test_campaign_flow import wait_completed, wait_for
 from tests.integration.test_dlr_actions import sent_ids
 from worker.broker import build_broker
-from worker.callbacks import CallbackSender
+from worker.callbacks import CAMPAIGN_GONE, CallbackSender
 from worker.context import WorkerContext
+from worker.logging import flush_events
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "callback-test-secret-0123456789"
@@ -425,3 +426,35 @@ def test_a_finished_campaign_read_by_two_senders_at_once_is_told_once(backend, m
 
     assert asyncio.run(two_passes()) == [1, 0]
     assert backend.client.hlen(keys.CALLBACKS) == 1
+
+
+def test_the_callbacks_of_a_purged_campaign_are_dropped_unsent(backend, make_settings, event_log):
+    with receiving() as receiver:
+        settings = make_settings("http://127.0.0.1:9", callback_secret=SECRET, callback_private=True)
+        spec = build_spec(settings=settings, sender="KLRHXA", type="TXN", body="Hi", prefix="+91",
+                          callback_url=receiver.url)  # fmt: skip
+        client = backend.client
+        publish_campaign(spec, [(2, "9000000001")], client=client, broker=build_broker(settings, client),
+                         settings=settings)  # fmt: skip
+        client.hset(
+            keys.campaign(spec.campaign_id),
+            mapping={"state": "completed", "cancelled": 1, "finished_at": 1.0},
+        )
+
+        async def tell() -> int:
+            outbox = AsyncCallbackOutbox(backend.async_factory())
+            try:
+                return await outbox.tell_finished_campaigns()
+            finally:
+                await outbox.client.aclose()
+
+        assert asyncio.run(tell()) == 1  # its end in the outbox, not sent yet
+        purge(client, spec.campaign_id)
+
+        [done] = send_passes(backend, settings, time.time())
+
+    assert (done.claimed, done.sent, receiver.posted) == (0, 0, [])
+    assert client.hlen(keys.CALLBACKS) == 0 and client.zcard(keys.CALLBACKS_DUE) == 0
+    flush_events()
+    events = [json.loads(line) for line in event_log.read_text().splitlines()]
+    assert [e["reason"] for e in events if e["event"] == "callback.dropped"] == [CAMPAIGN_GONE]

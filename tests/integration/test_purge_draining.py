@@ -1,5 +1,6 @@
 """A campaign purged (`--force`) while its workers still drain its jobs stays gone: no worker path
-writes to a campaign whose hash no longer exists, so nothing of it comes back without an expiry."""
+writes to a campaign whose hash no longer exists, so nothing of it comes back without an expiry; and a
+purge removes its requests' delivery keys too."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import time
 import pytest
 
 from ops.simulator import SimulatorConfig, start_in_thread
+from ops.simulator.delivery import ReportsConfig
 from producer.control import campaign_status, cancel, purge
 from producer.publish import publish_campaign
 from producer.spec import build_spec
 from redis_model import keys
+from redis_model.delivery import request_ids
 from redis_model.ledger import ChunkLedger, Claim
+from redis_model.outcomes import chunk_outcomes
 from redis_model.sending_state import CampaignStore
 from schemas.campaign import ChunkOutcome, Outcome
 from schemas.errors import AccountFault, PermanentGatewayError, TransientGatewayError
@@ -149,3 +153,53 @@ def test_errors_and_retries_are_still_shown_for_a_campaign_there(backend, make_s
     status = campaign_status(backend.client, campaign_id)
     assert (status.retried, status.last_error, status.waiting_for_window) == (1, "E413: refused", 2)
     assert backend.client.ttl(keys.waiting(campaign_id)) == -1  # nothing of a campaign not finished expires
+
+
+def test_purge_removes_the_campaigns_delivery_keys_and_leaves_other_campaigns(
+    backend, start_worker, make_settings
+):
+    """Its requests' delivery strings (whose headers name it), early reports and places in the indexes of
+    reconciliation and early reports, and its place among the campaigns whose end is to be told."""
+    reports = ReportsConfig(url=None, median_delay_ms=5, delay_sigma=0.5, seed=11)
+    with start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3, reports=reports)) as simulator:
+        settings = make_settings(
+            simulator.base_url, chunk_size=5, retention_s=RETENTION_S, dlr_poll_after_s=3600
+        )
+        broker = start_worker(settings)
+        purged, kept = publish(backend, settings), publish(backend, settings)
+        for campaign_id in (purged, kept):
+            wait_for(lambda: campaign_status(backend.client, campaign_id).pending == 0)  # noqa: B023
+    requests = {campaign_id: requests_of(backend.client, campaign_id) for campaign_id in (purged, kept)}
+    assert len(requests[purged]) == RECIPIENTS // 5 and set(requests[purged]).isdisjoint(requests[kept])
+    early = requests[purged][0]
+    backend.client.hset(keys.early_reports(early), "0", b"a report that came early")
+    backend.client.zadd(keys.EARLY_REPORTS, {keys.delivery(early): time.time()})
+    backend.client.zadd(keys.CALLBACK_CAMPAIGNS, {purged: time.time(), kept: time.time()})
+    broker.close()
+
+    assert purge(backend.client, purged) == "completed"
+
+    client = backend.client
+    assert not any(
+        client.exists(keys.delivery(request), keys.early_reports(request)) for request in requests[purged]
+    )
+    assert all(client.exists(keys.delivery(request)) for request in requests[kept])
+    assert set(member.decode() for member in client.zrange(keys.UNREPORTED, 0, -1)) == set(requests[kept])
+    assert client.zcard(keys.EARLY_REPORTS) == 0
+    assert [member.decode() for member in client.zrange(keys.CALLBACK_CAMPAIGNS, 0, -1)] == [kept]
+    assert left_of(client, purged) == []
+
+
+def requests_of(client, campaign_id: str) -> list[str]:
+    return [
+        request
+        for _, outcome in chunk_outcomes(client, campaign_id)
+        for request in request_ids(outcome.full_message_ids())
+    ]
+
+
+def wait_for(condition, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
