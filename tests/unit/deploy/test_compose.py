@@ -107,6 +107,26 @@ def test_the_campaign_services_set_only_variables_the_settings_read(compose: dic
         assert set(environment) <= read, name
 
 
+def test_the_campaign_containers_read_the_optional_tuning_file_of_settings_only(
+    compose: dict[str, Any],
+) -> None:
+    for name in CAMPAIGN_SERVICES:
+        assert compose["services"][name]["env_file"] == [{"path": "campaign.env", "required": False}], name
+    example = DEPLOY / "campaign.env.example"
+    # Every line a variable to uncomment: one the settings read, and no secret (those go in .env).
+    tuned = env_file_commented(example)
+    assert tuned and set(tuned) <= environment_read()
+    assert not [name for name in tuned if SECRET_NAME.search(name)]
+
+
+def env_file_commented(path: Path) -> dict[str, str]:
+    """An env file's `# NAME=value` lines, uncommented."""
+    lines = (
+        line.removeprefix("# ") for line in path.read_text().splitlines() if line.startswith("# CAMPAIGN_")
+    )
+    return {name: value for name, _, value in (line.partition("=") for line in lines)}
+
+
 def test_redis_runs_ops_redis_conf_with_aof_on_a_named_volume(compose: dict[str, Any]) -> None:
     redis = compose["services"]["redis"]
     mounts = mounted(redis)
