@@ -155,9 +155,9 @@ def _send(args: argparse.Namespace) -> int:
             sys.stdout.flush()  # its id reaches a reader now, not when the campaign ends
         return _wait(campaigns, result.campaign_id, as_json=args.json)
     if args.json:
-        shown = msgspec.structs.asdict(result) | ({"cost": str(cost)} if cost is not None else {})
-        if dry_run:
-            del shown["campaign_id"]  # nothing was published under it
+        # A dry run's counts only: nothing was published under its campaign id.
+        shown = msgspec.structs.asdict(result.counts() if dry_run else result)
+        shown |= {"cost": str(cost)} if cost is not None else {}
         print(msgspec.json.encode(shown).decode())
     elif dry_run:
         _print_estimate(result, per_segment, cost)

@@ -21,7 +21,7 @@ from producer import suppression
 from producer.invalid import Allowance, Tally
 from producer.numbers import InvalidNumber, NumberNormaliser
 from producer.publishing.normalising import Row, fill_placeholders
-from producer.publishing.pipeline import Publishing, PublishResult
+from producer.publishing.pipeline import CampaignCounts, Publishing, PublishResult
 from producer.publishing.writers import DryRun, Progressive, Staged, Writer
 from producer.recipients import count_lines, open_recipients, read_through
 from redis_model.publishing import Announcement, PublishingStore
@@ -29,7 +29,15 @@ from schemas.campaign import MARKETING_TYPES, SCHEDULE_LEAD_S, CampaignSpec, Cam
 from schemas.settings import Settings
 from schemas.template import Template
 
-__all__ = ["PublishResult", "Row", "check_file", "publish_campaign", "publish_file", "release_at"]
+__all__ = [
+    "CampaignCounts",
+    "PublishResult",
+    "Row",
+    "check_file",
+    "publish_campaign",
+    "publish_file",
+    "release_at",
+]
 
 
 def publish_file(

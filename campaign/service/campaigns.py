@@ -81,7 +81,9 @@ async def post_campaign(request: web.Request) -> web.Response:
         except InputError as e:
             text = as_sent(str(e), path)
             raise ApiError(400, "invalid_recipients", text, line=line_of(text)) from e
-    return json_response(result, status=200 if query.dry_run else 201)
+    if query.dry_run:  # counted, nothing published: no campaign to name
+        return json_response(result.counts(), status=200)
+    return json_response(result, status=201)
 
 
 async def list_campaigns(request: web.Request) -> web.Response:

@@ -24,13 +24,13 @@ from campaign.service.errors import ErrorBody
 from campaign.service.messages import IDEMPOTENCY_HEADER
 from campaign.service.upload import SUFFIXES
 from producer.control import CampaignStatus
-from producer.publish import PublishResult
+from producer.publish import CampaignCounts, PublishResult
 from schemas.message import MessageState
 
 _REF = "#/components/schemas/{name}"
 _TYPES = (
     MessageRequest, BatchRequestSchema, Receipt, MessageState, BatchResult, CampaignList,
-    CampaignStatus, PublishResult, Steered, Health, ErrorBody, CampaignQuery, Received,
+    CampaignStatus, PublishResult, CampaignCounts, Steered, Health, ErrorBody, CampaignQuery, Received,
 )  # fmt: skip
 _ERRORS = {
     400: "refused: bad JSON, an unknown field, a wrong type or value (`field` names it)",
@@ -113,7 +113,7 @@ def _campaign_paths(query: list[dict[str, Any]]) -> dict[str, Any]:
                 "summary": "publish the recipients file in the body (CSV or JSON lines)", "parameters": query,
                 "requestBody": {"required": True, "content": dict.fromkeys(SUFFIXES, recipients)},
                 "responses": _answers(201, "PublishResult", "published", 413, 415)
-                | {"200": _json("PublishResult", "counted, nothing published (dry_run)")},
+                | {"200": _json("CampaignCounts", "counted, nothing published (dry_run): no campaign_id")},
             },
             "get": {
                 "summary": "the newest campaigns, newest first", "parameters": [limit],

@@ -25,8 +25,9 @@ from schemas.errors import SpecError
 from schemas.settings import Settings
 
 
-class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
-    campaign_id: str
+class CampaignCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a recipients file came to: a dry run's answer (nothing published, so no campaign)."""
+
     total: int  # recipients to send: after invalid, duplicate and suppressed rows
     invalid: int
     duplicates: int
@@ -36,6 +37,13 @@ class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
     segments: int  # SMS segments the campaign costs, over all its recipients
     encodings: dict[str, int]  # messages per encoding (GSM-7, UCS-2)
     invalid_rows: list[InvalidRow] = []  # the first few, for the user to fix
+
+
+class PublishResult(CampaignCounts, frozen=True, kw_only=True):
+    campaign_id: str  # a dry run's was never published: nothing is found under it
+
+    def counts(self) -> CampaignCounts:
+        return CampaignCounts(**{name: getattr(self, name) for name in CampaignCounts.__struct_fields__})
 
 
 class Publishing:

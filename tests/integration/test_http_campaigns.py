@@ -58,6 +58,7 @@ def test_a_dry_run_counts_and_publishes_nothing(served):
     answer = publish(served, dry_run="true")
 
     assert answer.status == 200 and answer.body["state"] == "estimate"
+    assert "campaign_id" not in answer.body  # nothing was published under one
     assert served.call("GET", "/v1/campaigns").body == {"campaigns": []}
 
 
