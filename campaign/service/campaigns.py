@@ -1,5 +1,6 @@
-"""`/v1/campaigns`: publish one from a recipients file streamed as the body (the spec in the query), list
-them, read one's status, pause, resume or cancel it; through `AsyncCampaigns`, off the event loop."""
+"""`/v1/campaigns`: publish one from a recipients file streamed as the body (the spec in the query) or as
+a multipart body's part (the spec a JSON part beside it), list them, read one's status, pause, resume or
+cancel it; through `AsyncCampaigns`, off the event loop."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import msgspec
 from aiohttp import web
 
 from campaign.service.bodies import CampaignList, Steered
-from campaign.service.context import service_of
+from campaign.service.context import Service, service_of
 from campaign.service.errors import ApiError, invalid, json_response, refused
-from campaign.service.upload import as_sent, line_of, spooled
+from campaign.service.upload import SPEC_PART, as_sent, line_of, spooled, spooled_parts
 from producer.spec import build_spec, check_max_invalid
 from schemas.campaign import CampaignState
 from schemas.errors import InputError, UnknownCampaignError
+from schemas.settings import Settings
 
 MAX_LIST = 1000
 Q = TypeVar("Q", bound=msgspec.Struct)
@@ -42,6 +44,9 @@ class CampaignQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     dry_run: bool = False
 
 
+_spec_decoder = msgspec.json.Decoder(CampaignQuery, strict=False)
+
+
 class ListQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIST)] = 50
     state: CampaignState | None = None  # only campaigns in this state
@@ -64,23 +69,58 @@ def query_of(request: web.Request, kind: type[Q]) -> Q:
 
 
 async def post_campaign(request: web.Request) -> web.Response:
-    """Publish the recipients in the body; refused (400 with the line, nothing published) as
-    `campaign send` refuses. Answers once the whole file is published: `send --json`'s fields."""
+    """Publish the recipients in the body, the options in the query; or, multipart/form-data, the options
+    as the JSON part `spec` (first, so that they are refused before the file is read) and the file as the
+    part `recipients`: a long body does not fit in a URL. Refused (400 with the line, nothing published)
+    as `campaign send` refuses. Answers once the whole file is published: `send --json`'s fields."""
     service = service_of(request)
-    query = query_of(request, CampaignQuery)
+    limit = service.config.max_upload_bytes
+    if request.content_type != "multipart/form-data":
+        query = _checked(service.settings, query_of(request, CampaignQuery))
+        async with spooled(request, limit) as path:
+            return await _publish(service, query, path)
+    if request.query:
+        raise ApiError(400, "invalid_request", f"give the campaign's options in the `{SPEC_PART}` part or in "
+                       "the query, not both")  # fmt: skip
+    given: list[CampaignQuery] = []
+
+    async def on_spec(raw: bytes) -> None:
+        given.append(_checked(service.settings, _spec_part(raw)))
+
+    async with spooled_parts(request, limit, on_spec) as path:
+        return await _publish(service, given[0], path)
+
+
+def _spec_part(raw: bytes) -> CampaignQuery:
+    """The `spec` part: a JSON object of the query's names, with JSON's types (or strings, as in a query)."""
+    try:
+        return _spec_decoder.decode(raw)
+    except msgspec.ValidationError as e:
+        raise invalid(e) from e
+    except msgspec.DecodeError as e:
+        raise ApiError(400, "invalid_json", f"the `{SPEC_PART}` part is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise ApiError(400, "invalid_json", f"the `{SPEC_PART}` part's JSON is nested too deep") from e
+
+
+def _checked(settings: Settings, query: CampaignQuery) -> CampaignQuery:
+    """The options, refused as `campaign send` refuses them (before any file is read)."""
     options = msgspec.structs.asdict(query)
     spec_options = {k: v for k, v in options.items() if k not in ("max_invalid", "dry_run")}
-    try:  # the options are refused before the body is read
-        build_spec(settings=service.settings, **spec_options)
+    try:
+        build_spec(settings=settings, **spec_options)
         check_max_invalid(query.max_invalid)
     except InputError as e:
         raise refused(e, CampaignQuery.__struct_fields__) from e
-    async with spooled(request, service.config.max_upload_bytes) as path:
-        try:
-            result = await service.campaigns.send_campaign(path, **options)
-        except InputError as e:
-            text = as_sent(str(e), path)
-            raise ApiError(400, "invalid_recipients", text, line=line_of(text)) from e
+    return query
+
+
+async def _publish(service: Service, query: CampaignQuery, path: str) -> web.Response:
+    try:
+        result = await service.campaigns.send_campaign(path, **msgspec.structs.asdict(query))
+    except InputError as e:
+        text = as_sent(str(e), path)
+        raise ApiError(400, "invalid_recipients", text, line=line_of(text)) from e
     if query.dry_run:  # counted, nothing published: no campaign to name
         return json_response(result.counts(), status=200)
     return json_response(result, status=201)

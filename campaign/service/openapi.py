@@ -68,12 +68,15 @@ def _path_id(what: str) -> dict[str, Any]:
 
 
 def _campaign_query(components: dict[str, Any]) -> list[dict[str, Any]]:
-    """`POST /v1/campaigns`' query parameters: `CampaignQuery`'s fields."""
-    query = components.pop("CampaignQuery")
+    """`POST /v1/campaigns`' query parameters: `CampaignQuery`'s fields (required ones only when the body
+    is the file alone: a multipart body carries them in its `spec` part instead)."""
+    query = components["CampaignQuery"]
     return [
-        {"name": name, "in": "query", "required": name in query.get("required", ()), "schema": schema}
+        {"name": name, "in": "query", "required": False, "schema": schema,
+         **({"description": "required, unless sent in a multipart body's `spec`"}
+            if name in query.get("required", ()) else {})}
         for name, schema in query["properties"].items()
-    ]
+    ]  # fmt: skip
 
 
 def _message_paths() -> dict[str, Any]:
@@ -110,8 +113,18 @@ def _campaign_paths(query: list[dict[str, Any]]) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/campaigns": {
             "post": {
-                "summary": "publish the recipients file in the body (CSV or JSON lines)", "parameters": query,
-                "requestBody": {"required": True, "content": dict.fromkeys(SUFFIXES, recipients)},
+                "summary": "publish the recipients file in the body (CSV or JSON lines), the options in the "
+                "query; or both as the parts of a multipart/form-data body", "parameters": query,
+                "requestBody": {"required": True, "content": dict.fromkeys(SUFFIXES, recipients) | {
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "required": ["spec", "recipients"], "properties": {
+                            "spec": _ref("CampaignQuery"),
+                            "recipients": {"type": "string", "format": "binary"},
+                        }},
+                        "encoding": {"spec": {"contentType": "application/json"},
+                                     "recipients": {"contentType": ", ".join(SUFFIXES)}},
+                    },
+                }},
                 "responses": _answers(201, "PublishResult", "published", 413, 415)
                 | {"200": _json("CampaignCounts", "counted, nothing published (dry_run): no campaign_id")},
             },

@@ -1,5 +1,6 @@
-"""A recipients file sent as a request body, spooled to a temporary file a chunk at a time (the event
-loop hands each chunk to a thread to write), so that memory holds one chunk whatever the file's size."""
+"""A recipients file sent as a request body, or as the `recipients` part of a multipart/form-data body
+beside a `spec` part, spooled to a temporary file a chunk at a time (the event loop hands each chunk to a
+thread to write), so that memory holds one chunk whatever the file's size."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import asyncio
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from campaign.service.errors import ApiError
 
@@ -24,6 +26,10 @@ SUFFIXES = {
     "application/jsonlines": ".jsonl",
     "application/x-jsonlines": ".jsonl",
 }
+# A recipients part whose content type says nothing (application/octet-stream, none) is told by its name.
+EXTENSIONS = {".csv": ".csv", ".jsonl": ".jsonl", ".ndjson": ".jsonl"}
+SPEC_PART, RECIPIENTS_PART = "spec", "recipients"
+MAX_SPEC_BYTES = 64 << 10
 BODY_NAME = "the request body"
 _LINE = re.compile(r"\bline (\d+)")
 
@@ -35,22 +41,124 @@ async def spooled(request: web.Request, limit: int) -> AsyncIterator[str]:
     suffix = SUFFIXES.get(request.content_type)
     if suffix is None:
         known = ", ".join(SUFFIXES)
-        told = f"send the recipients as one of {known}, not {request.content_type}"
+        told = f"send the recipients as one of {known} (or multipart/form-data), not {request.content_type}"
         raise ApiError(415, "unsupported_media_type", told)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"the recipients file is over {limit} bytes")
+    path = await _spool(request.content.read, suffix, limit)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
+
+
+@asynccontextmanager
+async def spooled_parts(
+    request: web.Request, limit: int, on_spec: Callable[[bytes], Awaitable[None]]
+) -> AsyncIterator[str]:
+    """A multipart/form-data body's `spec` part, handed to `on_spec` as it is read (sent first, a spec
+    it refuses stops the upload before the file is read), and its `recipients` part as a temporary
+    file's path (removed after). 400 for a part missing, repeated or unknown."""
+    if request.content_length is not None and request.content_length > limit + MAX_SPEC_BYTES:
+        raise ApiError(413, "payload_too_large", f"the recipients file is over {limit} bytes")
+    path, seen = None, set()
+    try:
+        reader = await _reader_of(request)
+        while (part := await _next_part(reader)) is not None:
+            if not isinstance(part, BodyPartReader) or part.name not in (SPEC_PART, RECIPIENTS_PART):
+                name = getattr(part, "name", None)
+                raise _bad_parts(f"a part named {name!r}: send only `{SPEC_PART}` and `{RECIPIENTS_PART}`")
+            if part.name in seen:
+                raise _bad_parts(f"two parts named {part.name!r}")
+            seen.add(part.name)
+            if part.name == SPEC_PART:
+                await on_spec(await _spec_of(part))
+                continue
+            path = await _spool(_reading(part), _suffix_of(part), limit)
+        missing = [name for name in (SPEC_PART, RECIPIENTS_PART) if name not in seen]
+        if missing:
+            raise _bad_parts(f"no `{missing[0]}` part: send the campaign's options as `{SPEC_PART}` (JSON) "
+                             f"and the file as `{RECIPIENTS_PART}`")  # fmt: skip
+        assert path is not None
+        yield path
+    finally:
+        if path is not None:
+            os.unlink(path)
+
+
+async def _reader_of(request: web.Request) -> MultipartReader:
+    try:
+        return await request.multipart()
+    except ValueError as e:  # no boundary
+        raise _unreadable(e) from e
+
+
+async def _next_part(reader: MultipartReader) -> BodyPartReader | MultipartReader | None:
+    try:
+        return await reader.next()
+    except (ValueError, HttpProcessingError) as e:  # a body that is not the multipart it says it is
+        raise _unreadable(e) from e
+
+
+def _unreadable(error: Exception) -> ApiError:
+    reason = error.message if isinstance(error, HttpProcessingError) else str(error)
+    return _bad_parts(f"the multipart body cannot be read: {reason.strip()}")
+
+
+def _reading(part: BodyPartReader) -> Callable[[int], Awaitable[bytes]]:
+    """The part's `read_chunk`, a body cut short or malformed refused as a 400."""
+
+    async def read(size: int) -> bytes:
+        try:
+            return await part.read_chunk(size)
+        except (ValueError, HttpProcessingError) as e:
+            raise _unreadable(e) from e
+
+    return read
+
+
+async def _spec_of(part: BodyPartReader) -> bytes:
+    raw, read = bytearray(), _reading(part)
+    while chunk := await read(8192):
+        raw += chunk
+        if len(raw) > MAX_SPEC_BYTES:
+            raise ApiError(413, "payload_too_large", f"the `{SPEC_PART}` part is over {MAX_SPEC_BYTES} bytes")
+    return bytes(raw)
+
+
+def _suffix_of(part: BodyPartReader) -> str:
+    content_type = part.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    suffix = SUFFIXES.get(content_type)
+    if suffix is None and content_type in ("", "application/octet-stream"):
+        suffix = EXTENSIONS.get(os.path.splitext(part.filename or "")[1].lower())
+    if suffix is None:
+        known = ", ".join(SUFFIXES)
+        told = (f"send the `{RECIPIENTS_PART}` part as one of {known}, or named .csv or .jsonl; "
+                f"not {content_type or 'untyped'} {part.filename or ''}".rstrip())  # fmt: skip
+        raise ApiError(415, "unsupported_media_type", told)
+    return suffix
+
+
+def _bad_parts(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message)
+
+
+async def _spool(read: Callable[[int], Awaitable[bytes]], suffix: str, limit: int) -> str:
+    """What `read` gives, chunk by chunk, in a new temporary file: its path, for the caller to remove
+    (removed here when the read fails)."""
     descriptor, path = tempfile.mkstemp(prefix="campaign-upload-", suffix=suffix)
     try:
         with os.fdopen(descriptor, "wb") as spool:
             written = 0
-            while chunk := await request.content.read(CHUNK_BYTES):
+            while chunk := await read(CHUNK_BYTES):
                 written += len(chunk)
                 if written > limit:
                     raise ApiError(413, "payload_too_large", f"the recipients file is over {limit} bytes")
                 await asyncio.to_thread(spool.write, chunk)
-        yield path
-    finally:
+    except BaseException:
         os.unlink(path)
+        raise
+    return path
 
 
 def as_sent(text: str, path: str) -> str:
