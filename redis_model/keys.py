@@ -274,12 +274,17 @@ def message_id(lane: Lane, entry_id: str) -> str:
     return f"{MESSAGE_LANES[lane.queue]}-{entry_id}"
 
 
+_MAX_ENTRY_PART = 2**64 - 1  # a stream entry id is two unsigned 64-bit numbers
+
+
 def message_entry(message_id: str) -> tuple[Lane, str] | None:
     """The lane and stream entry of a message id; None for what is no such id."""
     short, _, entry = message_id.partition("-")
     lane = next((lane for lane in LANES if MESSAGE_LANES[lane.queue] == short), None)
     ms, _, seq = entry.partition("-")
     if lane is None or not (ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()):
+        return None
+    if any(len(part) > 20 or int(part) > _MAX_ENTRY_PART for part in (ms, seq)):  # Redis would refuse it
         return None
     return lane, entry
 

@@ -41,7 +41,7 @@ def test_a_message_is_queued_on_its_lane_and_answers_202_with_its_id(served, bac
 
 
 def test_an_unknown_message_is_404(served):
-    for message_id in ("txn-1-0", "nonsense"):
+    for message_id in ("txn-1-0", "nonsense", "txn-99999999999999999999999-0", "txn-18446744073709551616-0"):
         answer = served.call("GET", f"/v1/messages/{message_id}")
         assert answer.status == 404 and error_of(answer)["code"] == "not_found"
 

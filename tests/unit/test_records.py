@@ -127,6 +127,13 @@ def test_a_single_message_round_trips_and_leaves_out_what_it_does_not_set() -> N
         ("txn-1765000000000", None),
         ("txn--0", None),
         ("txn-١٢-0", None),
+        (
+            "txn-18446744073709551615-18446744073709551615",
+            ("campaigns.txn", "18446744073709551615-18446744073709551615"),
+        ),
+        ("txn-18446744073709551616-0", None),  # past a stream entry's 64 bits: Redis would refuse it
+        ("txn-1-99999999999999999999", None),
+        ("txn-" + "9" * 5000 + "-0", None),
         ("", None),
     ],
 )
