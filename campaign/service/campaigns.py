@@ -5,6 +5,7 @@ cancel it; through `AsyncCampaigns`, off the event loop."""
 from __future__ import annotations
 
 from typing import Annotated, TypeVar
+from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
@@ -61,11 +62,36 @@ def add_routes(app: web.Application) -> None:
 
 
 def query_of(request: web.Request, kind: type[Q]) -> Q:
-    """The query string as `kind`: strings converted (`limit=5`, `flash=true`), unknown names refused."""
+    """The query string as `kind`: strings converted (`limit=5`, `flash=true`), unknown names refused; and
+    refused, naming the name, a value that is not UTF-8 (it would reach phones as `?`) or a name given
+    twice (which one was meant?)."""
+    given: dict[str, str] = {}
+    for name, value in parse_qsl(
+        request.rel_url.raw_query_string, keep_blank_values=True, errors="surrogateescape"
+    ):
+        if not _utf8(name) or not _utf8(value):
+            told = f"{_shown(name)} is not UTF-8 in the query: percent-encode the text's UTF-8 bytes"
+            raise ApiError(400, "invalid_request", told, field=_shown(name))
+        if name in given:
+            raise ApiError(400, "invalid_request", f"{name} is given twice in the query", field=name)
+        given[name] = value
     try:
-        return msgspec.convert(dict(request.query), kind, strict=False)
+        return msgspec.convert(given, kind, strict=False)
     except msgspec.ValidationError as e:
         raise invalid(e) from e
+
+
+def _utf8(text: str) -> bool:
+    """Whether `text` was decoded from UTF-8 without a byte left over (kept as a surrogate escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 async def post_campaign(request: web.Request) -> web.Response:

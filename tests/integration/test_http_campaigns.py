@@ -269,3 +269,29 @@ def test_a_multipart_body_that_is_not_one_is_a_400(served):
         headers={"Content-Type": "multipart/form-data; boundary=zz"},
     )
     assert answer.status == 400 and set(answer.body) == {"error"}
+
+
+@pytest.mark.parametrize(
+    "query, field, wanted",
+    [
+        ("sender=KLRHXA&type=TXN&body=caf%E9%20ok", "body", "body is not UTF-8"),  # Latin-1's é
+        ("sender=KLRHXA&type=TXN&body=Hi&sender=OTHERS", "sender", "sender is given twice"),
+        ("sender=KLRHXA&type=TXN&body=Hi&na%FFme=x", "na\ufffdme", "is not UTF-8"),
+    ],
+)
+def test_a_query_not_utf8_or_with_a_name_twice_is_refused_naming_it(served, query, field, wanted):
+    answer = served.call("POST", f"/v1/campaigns?{query}", data=CSV, headers=CSV_TYPE)
+
+    assert (
+        answer.status == 400 and error_of(answer)["field"] == field and wanted in error_of(answer)["message"]
+    )
+    assert served.call("GET", "/v1/campaigns").body == {"campaigns": []}
+
+
+def test_a_utf8_query_reaches_the_spec_as_sent(served, backend):
+    answer = served.call("POST", "/v1/campaigns?sender=KLRHXA&type=TXN&body=caf%C3%A9+ok%2B1&prefix=%2B91",
+                         data=CSV, headers=CSV_TYPE)  # fmt: skip
+
+    assert answer.status == 201
+    stored = records.decode_spec(backend.client.hget(keys.campaign(answer.body["campaign_id"]), keys.SPEC))
+    assert stored.body == "café ok+1"
