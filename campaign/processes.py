@@ -65,10 +65,12 @@ def add_parsers(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="everything in one process: fakeredis, the simulator and a worker"
     )
-    demo.add_argument("--recipients", type=positive, default=10_000)
-    demo.add_argument("--e403-rate", type=rate, default=0.2)
-    demo.add_argument("--latency-ms", type=float, default=5.0)
-    demo.add_argument("--threads", type=positive, default=8)
+    demo.add_argument("--recipients", type=positive, default=10_000, help="how many (default 10000)")
+    demo.add_argument(
+        "--e403-rate", type=rate, default=0.2, help="share of requests answered E403 (default 0.2)"
+    )
+    demo.add_argument("--latency-ms", type=float, default=5.0, help="the simulator's delay (default 5)")
+    demo.add_argument("--threads", type=positive, default=8, help="the worker's threads (default 8)")
     demo.add_argument(
         "--events", metavar="PATH", help="where the worker's JSON log goes (default: a temp file)"
     )
@@ -85,14 +87,22 @@ def _port(raw: str) -> int:
     return value
 
 
-def _refuse_taken(port: int) -> None:
-    """Refuse a metrics port another process listens on now, rather than run a group nobody can probe."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the monitor's server binds
-        try:
-            probe.bind(("", port))
-        except OSError as e:
-            raise SettingsError(f"--metrics-port {port} cannot be used: {e.strerror}") from None
+def refuse_taken(host: str, port: int, option: str) -> None:
+    """Refuse, in one line, an address another process listens on now (one sharing it by SO_REUSEPORT
+    too: a second `campaign serve` would silently take half of the first's requests) or that is none of
+    this machine's, rather than start a server that cannot listen or is not the only one there."""
+    try:
+        found = socket.getaddrinfo(host or "0.0.0.0", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        addresses = {info[4][:2]: info[0] for info in found}
+    except (socket.gaierror, UnicodeError) as e:
+        raise SettingsError(f"--host {host!r} cannot be used: {getattr(e, 'strerror', None) or e}") from None
+    for address, family in addresses.items():
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                probe.bind(address)
+            except OSError as e:
+                raise SettingsError(f"{option} cannot be used on {address[0]}: {e.strerror}") from None
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -102,7 +112,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings.require_credentials()  # refuse now, not once per chunk
     metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     if metrics_port:
-        _refuse_taken(metrics_port)
+        refuse_taken("", metrics_port, f"--metrics-port {metrics_port}")
     # With a metrics port, dramatiq runs inside `worker.group`, which gives the group its metrics directory.
     runner = ["worker.group"] if metrics_port else ["dramatiq"]
     command = [
@@ -140,6 +150,7 @@ def _simulate(args: argparse.Namespace) -> int:
         slow_reply_ms=args.slow_reply_ms,
         seed=args.seed,
     )
+    refuse_taken(args.host, args.port, f"--port {args.port}")
     serve(config, args.host, args.port)
     return 0
 

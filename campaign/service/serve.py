@@ -15,6 +15,7 @@ from aiohttp import web
 
 from campaign.arguments import positive
 from campaign.plural import plural
+from campaign.processes import refuse_taken
 from campaign.service.config import ServiceConfig
 from campaign.service.dlr_config import DlrConfig
 from campaign.service.pages.session import random_secret, secret_from_environ
@@ -46,6 +47,7 @@ def add_parser(commands: Any) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     Settings.from_environ()  # refuse a bad environment here, once, not in each process
+    refuse_taken(args.host, args.port, f"--port {args.port}")
     config = ServiceConfig(
         host=args.host,
         port=args.port,

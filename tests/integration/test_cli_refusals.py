@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 
 import msgspec
@@ -426,3 +427,26 @@ def test_a_bad_option_value_is_refused_saying_what_was_wanted(capsys, argv, reas
         main(argv)
     assert exit.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {reason}")
+
+
+@pytest.mark.parametrize("command", ["serve", "simulate"])
+@pytest.mark.parametrize("shared", [False, True], ids=["taken", "shared-by-reuse-port"])
+def test_a_server_port_in_use_is_refused_in_one_line_before_it_starts(command, shared, capsys, monkeypatch):
+    """Also a port another `campaign serve` holds with SO_REUSEPORT: a second would take half its requests."""
+    monkeypatch.setenv("KALEYRA_API_KEY", "k")
+    with socket.socket() as taken:
+        if shared:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([command, "--port", str(port)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"campaign: refused: --port {port} cannot be used on 127.0.0.1: Address already in use"
+    )
+
+
+def test_a_host_that_is_no_address_is_refused_in_one_line(capsys):
+    assert main(["serve", "--host", "999.1.1.1", "--port", "8000"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("campaign: refused: --host '999.1.1.1' cannot be used: ")

@@ -237,5 +237,5 @@ def test_a_metrics_port_in_use_is_refused_before_the_group_starts(monkeypatch, c
         port = taken.getsockname()[1]
         assert main(["worker", "--processes", "1", "--metrics-port", str(port)]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"campaign: refused: --metrics-port {port} cannot be used: Address already in use"
+        f"campaign: refused: --metrics-port {port} cannot be used on 0.0.0.0: Address already in use"
     )
