@@ -100,6 +100,8 @@ def test_messages_without_reports_end_with_the_counts_the_simulator_decided(
     assert (status.delivered, status.undelivered, status.dlr_failed) == (
         expected["delivered"], expected["undelivered"], expected["dlr_failed"])  # fmt: skip
     assert status.delivery_pending == 0
+    # The status query says DELIVERED where reports say DELIVRD: one trace for them.
+    assert status.traces.get("DELIVRD") == status.delivered and "DELIVERED" not in status.traces
     for message_id, public_id in ours.items():
         word = "delivered" if outcomes[message_id] == "Delivered" else "undelivered"
         assert shown[public_id].value == word
