@@ -12,11 +12,13 @@ import uvloop
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
 from dramatiq.broker import Consumer
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import Retry
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
 from redis_model import keys
 from redis_model.connection import sync_client
 from redis_model.doorbell import RingDoorbell
+from schemas.errors import TransientGatewayError
 from schemas.settings import Settings
 from worker.callbacks import CallbackSender
 from worker.context import WorkerContext
@@ -115,6 +117,11 @@ def _lane_actor(broker: dramatiq.Broker, context: WorkerContext, lane: keys.Lane
         except ComeBackLater as later:
             # Not a failure: look again later without spending one of the job's retries.
             actor.send_with_options(args=(campaign_id, job_index), delay=later.delay_ms, **_CAME_BACK)
+        except TransientGatewayError as e:
+            # Nothing was sent: the job is retried after its back-off, a retry spent. As dramatiq's Retry,
+            # which it logs in a line at INFO (the worker's own events say why), not as an unhandled
+            # exception with a traceback at ERROR.
+            raise Retry(f"{e}: retried later") from e
 
     actor = dramatiq.Actor(
         send_job_actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 
@@ -191,9 +192,10 @@ def _steady(read, *, window: float = 0.5) -> bool:
 
 
 def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(
-    backend, start_worker, make_settings
+    backend, start_worker, make_settings, caplog
 ):
     """The gateway never recovers: tenacity gives up, dramatiq retries once, then the chunks are failed."""
+    caplog.set_level(logging.INFO, logger="dramatiq")
     with start_in_thread(SimulatorConfig(api_key=API_KEY, e403_rate=1.0, seed=1)) as simulator:
         settings = make_settings(simulator.base_url, retry_attempts=2, job_max_retries=1, chunk_size=500)
         broker = start_worker(settings)
@@ -206,6 +208,10 @@ def test_a_job_out_of_retries_leaves_its_chunks_failed_with_the_last_code(
         assert status.failures == {"E403": 1200}
         # 3 chunks x 2 tenacity attempts x 2 dramatiq attempts (the first one raises at its first chunk).
         assert simulator.record.e403_injected == 2 + 3 * 2
+    # The job's retry is routine: a line at INFO, no traceback at ERROR.
+    retried = [r for r in caplog.records if r.getMessage().startswith("Retrying message")]
+    assert len(retried) == 1 and retried[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("dramatiq")]
 
 
 def test_a_stopping_worker_returns_its_jobs_after_the_chunk_in_flight(backend, make_settings):
