@@ -29,8 +29,8 @@ local function reserve(n)
     if left <= 0 then return {string.format('%.6f', (today + 1) * day_s - now), '0', '2'} end
     n = math.min(n, left)
   end
-  local function booked(granted)  -- counted against today's cap, when there is one
-    if daily > 0 and granted > 0 then
+  local function booked(granted)  -- today's use, counted with or without a cap (a cap set later counts it)
+    if counted and granted > 0 then
       local today = math.floor(now / day_s)
       if redis.call('HINCRBY', daily_key, today, granted) == granted then
         redis.call('HDEL', daily_key, today - days_kept)

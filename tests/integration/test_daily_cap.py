@@ -41,6 +41,23 @@ def test_a_booking_is_cut_to_what_is_left_then_refused_until_tomorrow(backend):
     assert (used.cap, used.used) == (25, 25) and used.resets_at % 86_400 == 0
 
 
+def test_what_was_sent_before_a_cap_was_set_counts_against_it(backend):
+    async def book(*messages: int):
+        client = backend.async_factory()
+        line = AccountRate(client, SID)
+        try:
+            booked = [await line.reserve(n, urgent=False, max_ahead_s=0.1, max_share=1.0) for n in messages]
+            await line.give_back(5)  # five of them not sent after all
+            return [b.granted for b in booked]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(book(30, 20)) == [30, 20]  # no cap yet: all of it, and counted as today's use
+    set_account_daily_cap(backend.client, SID, "60")
+    assert account_daily_cap(backend.client, SID).used == 45
+    assert asyncio.run(book(30)) == [15]  # what is left of the 60 (and five given back)
+
+
 def test_a_campaign_stops_at_the_cap_and_goes_on_when_it_is_raised(backend, start_worker, make_settings,
                                                                     monkeypatch):  # fmt: skip
     monkeypatch.setattr("worker.stops.HELD_RECHECK_MS", 300)  # a held job looks again this soon
