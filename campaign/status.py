@@ -143,8 +143,8 @@ def _print_delivery(status: CampaignStatus) -> None:
         top = list(status.traces.items())[:TRACES_SHOWN]
         print("  status traces: " + ", ".join(f"{trace} x{n}" for trace, n in top))
     if status.delivery_p50_s is not None:
-        p90 = f"{status.delivery_p90_s:g}s" if status.delivery_p90_s is not None else "over a day"
-        print(f"  time to delivery: half within {status.delivery_p50_s:g}s, nine in ten within {p90}")
+        p90 = f"within {status.delivery_p90_s:g}s" if status.delivery_p90_s is not None else "took over a day"
+        print(f"  time to delivery: half within {status.delivery_p50_s:g}s, nine in ten {p90}")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -163,6 +163,7 @@ def _list(args: argparse.Namespace) -> int:
         name = f" {status.name!r}" if status.name else ""  # repr: a name is user input, shown escaped
         print(
             f"{status.campaign_id}  {created}  {status.type:<7} {status.state:<9} {progress:>16} settled: "
-            f"{status.submitted} submitted, {status.failed} failed, {status.pending} pending{name}"
+            f"{status.submitted} submitted, {status.failed} failed, {status.unknown} unknown, "
+            f"{status.cancelled} cancelled, {status.pending} pending{name}"
         )
     return 0

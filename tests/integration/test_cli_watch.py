@@ -97,9 +97,12 @@ def test_list_shows_state_progress_outcomes_and_creation_newest_first(cli, sendi
     lines = capsys.readouterr().out.splitlines()
 
     assert [line.split()[0] for line in lines] == [waiting, done]
-    assert re.search(r" MKT +scheduled +0/3 \(0%\) settled: 0 submitted, 0 failed, 3 pending$", lines[0])
-    assert re.search(r" MKT +completed +20/20 \(100%\) settled: 20 submitted, 0 failed, 0 pending 'spring'$",
-                     lines[1])  # fmt: skip
+    assert re.search(
+        r" MKT +scheduled +0/3 \(0%\) settled: 0 submitted, 0 failed, 0 unknown, 0 cancelled, 3 pending$",
+        lines[0],
+    )
+    settled = "settled: 20 submitted, 0 failed, 0 unknown, 0 cancelled, 0 pending 'spring'"
+    assert re.search(rf" MKT +completed +20/20 \(100%\) {settled}$", lines[1])
     assert re.match(rf"{done}  \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 ", lines[1])
     assert main(["list", "--state", "scheduled", "--json"]) == 0
     assert [s["campaign_id"] for s in json.loads(capsys.readouterr().out)] == [waiting]
