@@ -114,7 +114,7 @@ def check_type(value: str) -> MessageType:
 
 def check_body(body: str) -> str:
     if not body.strip():
-        raise SpecError("body is empty: give the message text with --body")
+        raise SpecError("body is empty: give the text of the message")
     if found := SURROGATE.search(body):
         point = ord(found[0])
         if 0xDC80 <= point <= 0xDCFF:  # how Python hands over a byte of argv that is not UTF-8
@@ -216,7 +216,8 @@ def _name(name: str | None) -> str | None:
     if name is None:
         return None
     if not name.strip() or len(name) > 100 or not name.isprintable():
-        raise SpecError(f"name {name!r} must be 1-100 printable characters")
+        shown = f"{name[:80]!r}{'...' if len(name) > 80 else ''}"
+        raise SpecError(f"name {shown} must be 1-100 printable characters")
     return name.strip()
 
 
