@@ -12,6 +12,11 @@ from campaign.service.dlr_config import DlrConfig
 MIB = 1 << 20
 
 
+# The longest request line aiohttp reads (8190 bytes by default): a campaign's options in the query, a
+# UCS-2 body percent-encoded (9 bytes a character) among them.
+MAX_LINE_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceConfig:
     host: str = "127.0.0.1"

@@ -16,7 +16,7 @@ from aiohttp import web
 from campaign.arguments import positive
 from campaign.plural import plural
 from campaign.processes import refuse_taken
-from campaign.service.config import ServiceConfig
+from campaign.service.config import MAX_LINE_BYTES, ServiceConfig
 from campaign.service.dlr_config import DlrConfig
 from campaign.service.pages.session import random_secret, secret_from_environ
 from schemas.settings import Settings
@@ -89,7 +89,10 @@ async def _serve_until_signalled(config: ServiceConfig) -> None:
     from campaign.service.app import make_app
 
     runner = web.AppRunner(
-        make_app(Settings.from_environ(), config), access_log=None, shutdown_timeout=config.shutdown_timeout_s
+        make_app(Settings.from_environ(), config),
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout_s,
+        max_line_size=MAX_LINE_BYTES,
     )
     await runner.setup()
     try:

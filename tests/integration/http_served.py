@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from campaign.service.app import make_app
-from campaign.service.config import ServiceConfig
+from campaign.service.config import MAX_LINE_BYTES, ServiceConfig
 from schemas.settings import Settings
 from tests.conftest import Backend
 
@@ -74,17 +74,17 @@ def serving(backend: Backend, settings: Settings, config: ServiceConfig | None =
     app = make_app(
         settings, config or ServiceConfig(), client=backend.client, async_client=backend.async_factory
     )
-    with serving_app(app) as port:
+    with serving_app(app, max_line_size=MAX_LINE_BYTES) as port:
         yield Served("127.0.0.1", port)
 
 
 @contextmanager
-def serving_app(app: web.Application) -> Iterator[int]:
+def serving_app(app: web.Application, **runner_options: Any) -> Iterator[int]:
     """Any aiohttp app on a free port of 127.0.0.1, in a thread of its own, until the block ends: its port."""
     started: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event, int]] = Future()
 
     async def run() -> None:
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, **runner_options)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
