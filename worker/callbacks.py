@@ -8,6 +8,10 @@ key). An attempt that gets no 2xx is made again `BACKOFF_S` x 2^(attempts - 1) l
 `BACKOFF_MAX_S`, with jitter), up to `MAX_ATTEMPTS`; then the callback is given up, counted failed in its
 owner's hash. Without `CAMPAIGN_CALLBACK_SECRET` nothing is sent: callbacks wait, signed by none.
 
+A receiver that does not answer costs the others little: at most `PER_HOST_AT_ONCE` callbacks of a pass
+go to one host at a time, and once one of them fails to connect or times out, the host's others fail the
+same way at once for a while (an attempt counted, as if each had waited: `worker.unreachable_hosts`).
+
 A callback goes only to a public address, unless `CAMPAIGN_CALLBACK_PRIVATE=1`: any holder of an API key
 names the URL, and the workers sit inside the operator's network (its Redis, its metadata service). The
 host is checked before the POST and the connection's resolver keeps only public addresses, so that a
@@ -21,7 +25,7 @@ import ipaddress
 import random
 import socket
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -34,10 +38,12 @@ from redis_model.callbacks import FAILED, RETRY, SENT, AsyncCallbackOutbox, Clai
 from schemas.callback import CALLBACK_ID_HEADER, SIGNATURE_HEADER, render_body, shown_url, signature
 from worker.background import BackgroundLoop
 from worker.context import WorkerContext
+from worker.unreachable_hosts import UnreachableHosts
 
 EVERY_S = 1.0
 CLAIMED_A_PASS = 100
 AT_ONCE = 32
+PER_HOST_AT_ONCE = 4
 # A claim outlives the attempts of a pass: each is cut at TIMEOUT_S.
 CLAIM_LEASE_S = 120.0
 TIMEOUT_S = 10.0
@@ -84,6 +90,7 @@ class CallbackSender(BackgroundLoop):
         self.log = ctx.log.bind(callbacks=True)
         self._outbox: AsyncCallbackOutbox | None = None
         self._session: aiohttp.ClientSession | None = None
+        self.unreachable = UnreachableHosts()
 
     @property
     def outbox(self) -> AsyncCallbackOutbox:
@@ -135,21 +142,25 @@ class CallbackSender(BackgroundLoop):
         if not claimed:
             return SendPass(campaigns)
         gate = asyncio.Semaphore(AT_ONCE)
+        per_host: dict[str, asyncio.Semaphore] = {}
 
         async def attempt(one: Claimed) -> str:
-            async with gate:
-                return await self._attempt(one)
+            host = _host_of(one.callback.url)
+            async with per_host.setdefault(host, asyncio.Semaphore(PER_HOST_AT_ONCE)), gate:
+                return await self._attempt(one, host)
 
         came_to = await asyncio.gather(*map(attempt, claimed))
         return SendPass(
             campaigns, len(claimed), came_to.count(SENT), came_to.count(RETRY), came_to.count(FAILED)
         )
 
-    async def _attempt(self, claimed: Claimed) -> str:
+    async def _attempt(self, claimed: Claimed, host: str) -> str:
         """POST the callback once and record what it came to."""
         callback = claimed.callback
         attempt = callback.attempts + 1
         log = self.log.bind(callback_id=claimed.id, url=shown_url(callback.url), attempt=attempt)
+        if (unreachable := self.unreachable.why(host)) is not None:  # failed just before: no wait for it
+            return await self._not_answered(claimed, unreachable, log.bind(skipped=True))
         try:
             body = render_body(claimed.id, callback.events)
             refused = None if self.private else await _not_public(callback.url)
@@ -172,12 +183,20 @@ class CallbackSender(BackgroundLoop):
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             reason = _reason_of(e)
+            if isinstance(e, TimeoutError | aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError):
+                self.unreachable.failed(host, reason)
         else:
+            self.unreachable.answered(host)
             if 200 <= status < 300:
                 await self.outbox.attempted(claimed, SENT)
                 log.info("callback.sent", status=status)
                 return SENT
             reason = f"HTTP {status}"
+        return await self._not_answered(claimed, reason, log)
+
+    async def _not_answered(self, claimed: Claimed, reason: str, log: Any) -> str:
+        """Record an attempt that got no 2xx: again after its back-off, or given up after the last."""
+        attempt = claimed.callback.attempts + 1
         if attempt >= self.max_attempts:
             await self.outbox.attempted(claimed, FAILED, reason=reason)
             log.warning("callback.failed", reason=reason, gave_up=True)
@@ -200,6 +219,10 @@ class CallbackSender(BackgroundLoop):
             connector = aiohttp.TCPConnector(limit=AT_ONCE, resolver=resolver)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         return self._session
+
+
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 def _reason_of(error: Exception) -> str:

@@ -6,6 +6,7 @@ attempts show in the message's and the campaign's status; a report that comes tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -458,3 +459,37 @@ def test_the_callbacks_of_a_purged_campaign_are_dropped_unsent(backend, make_set
     flush_events()
     events = [json.loads(line) for line in event_log.read_text().splitlines()]
     assert [e["reason"] for e in events if e["event"] == "callback.dropped"] == [CAMPAIGN_GONE]
+
+
+def test_a_receiver_that_does_not_answer_costs_the_others_one_timeout(backend, start_worker, make_settings):
+    """Its callbacks of a pass go four at a time; once one times out, the rest fail the same way at once
+    (an attempt counted), and the other receivers' callbacks are sent in the same pass."""
+    with (
+        start_in_thread(SimulatorConfig(api_key=API_KEY, seed=3)) as simulator,
+        receiving() as receiver,
+        socket.socket() as silent,  # listens, never accepts: a connection opens and nothing answers
+    ):
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        silent_url = f"http://localhost:{silent.getsockname()[1]}/hook"
+        quiet = make_settings(simulator.base_url, dlr_poll_after_s=0)
+        start_worker(quiet)
+        campaigns = Campaigns(backend.client, quiet)
+        dead = [campaigns.send_message(**ORDER, callback_url=silent_url).id for _ in range(12)]
+        alive = [campaigns.send_message(**ORDER, callback_url=receiver.url).id for _ in range(3)]
+        wait_for(lambda: all(campaigns.message(i).status == "submitted" for i in dead + alive))
+
+        signing = make_settings(simulator.base_url, callback_secret=SECRET, callback_private=True)
+        [done] = send_passes(backend, signing, time.time(), timeout_s=0.5)
+
+        silent.setblocking(False)
+        connected = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                silent.accept()[0].close()
+                connected += 1
+
+    assert (done.claimed, done.sent, done.retried) == (15, 3, 12) and len(receiver.posted) == 3
+    assert connected <= 4  # the first ones, at once; the rest were not tried
+    assert {campaigns.message(i).callbacks.last_error for i in dead} == {"timed out"}
+    assert {campaigns.message(i).callbacks.attempts for i in dead} == {1}
