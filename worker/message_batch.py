@@ -4,6 +4,7 @@ POST each group, log each accepted message and settle every one (submitted, fail
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Sequence
 
@@ -39,6 +40,8 @@ class _TakenOver(Exception):
 # bulk, a request or two each), since a batch's messages are marked `sending` together and one that
 # waited here would end `unknown` were its worker to die, though never sent.
 REQUESTS_AT_ONCE = 80
+# While the daily cap holds single messages, the consumer books again this often.
+CAPPED_RECHECK_S = 5.0
 
 
 class BatchSender:
@@ -53,6 +56,7 @@ class BatchSender:
         self._settle_in_turn: Coalesced[Sequence[Settled], None] = Coalesced(self._settle_all)
         # Until when (monotonic) the account's daily cap holds the lanes: nothing is read meanwhile.
         self.capped_until = 0.0
+        self.cap_told_at = -math.inf  # when the log last said the cap holds the messages
 
     async def send(self, batch: Sequence[Taken]) -> None:
         """Send the batch: book the account's turn for as much of it as the rate limit grants, settle
@@ -66,9 +70,12 @@ class BatchSender:
         except DailyCapReached as capped:
             # Nothing of what is left was marked (a retry's messages were released before it booked).
             await self.lanes.release(rest)
-            if time.monotonic() >= self.capped_until:
+            now = time.monotonic()
+            if now >= self.cap_told_at + HELD_RECHECK_MS / 1000:
                 self.log.warning("messages.daily_cap", reason=str(capped), messages=len(rest))
-            self.capped_until = time.monotonic() + min(capped.resumes_in_s, HELD_RECHECK_MS / 1000)
+                self.cap_told_at = now
+            # Looked at again soon: a cap raised or lifted lets an OTP go within seconds, not a minute.
+            self.capped_until = now + min(capped.resumes_in_s, CAPPED_RECHECK_S)
 
     async def _send(self, rest: list[Taken]) -> None:
         """`send`, taking the batch's messages off `rest` as their turn is booked."""

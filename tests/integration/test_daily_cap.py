@@ -90,6 +90,10 @@ def test_single_messages_past_the_cap_wait_queued(backend, start_worker, make_se
         assert statuses == ["queued", "queued", "submitted", "submitted", "submitted"]
         assert len(simulator.record.messages) == 3
 
+        set_account_daily_cap(backend.client, SID, "off")  # the queued two go at the next look, seconds away
+        wait_for(lambda: all(campaigns.message(i).status == "submitted" for i in ids), timeout=20)
+        assert len(simulator.record.messages) == 5
+
 
 def test_the_limit_command_sets_and_shows_the_cap_and_refuses_a_bad_one(real_redis, monkeypatch, capsys):
     monkeypatch.setenv("REDIS_URL", real_redis.url)
