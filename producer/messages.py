@@ -90,7 +90,7 @@ def prepare_message(
     lane = keys.lane_of(message.type)
     if idempotency_key is None:
         return MessageToQueue(message, lane, None)
-    once = Idempotency(idempotency_key, key_digest(idempotency_key), request_digest(message, settings))
+    once = Idempotency(idempotency_key, key_digest(idempotency_key), request_digest(message))
     return MessageToQueue(message, lane, once)
 
 
@@ -104,12 +104,9 @@ def key_digest(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
-def request_digest(message: SingleMessage, settings: Settings) -> str:
-    """The SHA-256 (hex) of what was asked: the message but the time it was queued, an option left out
-    read as its default (no `unicode` is the same request as the default's `unicode`)."""
-    unicode = message.unicode or settings.default_unicode
-    asked = msgspec.structs.replace(message, queued_at=0.0, unicode=unicode)
-    return hashlib.sha256(_canonical.encode(asked)).hexdigest()
+def request_digest(message: SingleMessage) -> str:
+    """The SHA-256 (hex) of what was asked: the message but the time it was queued."""
+    return hashlib.sha256(_canonical.encode(msgspec.structs.replace(message, queued_at=0.0))).hexdigest()
 
 
 def receipt(idempotency: Idempotency, once: QueuedOnce) -> MessageReceipt:

@@ -18,7 +18,6 @@ from redis_model.api_keys import ApiKeyStore
 from redis_model.message_intake import MessageIntake, Once, QueuedOnce
 from schemas.campaign import MessageType
 from schemas.message import SingleMessage
-from schemas.settings import Settings
 from tests.conftest import CI, Backend
 from tests.integration.http_served import Served, serving
 
@@ -178,7 +177,7 @@ def test_the_store_loads_the_script_once_redis_lost_it(backend):
     """Redis restarted without the script: NOSCRIPT, SCRIPT LOAD, the keyed items again, in order."""
     intake = MessageIntake(backend.client)
     shipped = SingleMessage(to="+919812345678", body="Shipped", sender="KLRHXA", type=MessageType.TXN)
-    once = Once(key_digest("o-1"), request_digest(shipped, Settings()))
+    once = Once(key_digest("o-1"), request_digest(shipped))
     backend.client.script_flush()
 
     outcomes = intake.queue_batch(

@@ -98,22 +98,6 @@ def test_the_same_idempotency_key_and_body_answer_the_first_receipt_and_queue_no
     assert backend.client.xlen(keys.message_stream(keys.TXN_LANE)) == 1
 
 
-def test_an_option_left_out_is_the_same_request_as_its_default_given(served, backend):
-    first = served.call("POST", "/v1/messages", json_body=ORDER_SHIPPED, headers={"Idempotency-Key": "o-7"})
-    again = served.call(
-        "POST",
-        "/v1/messages",
-        json_body=ORDER_SHIPPED | {"unicode": "auto"},
-        headers={"Idempotency-Key": "o-7"},
-    )
-    other = served.call(
-        "POST", "/v1/messages", json_body=ORDER_SHIPPED | {"unicode": "1"}, headers={"Idempotency-Key": "o-7"}
-    )
-
-    assert (first.status, again.status, other.status) == (202, 202, 409) and first.body == again.body
-    assert backend.client.xlen(keys.message_stream(keys.TXN_LANE)) == 1
-
-
 def test_the_same_idempotency_key_with_another_body_is_409(served, backend):
     served.call("POST", "/v1/messages", json_body=ORDER_SHIPPED, headers={"Idempotency-Key": "o-42"})
     other = ORDER_SHIPPED | {"body": "Your order is late"}
