@@ -97,12 +97,14 @@ def refuse_taken(host: str, port: int, option: str) -> None:
     except (socket.gaierror, UnicodeError) as e:
         raise SettingsError(f"--host {host!r} cannot be used: {getattr(e, 'strerror', None) or e}") from None
     for address, family in addresses.items():
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
-            try:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+                if family == socket.AF_INET6:  # as asyncio binds `::`: IPv6 alone, not IPv4's port too
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 probe.bind(address)
-            except OSError as e:
-                raise SettingsError(f"{option} cannot be used on {address[0]}: {e.strerror}") from None
+        except OSError as e:
+            raise SettingsError(f"{option} cannot be used on {address[0]}: {e.strerror or e}") from None
 
 
 def _worker(args: argparse.Namespace) -> int:

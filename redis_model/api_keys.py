@@ -17,6 +17,7 @@ from schemas.errors import InputError
 
 KEY_PREFIX = "ck_"  # a key's visible mark, so that one pasted in the wrong place is recognised
 MAX_NAME_CHARS = 64
+_CLOCKS_APART_S = 300  # how far behind another host's clock may be
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,10 +113,9 @@ class AsyncApiKeyStore:
         return None if value is None else _decode(value)
 
     async def sign_out(self, session_id: str, until: float) -> None:
-        """End a status pages' session its key opened, before its cookie's end (Unix seconds)."""
-        seconds = math.ceil(until - time.time())
-        if seconds > 0:
-            await self.client.set(keys.signed_out(session_id), b"", ex=seconds)
+        """End a status pages' session its key opened, before its cookie's end (Unix seconds): kept until
+        then and five minutes more, for the pods whose clocks run behind this one's."""
+        await self.client.set(keys.signed_out(session_id), b"", exat=math.ceil(until) + _CLOCKS_APART_S)
 
     async def find_session_key(self, key_digest: str, session_id: str) -> ApiKey | None:
         """The record of the key a status pages' session was opened with, while that key is not revoked and

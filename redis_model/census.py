@@ -4,6 +4,7 @@ state, their delivery reports and times to delivery, and whether the account is 
 from __future__ import annotations
 
 import math
+import secrets
 from collections import Counter
 from typing import Any, NamedTuple
 
@@ -13,6 +14,7 @@ import redis
 from redis_model import keys
 from redis_model.campaign_index import oldest_campaign_ids
 from redis_model.delivery import delay_bucket
+from redis_model.scripts import source
 
 READY, DELAYED, IN_FLIGHT, DEAD = "ready", "delayed", "in_flight", "dead"
 _PAGE = 500  # campaigns read per round trip
@@ -119,23 +121,31 @@ def shared_campaigns(client: redis.Redis, fresh_s: float) -> SharedCensus | None
     there is none yet)."""
     if fresh_s <= 0:
         return SharedCensus(campaigns(client), 0.0)
-    with client.pipeline(transaction=True) as pipe:
-        pipe.get(keys.CAMPAIGN_CENSUS)
-        pipe.pttl(keys.CAMPAIGN_CENSUS)
-        raw, ttl_ms = pipe.execute()
-    last = None if raw is None else _decoded(raw, ttl_ms)
+    last = _stored_census(client)
     if last is not None and last.age_s < fresh_s:
         return last
-    if not client.set(keys.CAMPAIGN_CENSUS_WALK, b"1", nx=True, ex=_WALK_LEASE_S):
+    lease = secrets.token_hex(8)
+    if not client.set(keys.CAMPAIGN_CENSUS_WALK, lease, nx=True, ex=_WALK_LEASE_S):
         return last
     try:
+        # Another exporter may have stored one between the read and the lease: no second walk then.
+        if (last := _stored_census(client)) is not None and last.age_s < fresh_s:
+            return last
         walked = campaigns(client)
         kept_s = max(_CENSUS_KEPT_S, math.ceil(2 * fresh_s))
         stored = _StoredCensus(kept_s, *map(dict, walked))
         client.set(keys.CAMPAIGN_CENSUS, msgspec.msgpack.encode(stored), ex=kept_s)
-    finally:
-        client.delete(keys.CAMPAIGN_CENSUS_WALK)
+    finally:  # only our own lease: a walk that outlived it must not end another exporter's
+        client.register_script(source("release_lock"))(keys=[keys.CAMPAIGN_CENSUS_WALK], args=[lease])
     return SharedCensus(walked, 0.0)
+
+
+def _stored_census(client: redis.Redis) -> SharedCensus | None:
+    with client.pipeline(transaction=True) as pipe:
+        pipe.get(keys.CAMPAIGN_CENSUS)
+        pipe.pttl(keys.CAMPAIGN_CENSUS)
+        raw, ttl_ms = pipe.execute()
+    return None if raw is None else _decoded(raw, ttl_ms)
 
 
 def _decoded(raw: bytes, ttl_ms: int) -> SharedCensus | None:

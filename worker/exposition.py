@@ -3,6 +3,7 @@ to the group's directory) or of this process alone, and collectors read at scrap
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -36,4 +37,5 @@ def forget_the_dead(multiprocess_dir: str) -> None:
     died without stopping cleanly (SIGKILL, the OOM killer): a live gauge counts only processes running."""
     for path in Path(multiprocess_dir).glob("gauge_live*.db"):
         if (match := _LIVE_GAUGE_FILE.fullmatch(path.name)) and not running(int(match[1])):
-            mark_process_dead(int(match[1]), multiprocess_dir)
+            with contextlib.suppress(FileNotFoundError):  # another scrape, at once, removed it first
+                mark_process_dead(int(match[1]), multiprocess_dir)

@@ -125,6 +125,8 @@ def _spec_part(raw: bytes) -> CampaignQuery:
         raise invalid(e) from e
     except msgspec.DecodeError as e:
         raise ApiError(400, "invalid_json", f"the `{SPEC_PART}` part is not valid JSON: {e}") from e
+    except UnicodeDecodeError as e:  # msgspec's word for a string that is not UTF-8
+        raise ApiError(400, "invalid_json", f"the `{SPEC_PART}` part is not UTF-8: byte {e.start}") from e
     except RecursionError as e:
         raise ApiError(400, "invalid_json", f"the `{SPEC_PART}` part's JSON is nested too deep") from e
 

@@ -56,9 +56,9 @@ async def spooled(request: web.Request, limit: int) -> AsyncIterator[str]:
 async def spooled_parts(
     request: web.Request, limit: int, on_spec: Callable[[bytes], Awaitable[None]]
 ) -> AsyncIterator[str]:
-    """A multipart/form-data body's `spec` part, handed to `on_spec` as it is read (sent first, a spec
-    it refuses stops the upload before the file is read), and its `recipients` part as a temporary
-    file's path (removed after). 400 for a part missing, repeated or unknown."""
+    """A multipart/form-data body's `spec` part, handed to `on_spec` as it is read (a spec it refuses
+    stops the upload before the file is read), then its `recipients` part as a temporary file's path
+    (removed after). 400 for a part missing, repeated, unknown or out of that order."""
     if request.content_length is not None and request.content_length > limit + MAX_SPEC_BYTES:
         raise ApiError(413, "payload_too_large", f"the recipients file is over {limit} bytes")
     path, seen = None, set()
@@ -74,6 +74,9 @@ async def spooled_parts(
             if part.name == SPEC_PART:
                 await on_spec(await _spec_of(part))
                 continue
+            if SPEC_PART not in seen:  # checked first, so that a refused spec costs no file on disk
+                told = f"no `{SPEC_PART}` part before `{RECIPIENTS_PART}`: send the campaign's options first"
+                raise _bad_parts(told)
             path = await _spool(_reading(part), _suffix_of(part), limit)
         missing = [name for name in (SPEC_PART, RECIPIENTS_PART) if name not in seen]
         if missing:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from redis_model import keys
+from redis_model import census, keys
 from redis_model.census import shared_campaigns
 from worker.redis_metrics import RedisGauges
 
@@ -116,3 +116,16 @@ def test_the_scrape_shows_the_census_and_its_age(backend, census_s):
         if sample.labels["state"] == "completed"
     ] == [1]
     assert [sample.value for sample in families["campaign_census_age_seconds"].samples] == [0]
+
+
+def test_a_walk_that_outlived_its_lease_leaves_the_next_exporters_lease(backend, monkeypatch):
+    add_campaign(backend.client, "a", "running")
+    walk = census.campaigns
+
+    def slow_walk(client):
+        client.set(keys.CAMPAIGN_CENSUS_WALK, b"the next exporter's", ex=60)  # ours expired meanwhile
+        return walk(client)
+
+    monkeypatch.setattr(census, "campaigns", slow_walk)
+    assert shared_campaigns(backend.client, fresh_s=30) is not None
+    assert backend.client.get(keys.CAMPAIGN_CENSUS_WALK) == b"the next exporter's"

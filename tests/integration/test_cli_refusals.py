@@ -12,6 +12,8 @@ import msgspec
 import pytest
 
 from campaign.cli import main
+from campaign.processes import refuse_taken
+from schemas.errors import SettingsError
 
 SEND = ["send", "--sender", "KLRHXA", "--type", "MKT", "--prefix", "+91"]
 ROWS = "".join(f"98765{i:05d},Name{i}\n" for i in range(49))
@@ -450,3 +452,19 @@ def test_a_host_that_is_no_address_is_refused_in_one_line(capsys):
     assert main(["serve", "--host", "999.1.1.1", "--port", "8000"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("campaign: refused: --host '999.1.1.1' cannot be used: ")
+
+
+def test_an_ipv6_address_is_probed_as_the_server_binds_it_ipv6_alone():
+    """`::` next to an IPv4 listener on the same port: asyncio binds it IPv6-only, so it is free."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    with socket.socket() as ipv4:
+        ipv4.bind(("0.0.0.0", 0))
+        ipv4.listen()
+        port = ipv4.getsockname()[1]
+        try:
+            refuse_taken("::", port, f"--port {port}")
+        except SettingsError as e:
+            assert "Cannot assign" in str(e) or "not supported" in str(e), e  # no IPv6 configured
+        with pytest.raises(SettingsError, match="Address already in use"):
+            refuse_taken("0.0.0.0", port, f"--port {port}")

@@ -252,6 +252,18 @@ def test_a_multipart_recipients_part_is_told_by_its_type_or_its_name(served):
             "two parts",
         ),
         ([("other", None, None, b"x")], "", 400, "'other'"),
+        (
+            [("recipients", "a.csv", "text/csv", CSV), ("spec", None, None, json.dumps(SPEC).encode())],
+            "",
+            400,
+            "before `recipients`",
+        ),
+        (
+            [("spec", None, None, b'{"sender": "KLRHXA", "type": "MKT", "body": "caf\xe9"}')],
+            "",
+            400,
+            "not UTF-8",
+        ),
         ([("spec", None, None, json.dumps(SPEC).encode())], "?sender=KLRHXA", 400, "not both"),
     ],
 )
