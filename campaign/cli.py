@@ -6,6 +6,7 @@ Exit codes: 0 done; 2 the input was refused (one line on stderr, nothing publish
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         "KALEYRA_SID, KALEYRA_REGION, KALEYRA_BASE_URL, "
         "CAMPAIGN_DEFAULT_PREFIX, CAMPAIGN_DEFAULT_UNICODE (see docs/operations.md).",
     )
+    parser.add_argument("--version", action="version", version=f"campaign {_version()}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     # `campaign --help` lists the commands in the order they are added here.
     send.add_parsers(commands)
@@ -87,3 +89,10 @@ def _redis_address() -> str:
         sentinels = ",".join(f"{host}:{port}" for host, port in settings.redis_sentinels)
         return f"{settings.redis_sentinel_master!r} (the master of the sentinels {sentinels})"
     return redact_url(settings.redis_url)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("kaleyra-campaigns")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"

@@ -3,6 +3,7 @@ mostly invalid numbers: exit 2, one line on stderr naming the line or the value,
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import os
 import socket
@@ -468,3 +469,10 @@ def test_an_ipv6_address_is_probed_as_the_server_binds_it_ipv6_alone():
             assert "Cannot assign" in str(e) or "not supported" in str(e), e  # no IPv6 configured
         with pytest.raises(SettingsError, match="Address already in use"):
             refuse_taken("0.0.0.0", port, f"--port {port}")
+
+
+def test_version_is_the_installed_package_s(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.strip() == f"campaign {importlib.metadata.version('kaleyra-campaigns')}"
