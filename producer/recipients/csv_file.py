@@ -31,6 +31,8 @@ _NOT_COMMA_OR_LF = bytes(set(range(256)) - set(b",\n"))
 # the likelier reading is a quote left open that swallowed the rows after it.
 MAX_RECORD_LINES = 10
 _LINE_BREAK = re.compile("\r\n|\r|\n")
+# Separators a file with no 'to' column may have been saved with instead of commas, and their names.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
 
 
 def is_unquoted(text: io.TextIOWrapper) -> bool:
@@ -103,7 +105,12 @@ def csv_reader(
     names = [name.strip().lower() for name in header]
     if "to" not in names:
         shown = ", ".join(repr(n) for n in header[:5]) or "nothing"
-        raise RecipientsError(f"recipients file {path!r} has no 'to' column (header: {shown})")
+        # A spreadsheet saved in a locale whose decimal mark is a comma separates values with `;` or tabs.
+        separator = next(
+            (name for sep, name in _OTHER_SEPARATORS.items() if any(sep in n for n in header)), None
+        )
+        hint = f"; its values look separated by {separator}: save it as CSV with commas" if separator else ""
+        raise RecipientsError(f"recipients file {path!r} has no 'to' column (header: {shown}){hint}")
     for name in ("to", *fields):  # which of two columns holds the value is anyone's guess
         if names.count(name) > 1:
             where = [str(i) for i, n in enumerate(names, 1) if n == name]

@@ -45,6 +45,11 @@ def test_json_lines_are_detected_without_the_suffix(tmp_path):
     ("content", "reason"),
     [
         (b"name,phone\na,1\n", "has no 'to' column (header: 'name', 'phone')"),
+        (
+            b"to;name\n+919000000001;Asha\n",
+            "(header: 'to;name'); its values look separated by semicolons: save it as CSV",
+        ),
+        (b"to\tname\n+919000000001\tAsha\n", "its values look separated by tabs"),
         (b"", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
         (b"to\n+91900\xff\xfe0001\n", "line 2 is not UTF-8 text (the byte 0xff"),
