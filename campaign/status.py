@@ -14,6 +14,7 @@ import msgspec
 from campaign import connect, watch
 from campaign.arguments import positive, seconds
 from schemas.campaign import CampaignState
+from schemas.errors import InputError
 
 if TYPE_CHECKING:
     from producer.control import CampaignStatus
@@ -40,7 +41,6 @@ def add_parsers(commands: Any) -> None:
     status.add_argument(
         "--interval",
         type=seconds,
-        default=watch.DEFAULT_INTERVAL_S,
         metavar="S",
         help=f"seconds between readings with --watch (default {watch.DEFAULT_INTERVAL_S:g})",
     )
@@ -56,12 +56,14 @@ def add_parsers(commands: Any) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    if args.interval is not None and not args.watch:
+        raise InputError("--interval is the time between readings of --watch: give --watch too")
     campaigns = connect.campaigns()
     if args.watch:
         watch.follow(
             functools.partial(campaigns.status, args.campaign_id),
             sys.stdout,
-            interval_s=args.interval,
+            interval_s=watch.DEFAULT_INTERVAL_S if args.interval is None else args.interval,
             as_json=args.json,
         )
         return 0

@@ -476,3 +476,10 @@ def test_version_is_the_installed_package_s(capsys):
         main(["--version"])
     assert exit.value.code == 0
     assert capsys.readouterr().out.strip() == f"campaign {importlib.metadata.version('kaleyra-campaigns')}"
+
+
+def test_an_interval_without_watch_is_refused_rather_than_ignored(capsys):
+    assert main(["status", "c_any", "--interval", "5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "campaign: refused: --interval is the time between readings of --watch: give --watch too"
+    )
