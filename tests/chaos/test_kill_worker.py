@@ -55,7 +55,9 @@ TRIALS = [
         for moment in ("before_post", "after_post", "backoff")
         for policy in ("hold", "resend")
     ],
-    *[("random", policy, seed) for seed in (1, 2, 3) for policy in ("hold", "resend")],
+    # Two seeds: the fixed moments above cover each kill point; these add mixed faults at a random count
+    # (a third seed cost the suite 35 s).
+    *[("random", policy, seed) for seed in (1, 2) for policy in ("hold", "resend")],
 ]
 
 
