@@ -74,7 +74,8 @@ class BatchSender:
             if now >= self.cap_told_at + HELD_RECHECK_MS / 1000:
                 self.log.warning("messages.daily_cap", reason=str(capped), messages=len(rest))
                 self.cap_told_at = now
-            # Looked at again soon: a cap raised or lifted lets an OTP go within seconds, not a minute.
+            # Booked again soon: once the cap is raised or lifted, a message queued since goes within
+            # seconds (those released here go with a reclaim pass, once idle a lease).
             self.capped_until = now + min(capped.resumes_in_s, CAPPED_RECHECK_S)
 
     async def _send(self, rest: list[Taken]) -> None:
