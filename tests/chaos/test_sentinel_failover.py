@@ -8,8 +8,9 @@ thread: a settlement lost (its claim goes stale and is held unknown after the le
 duplicates, and on unknown, is two chunks per sending thread, as long as the replication lag stays
 under a gateway round trip (here 200 ms; on one machine it is microseconds). A second trial makes the
 lag real: the replica is cut off, and the master killed as soon as it has acknowledged a settlement the
-replica never received (the first one ends the wait, so no thread loses more than the bound allows,
-and every run loses something: a fixed sleep could fall between the threads' settlements).
+replica never received, and its thread has the reply (the first one ends the wait, so no thread loses
+more than the bound allows, and every run loses something: a fixed sleep could fall between the
+threads' settlements, and a kill before the reply let the thread settle again on the new master).
 """
 
 from __future__ import annotations
@@ -199,6 +200,9 @@ def test_a_master_killed_mid_campaign_fails_over_and_the_campaign_completes(
             wait_for(
                 lambda: campaign_status(client, spec.campaign_id).submitted > held, timeout=10, interval=0.002
             )
+            # Then a moment for its thread to read the reply: killed before, it would settle again on the
+            # new master (a settlement retries a connection error), and nothing would be lost.
+            time.sleep(0.03)
             lag_s = time.monotonic() - cut_at
         killed_at = time.monotonic()
         sentinel_group.kill(sentinel_group.master_port)
