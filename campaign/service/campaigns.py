@@ -97,8 +97,9 @@ def _shown(name: str) -> str:
 async def post_campaign(request: web.Request) -> web.Response:
     """Publish the recipients in the body, the options in the query; or, multipart/form-data, the options
     as the JSON part `spec` (first, so that they are refused before the file is read) and the file as the
-    part `recipients`: a long body does not fit in a URL. Refused (400 with the line, nothing published)
-    as `campaign send` refuses. Answers once the whole file is published: `send --json`'s fields."""
+    part `recipients` (no URL for a proxy in front to cut a long body short). Refused (400 with the line,
+    nothing published) as `campaign send` refuses. Answers once the whole file is published: `send
+    --json`'s fields."""
     service = service_of(request)
     limit = service.config.max_upload_bytes
     if request.content_type != "multipart/form-data":
