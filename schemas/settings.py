@@ -178,11 +178,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             failure_pause_least=_int(env, "CAMPAIGN_FAILURE_PAUSE_LEAST", 1000, low=1, high=10**9),
             retention_s=_retention(env),
             message_linger_ms=_int(env, "CAMPAIGN_MESSAGE_LINGER_MS", 5, low=0, high=1000),
-            dlr_poll_after_s=_poll_after(env),
+            dlr_poll_after_s=_duration_or_off(env, "CAMPAIGN_DLR_POLL_AFTER", 600.0, "10m or 1h"),
             dlr_suppress=dlr_suppress == "1",
             metrics_port=_int(env, "CAMPAIGN_METRICS_PORT", 0, low=0, high=65_535),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
-            metrics_census_s=_metrics_census(env),
+            metrics_census_s=_duration_or_off(env, "CAMPAIGN_METRICS_CENSUS", 30.0, "30s or 5m"),
             callback_secret=env.get("CAMPAIGN_CALLBACK_SECRET", ""),
             callback_private=_flag(env, "CAMPAIGN_CALLBACK_PRIVATE"),
         )
@@ -274,27 +274,16 @@ def _retention(env: Mapping[str, str]) -> float:
     return seconds
 
 
-def _poll_after(env: Mapping[str, str]) -> float:
-    raw = env.get("CAMPAIGN_DLR_POLL_AFTER", "").strip()
+def _duration_or_off(env: Mapping[str, str], name: str, default: float, like: str) -> float:
+    """A duration setting that `0` or `off` turns off (0.0); `default` when unset."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return 600.0
+        return default
     if raw.lower() in ("0", "off"):
         return 0.0
     seconds = parse_duration(raw)
     if seconds is None:
-        raise SettingsError(f"CAMPAIGN_DLR_POLL_AFTER={raw!r} is not a duration like 10m or 1h, nor 0 or off")
-    return seconds
-
-
-def _metrics_census(env: Mapping[str, str]) -> float:
-    raw = env.get("CAMPAIGN_METRICS_CENSUS", "").strip()
-    if not raw:
-        return 30.0
-    if raw.lower() in ("0", "off"):
-        return 0.0
-    seconds = parse_duration(raw)
-    if seconds is None:
-        raise SettingsError(f"CAMPAIGN_METRICS_CENSUS={raw!r} is not a duration like 30s or 5m, nor 0 or off")
+        raise SettingsError(f"{name}={raw!r} is not a duration like {like}, nor 0 or off")
     return seconds
 
 
